@@ -1,0 +1,55 @@
+# One entry point for every routine task; CI calls the same targets.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+STACK ?= staging
+
+.PHONY: install dev test test-unit test-integration test-infra check fmt plan bench load clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev,infra,load]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## make dev: serve on http://127.0.0.1:8000 with the embedded defaults (SQLite file, memory stores)
+dev: $(STAMP)
+	$(BIN)/cortiware serve --host 127.0.0.1 --port 8000 --reload
+
+## make test: every test (unit, integration on real PostgreSQL/Redis, infra under Pulumi mocks)
+test: $(STAMP)
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+test-unit: $(STAMP)
+	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
+
+test-integration: $(STAMP)
+	$(BIN)/pytest tests/integration $(PYTEST_ARGS)
+
+test-infra: $(STAMP)
+	$(BIN)/pytest tests/infra $(PYTEST_ARGS)
+
+## make check: lint + strict types over service/ and infra/
+check: $(STAMP)
+	$(BIN)/ruff check service infra tests benchmarks loadtests
+	$(BIN)/ruff format --check service infra tests benchmarks loadtests
+	$(BIN)/mypy
+
+fmt: $(STAMP)
+	$(BIN)/ruff format service infra tests benchmarks loadtests
+	$(BIN)/ruff check --fix service infra tests benchmarks loadtests
+
+## make plan STACK=staging|prod: the Pulumi program under mocks, offline, plus policy results
+plan: $(STAMP)
+	$(BIN)/python -m infra.plan --stack $(STACK)
+
+## make bench: benchmarks against their named peers; results go to docs/benchmarks.md
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks.run
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache cortiware-dev.sqlite3*

@@ -1,0 +1,116 @@
+"""The ASGI application: `cortiware.app:app`, or `create_app(settings)` for tests."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import structlog
+from litestar import Litestar
+from litestar.config.response_cache import ResponseCacheConfig
+from litestar.di import Provide
+from litestar.openapi.config import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from cortiware import __version__
+from cortiware.db.engine import create_engine
+from cortiware.db.session import provide_db_session
+from cortiware.errors import exception_handlers
+from cortiware.health import health, live
+from cortiware.logging import configure_logging
+from cortiware.middleware.request_context import RequestContextMiddleware
+from cortiware.settings import Settings
+
+__all__ = ["create_app"]
+
+MAX_BODY_BYTES = 1024 * 1024  # contract: a body over 1 MiB is 413
+log = structlog.get_logger("cortiware.app")
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    """Build the application; settings default to the validated environment."""
+    settings = settings or Settings.from_env()
+    configure_logging()
+    _init_sentry(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncGenerator[None, None]:
+        engine = create_engine(settings.database_url)
+        app.state.db_engine = engine
+        app.state.db_sessionmaker = async_sessionmaker(engine, expire_on_commit=False)
+        redis: Redis | None = None
+        if settings.redis_url:
+            redis = Redis.from_url(
+                settings.redis_url,
+                socket_connect_timeout=0.25,
+                socket_timeout=0.25,
+                health_check_interval=15,
+            )
+        app.state.redis = redis
+        log.info(
+            "startup",
+            app_env=settings.app_env.value,
+            database="embedded SQLite file" if settings.is_embedded_database else "PostgreSQL",
+            stores="Redis" if redis is not None else "in-memory (no REDIS_URL)",
+        )
+        try:
+            yield
+        finally:
+            if redis is not None:
+                await redis.aclose()
+            await engine.dispose()
+
+    route_handlers: list[Any] = [live, health]
+    middleware: list[Any] = [RequestContextMiddleware()]
+    # --- feature wiring: each package adds its handlers/middleware here -------------------
+    # -----------------------------------------------------------------------------------------
+
+    return Litestar(
+        route_handlers=route_handlers,
+        middleware=middleware,
+        lifespan=[lifespan],
+        dependencies={"db_session": Provide(provide_db_session)},
+        exception_handlers=exception_handlers,
+        request_max_body_size=MAX_BODY_BYTES,
+        state=_initial_state(settings),
+        response_cache_config=ResponseCacheConfig(default_expiration=0),
+        openapi_config=OpenAPIConfig(
+            title="Cortiware API",
+            version=__version__,
+            path="/api/docs",
+            render_plugins=[ScalarRenderPlugin()],
+        ),
+        logging_config=None,  # configure_logging() owns the root logger (JSON lines)
+        debug=False,
+    )
+
+
+def _initial_state(settings: Settings) -> Any:
+    from litestar.datastructures import State
+
+    return State({"settings": settings})
+
+
+def _init_sentry(settings: Settings) -> None:
+    if not settings.sentry_dsn:
+        return
+    import sentry_sdk
+
+    sentry_sdk.init(
+        dsn=settings.sentry_dsn,
+        environment=settings.app_env.value,
+        release=f"cortiware@{__version__}",
+        traces_sample_rate=settings.sentry_traces_sample_rate,
+        send_default_pii=False,
+    )
+
+
+def __getattr__(name: str) -> Any:
+    # `cortiware.app:app` is built on first access, so importing this module never reads
+    # the environment (tests build their own apps with explicit settings).
+    if name == "app":
+        return create_app()
+    raise AttributeError(name)

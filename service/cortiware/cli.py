@@ -1,0 +1,175 @@
+"""The `cortiware` command line (contract §1). Problems print one line, never a traceback."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any, NoReturn, TypeVar
+
+import click
+
+from cortiware.settings import VARIABLES, Settings, SettingsError
+
+__all__ = ["main"]
+
+T = TypeVar("T")
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    """Print one line to stderr and exit."""
+    click.echo(f"cortiware: {message}", err=True)
+    sys.exit(code)
+
+
+def load_settings() -> Settings:
+    """Validated settings, or exit 1 listing every problem."""
+    try:
+        return Settings.from_env()
+    except SettingsError as exc:
+        fail(str(exc))
+
+
+def run_async(fn: Callable[[], Awaitable[T]]) -> T:
+    """Run a coroutine, turning connection failures into one readable line."""
+    try:
+        return asyncio.run(fn())  # type: ignore[arg-type]
+    except OSError as exc:
+        fail(f"cannot reach a dependency: {exc.strerror or exc}")
+    except Exception as exc:
+        from sqlalchemy.exc import DBAPIError
+
+        if isinstance(exc, DBAPIError):
+            fail(f"database error: {type(exc.orig).__name__}: {str(exc.orig).splitlines()[0]}")
+        raise
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="cortiware")
+def main() -> None:
+    """Cortiware platform service."""
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64))
+@click.option("--reload", is_flag=True, help="Restart on code changes (development).")
+def serve(host: str, port: int, workers: int, reload: bool) -> None:
+    """Run the HTTP service."""
+    import uvicorn
+
+    from cortiware.logging import configure_logging
+
+    settings = load_settings()
+    configure_logging()
+    if settings.is_embedded_database:
+        import structlog
+
+        structlog.get_logger("cortiware.cli").info(
+            "embedded default: SQLite file, in-memory stores; migrating and seeding it",
+            database=settings.database_url,
+            redis="in-memory" if settings.redis_url is None else "Redis",
+        )
+        run_async(lambda: _migrate(settings, seed_after=True))
+    uvicorn.run(
+        "cortiware.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=None if reload else workers,
+        reload=reload,
+        reload_dirs=["service"] if reload else None,
+        log_config=None,
+        proxy_headers=False,  # client IP is resolved by TRUSTED_PROXIES, not uvicorn
+        server_header=False,
+        timeout_graceful_shutdown=20,
+    )
+
+
+async def _migrate(settings: Settings, *, seed_after: bool) -> list[str]:
+    from cortiware.db import migrate
+
+    await migrate.upgrade(settings.database_url_unpooled)
+    if not seed_after:
+        return []
+    return await _seed(settings)
+
+
+async def _seed(settings: Settings) -> list[str]:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from cortiware.db.engine import create_engine
+    from cortiware.seed import seed
+
+    engine = create_engine(settings.database_url_unpooled, pool_size=1)
+    try:
+        async with AsyncSession(engine) as session, session.begin():
+            return await seed(session)
+    finally:
+        await engine.dispose()
+
+
+@main.command()
+def migrate() -> None:
+    """Apply every database migration (Alembic upgrade head); safe to run twice."""
+    from cortiware.db.migrate import current_revision
+
+    settings = load_settings()
+    run_async(lambda: _migrate(settings, seed_after=False))
+    revision = run_async(lambda: current_revision(settings.database_url_unpooled))
+    click.echo(f"database at revision {revision}")
+
+
+@main.command()
+def seed() -> None:
+    """Create the global monetization config and a default plan and price if missing."""
+    settings = load_settings()
+    created = run_async(lambda: _seed(settings))
+    click.echo("seeded: " + ", ".join(created) if created else "seed: nothing to do")
+
+
+@main.group()
+def config() -> None:
+    """Configuration commands."""
+
+
+@config.command("check")
+def config_check() -> None:
+    """Validate the environment and print every variable (never a secret's value)."""
+    import os
+
+    problems: list[str] = []
+    try:
+        settings: Settings | None = Settings.from_env()
+    except SettingsError as exc:
+        settings, problems = None, exc.problems
+    app_env = os.environ.get("APP_ENV", "development") or "development"
+    deployed = app_env in ("staging", "production")
+    rows: list[tuple[str, str, str]] = []
+    for var in VARIABLES:
+        need = "required" if var.required_deployed and deployed else "optional"
+        state = "set" if os.environ.get(var.name, "").strip() else "missing"
+        if state == "missing" and settings and var.name in settings.uses_dev_defaults:
+            state = "dev default"
+        rows.append((var.name, need, state))
+    width = max(len(r[0]) for r in rows)
+    click.echo(f"APP_ENV={app_env}")
+    click.echo(f"{'variable'.ljust(width)}  {'need':8}  state")
+    for name, need, state in rows:
+        click.echo(f"{name.ljust(width)}  {need:8}  {state}")
+    if problems:
+        click.echo(f"{len(problems)} problem(s):", err=True)
+        for problem in problems:
+            click.echo(f"  - {problem}", err=True)
+        sys.exit(1)
+    click.echo("configuration OK")
+
+
+def _lazy_commands() -> dict[str, Any]:
+    """Sub-command groups that live next to their feature (audit, stripe, smoke)."""
+    return {}
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,39 @@
+"""Async engine construction for PostgreSQL (asyncpg) and the embedded SQLite default."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from cortiware.settings import async_database_url
+
+__all__ = ["create_engine"]
+
+
+def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+    """An async engine for `url` (a contract-style `postgresql://` or `sqlite://` URL)."""
+    async_url = async_database_url(url)
+    if async_url.startswith("sqlite"):
+        engine = create_async_engine(async_url, connect_args={"timeout": 15})
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_async_engine(
+        async_url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        pool_timeout=5,
+        pool_recycle=1800,
+        # asyncpg's connect timeout: a dead database fails fast instead of hanging health.
+        connect_args={"timeout": 3, "command_timeout": 30},
+    )
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=15000")
+    cursor.close()

@@ -1,0 +1,199 @@
+"""Errors as RFC 9457 problem+json, for every 4xx/5xx the service produces.
+
+Exception tree (service code raises these; third-party errors are translated at the boundary):
+
+    CortiwareError (500)
+    ├── BadRequest (400)
+    ├── Unauthorized (401)
+    ├── Forbidden (403)
+    ├── NotFound (404)
+    ├── Conflict (409)
+    ├── Gone (410)
+    ├── Unprocessable (422)
+    ├── TooManyRequests (429)
+    ├── UpstreamError (502)
+    └── ServiceUnavailable (503)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import structlog
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+
+__all__ = [
+    "PROBLEM_JSON",
+    "BadRequest",
+    "Conflict",
+    "CortiwareError",
+    "Forbidden",
+    "Gone",
+    "NotFound",
+    "ServiceUnavailable",
+    "TooManyRequests",
+    "Unauthorized",
+    "Unprocessable",
+    "UpstreamError",
+    "exception_handlers",
+    "problem_response",
+]
+
+PROBLEM_JSON = "application/problem+json"
+_TITLES: Mapping[int, str] = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    409: "Conflict",
+    410: "Gone",
+    413: "Content Too Large",
+    415: "Unsupported Media Type",
+    422: "Unprocessable Content",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+}
+log = structlog.get_logger("cortiware.errors")
+
+
+def problem_response(
+    status: int,
+    detail: str | None = None,
+    *,
+    title: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> Response[dict[str, Any]]:
+    """A problem+json response; `type` is `about:blank` with the status's standard title."""
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": title or _TITLES.get(status, "Error"),
+        "status": status,
+        "detail": detail or title or _TITLES.get(status, "Error"),
+    }
+    if extra:
+        body.update(extra)
+    return Response(content=body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+class CortiwareError(Exception):
+    """Base of every error the service raises on purpose; carries its HTTP status."""
+
+    status_code: ClassVar[int] = HTTP_500_INTERNAL_SERVER_ERROR
+
+    def __init__(self, detail: str, *, headers: Mapping[str, str] | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.headers = dict(headers or {})
+
+
+class BadRequest(CortiwareError):
+    """The request is malformed."""
+
+    status_code = 400
+
+
+class Unauthorized(CortiwareError):
+    """No valid session or credentials."""
+
+    status_code = 401
+
+
+class Forbidden(CortiwareError):
+    """Authenticated, but not allowed (role, CSRF, origin)."""
+
+    status_code = 403
+
+
+class NotFound(CortiwareError):
+    """No such resource."""
+
+    status_code = 404
+
+
+class Conflict(CortiwareError):
+    """The request conflicts with the current state (duplicate, already used, in progress)."""
+
+    status_code = 409
+
+
+class Gone(CortiwareError):
+    """The resource existed but has expired."""
+
+    status_code = 410
+
+
+class Unprocessable(CortiwareError):
+    """Well-formed but semantically wrong."""
+
+    status_code = 422
+
+
+class TooManyRequests(CortiwareError):
+    """A rate limit is exhausted."""
+
+    status_code = 429
+
+
+class UpstreamError(CortiwareError):
+    """A dependency (Stripe) failed."""
+
+    status_code = 502
+
+
+class ServiceUnavailable(CortiwareError):
+    """The service cannot answer right now."""
+
+    status_code = 503
+
+
+def _request_id(request: Request[Any, Any, Any]) -> str | None:
+    value = request.scope.get("state", {}).get("request_id")
+    return str(value) if value else None
+
+
+def _on_cortiware_error(request: Request[Any, Any, Any], exc: CortiwareError) -> Response[Any]:
+    return problem_response(exc.status_code, exc.detail, headers=exc.headers)
+
+
+def _on_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    status = exc.status_code
+    detail = exc.detail if isinstance(exc.detail, str) else None
+    if status >= 500:
+        return _on_unhandled(request, exc)
+    extra: dict[str, Any] | None = None
+    if isinstance(exc, ValidationException):
+        # Litestar reports validation failures as 400 with per-field messages; keep the
+        # messages (they describe the client's input) but never echo values back.
+        errors = exc.extra if isinstance(exc.extra, list) else []
+        extra = {
+            "errors": [
+                {k: e[k] for k in ("key", "message", "source") if isinstance(e, dict) and k in e}
+                for e in errors
+            ]
+        }
+    headers = dict(exc.headers or {})
+    return problem_response(status, detail, headers=headers, extra=extra)
+
+
+def _on_unhandled(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    request_id = _request_id(request)
+    log.error("unhandled_exception", exc_info=exc, path=request.url.path)
+    return problem_response(
+        500,
+        "An unexpected error occurred. Quote the request id when reporting it.",
+        extra={"request_id": request_id},
+    )
+
+
+exception_handlers: dict[type[Exception] | int, Any] = {
+    CortiwareError: _on_cortiware_error,
+    HTTPException: _on_http_exception,
+    Exception: _on_unhandled,
+}

@@ -1,0 +1,64 @@
+"""Structured JSON logs (structlog), one object per line, request id bound per request."""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import MutableMapping
+from typing import Any
+
+import structlog
+
+__all__ = ["configure_logging", "redact"]
+
+_SECRET_KEYS = re.compile(
+    r"(password|secret|token|authorization|cookie|api[_-]?key|dsn|signature)", re.I
+)
+REDACTED = "[redacted]"
+
+
+def redact(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """structlog processor: replace the value of any secret-looking key."""
+    for key in list(event):
+        if key != "event" and _SECRET_KEYS.search(key):
+            event[key] = REDACTED
+    return event
+
+
+def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
+    """Route structlog and stdlib logging (uvicorn, sqlalchemy) through one JSON renderer."""
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        redact,
+    ]
+    renderer: Any = (
+        structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
+    )
+    structlog.configure(
+        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=shared,
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+    )
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        logging.getLogger(name).handlers[:] = []
+        logging.getLogger(name).propagate = True
+    # Our request middleware writes one access line with the request id; uvicorn's is redundant.
+    logging.getLogger("uvicorn.access").setLevel(logging.WARNING)

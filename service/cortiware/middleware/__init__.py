@@ -1,0 +1,2 @@
+"""ASGI middleware of the service (request context; rate limiting and idempotency live in
+their own packages)."""

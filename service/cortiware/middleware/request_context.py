@@ -1,0 +1,61 @@
+"""Request id, structlog context and one access-log line per request."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from typing import Any
+
+import structlog
+from litestar.datastructures import MutableScopeHeaders
+from litestar.middleware import ASGIMiddleware
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+__all__ = ["REQUEST_ID_HEADER", "RequestContextMiddleware"]
+
+REQUEST_ID_HEADER = "X-Request-ID"
+# A caller-supplied id is kept only when it is short and harmless in logs.
+_SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+access_log = structlog.get_logger("cortiware.access")
+
+
+class RequestContextMiddleware(ASGIMiddleware):
+    """Give every request an id (echoed in `X-Request-ID`) bound to every log line."""
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+        """Bind the id, call the app, log method, path, status and duration."""
+        incoming = _header(scope, b"x-request-id")
+        request_id = incoming if incoming and _SAFE_ID.match(incoming) else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        started = time.perf_counter()
+        status = 500
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                MutableScopeHeaders.from_message(message)[REQUEST_ID_HEADER] = request_id
+            await send(message)
+
+        try:
+            await next_app(scope, receive, send_wrapper)
+        finally:
+            access_log.info(
+                "request",
+                method=scope.get("method"),
+                path=scope.get("path"),
+                status=status,
+                duration_ms=round((time.perf_counter() - started) * 1000, 2),
+            )
+            structlog.contextvars.clear_contextvars()
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    headers: Any = scope.get("headers", [])
+    for key, value in headers:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None

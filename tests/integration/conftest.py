@@ -1,0 +1,88 @@
+"""Integration fixtures: a real PostgreSQL database and Redis per run, isolated and cleaned."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+
+from cortiware.app import create_app
+from cortiware.db import migrate
+from cortiware.settings import Settings
+from tests.conftest import SettingsFactory
+from tests.integration.backends import Backends, BackendUnavailable, pick, scratch_database
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test under tests/integration carries the `integration` marker."""
+    for item in items:
+        if "tests/integration/" in str(item.path).replace("\\", "/"):
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session")
+def backends(request: pytest.FixtureRequest) -> Iterator[Backends]:
+    """The chosen PostgreSQL/Redis servers, announced on the terminal."""
+    try:
+        chosen = pick()
+    except BackendUnavailable as exc:
+        pytest.exit(f"cortiware: {exc}", returncode=1)
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(chosen.describe())
+    yield chosen
+    chosen.stop()
+
+
+@pytest.fixture(scope="session")
+def database_url(backends: Backends) -> Iterator[str]:
+    """A fresh, migrated PostgreSQL database for this run (dropped afterwards)."""
+    with scratch_database(backends.admin_database_url) as url:
+        asyncio.run(migrate.upgrade(url))
+        yield url
+
+
+@pytest.fixture(scope="session")
+def empty_database_url(backends: Backends) -> Iterator[str]:
+    """A fresh PostgreSQL database with no schema, for migration tests."""
+    with scratch_database(backends.admin_database_url) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def redis_url(backends: Backends) -> str:
+    """The Redis server URL; tests isolate by key prefix and never flush it."""
+    return backends.redis_url
+
+
+@pytest.fixture
+def redis_prefix() -> str:
+    """A key prefix unique to this test."""
+    return f"cwtest:{uuid.uuid4().hex[:12]}:"
+
+
+@pytest.fixture
+def pg_settings(
+    make_settings: SettingsFactory, database_url: str, redis_url: str, redis_prefix: str
+) -> Settings:
+    """Test settings on the run's PostgreSQL database and Redis."""
+    return make_settings(
+        DATABASE_URL=database_url, REDIS_URL=redis_url, CORTIWARE_REDIS_PREFIX=redis_prefix
+    )
+
+
+@pytest.fixture
+def app(pg_settings: Settings) -> Litestar:
+    """The application on PostgreSQL and Redis."""
+    return create_app(pg_settings)
+
+
+@pytest.fixture
+async def client(app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
+    """An HTTP client for `app`, lifespan included."""
+    async with AsyncTestClient(app=app, base_url="http://testserver.local") as test_client:
+        yield test_client
