@@ -16,6 +16,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from cortiware import __version__
+from cortiware.auth import provide_optional_principal, provide_principal
 from cortiware.db.engine import create_engine
 from cortiware.db.session import provide_db_session
 from cortiware.errors import exception_handlers
@@ -72,7 +73,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
         route_handlers=route_handlers,
         middleware=middleware,
         lifespan=[lifespan],
-        dependencies={"db_session": Provide(provide_db_session)},
+        dependencies={
+            "db_session": Provide(provide_db_session),
+            "principal": Provide(provide_principal),
+            "maybe_principal": Provide(provide_optional_principal),
+        },
         exception_handlers=exception_handlers,
         request_max_body_size=MAX_BODY_BYTES,
         state=_initial_state(settings),

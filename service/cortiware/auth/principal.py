@@ -1,0 +1,91 @@
+"""Who is calling: the `Principal` of a request and the role guards routes declare."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Final
+
+from litestar.connection import ASGIConnection
+from litestar.handlers.base import BaseRouteHandler
+
+from cortiware.errors import Forbidden, Unauthorized
+
+__all__ = [
+    "PRINCIPAL_SCOPE_KEY",
+    "PRINCIPAL_ID_SCOPE_KEY",
+    "Principal",
+    "Role",
+    "provide_principal",
+    "provide_optional_principal",
+    "require_roles",
+]
+
+# The session middleware stores the authenticated Principal here, and its stable id string
+# (`role:username`) under PRINCIPAL_ID_SCOPE_KEY for rate limiting and idempotency scoping.
+PRINCIPAL_SCOPE_KEY: Final = "cortiware_principal_obj"
+PRINCIPAL_ID_SCOPE_KEY: Final = "cortiware_principal"
+
+
+class Role(StrEnum):
+    """The four roles of contract §3."""
+
+    PROVIDER = "provider"
+    DEVELOPER = "developer"
+    ACCOUNTANT = "accountant"
+    OWNER = "owner"
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """An authenticated caller."""
+
+    role: Role
+    username: str
+    organization_id: uuid.UUID | None = None
+    owner_id: uuid.UUID | None = None
+
+    @property
+    def id(self) -> str:
+        """Stable identifier used to key limits and idempotency."""
+        return f"{self.role.value}:{self.username}"
+
+
+def principal_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal | None:
+    """The principal attached to this connection, if any."""
+    value = connection.scope.get(PRINCIPAL_SCOPE_KEY)  # type: ignore[misc]
+    return value if isinstance(value, Principal) else None
+
+
+def require_roles(
+    *roles: Role,
+) -> Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], None]:
+    """A guard: 401 without a session, 403 when the role is not one of `roles`."""
+    allowed = frozenset(roles)
+
+    def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+        principal = principal_of(connection)
+        if principal is None:
+            raise Unauthorized("Log in first.")
+        if principal.role not in allowed:
+            raise Forbidden("Your role may not use this endpoint.")
+
+    guard.allowed_roles = allowed  # type: ignore[attr-defined]  # read by the authz matrix test
+    return guard
+
+
+async def provide_principal(request: ASGIConnection[Any, Any, Any, Any]) -> Principal:
+    """DI provider: the caller, or 401."""
+    principal = principal_of(request)
+    if principal is None:
+        raise Unauthorized("Log in first.")
+    return principal
+
+
+async def provide_optional_principal(
+    request: ASGIConnection[Any, Any, Any, Any],
+) -> Principal | None:
+    """DI provider: the caller, or None for anonymous requests."""
+    return principal_of(request)
