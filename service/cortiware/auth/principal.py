@@ -14,12 +14,12 @@ from litestar.handlers.base import BaseRouteHandler
 from cortiware.errors import Forbidden, Unauthorized
 
 __all__ = [
-    "PRINCIPAL_SCOPE_KEY",
     "PRINCIPAL_ID_SCOPE_KEY",
+    "PRINCIPAL_SCOPE_KEY",
     "Principal",
     "Role",
-    "provide_principal",
     "provide_optional_principal",
+    "provide_principal",
     "require_roles",
 ]
 
@@ -55,7 +55,7 @@ class Principal:
 
 def principal_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal | None:
     """The principal attached to this connection, if any."""
-    value = connection.scope.get(PRINCIPAL_SCOPE_KEY)  # type: ignore[misc]
+    value = connection.scope.get(PRINCIPAL_SCOPE_KEY)
     return value if isinstance(value, Principal) else None
 
 
