@@ -1,0 +1,1 @@
+"""Stripe billing: the pinned `StripeClient`, owner billing routes and `cortiware stripe …`."""
