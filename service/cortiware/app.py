@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 
 import structlog
@@ -12,7 +13,6 @@ from litestar.config.response_cache import ResponseCacheConfig
 from litestar.di import Provide
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
-from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from cortiware import __version__
@@ -21,8 +21,11 @@ from cortiware.db.engine import create_engine
 from cortiware.db.session import provide_db_session
 from cortiware.errors import exception_handlers
 from cortiware.health import health, live
+from cortiware.idempotency import IdempotencyMiddleware
+from cortiware.kv.wiring import redis_lifespan
 from cortiware.logging import configure_logging
 from cortiware.middleware.request_context import RequestContextMiddleware
+from cortiware.ratelimit import RateLimitMiddleware, RateLimitPolicy
 from cortiware.settings import Settings
 
 __all__ = ["create_app"]
@@ -42,15 +45,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         engine = create_engine(settings.database_url)
         app.state.db_engine = engine
         app.state.db_sessionmaker = async_sessionmaker(engine, expire_on_commit=False)
-        redis: Redis | None = None
-        if settings.redis_url:
-            redis = Redis.from_url(
-                settings.redis_url,
-                socket_connect_timeout=0.25,
-                socket_timeout=0.25,
-                health_check_interval=15,
-            )
-        app.state.redis = redis
+        # Redis (pool, breaker, limiter, idempotency, cache) is set up by `redis_lifespan`.
+        redis = settings.redis_url
         log.info(
             "startup",
             app_env=settings.app_env.value,
@@ -60,19 +56,25 @@ def create_app(settings: Settings | None = None) -> Litestar:
         try:
             yield
         finally:
-            if redis is not None:
-                await redis.aclose()
             await engine.dispose()
 
     route_handlers: list[Any] = [live, health]
     middleware: list[Any] = [RequestContextMiddleware()]
     # --- feature wiring: each package adds its handlers/middleware here -------------------
+    # Redis-backed rate limiting and idempotency (issue 3). They read the principal id from
+    # scope["cortiware_principal"], so the session/auth middleware must be listed before them.
+    lifespans: list[Any] = [lifespan, partial(redis_lifespan, settings=settings)]
+    limits = RateLimitPolicy.from_settings(settings)
+    middleware_last: list[Any] = [
+        RateLimitMiddleware(limits, settings.trusted_proxies),
+        IdempotencyMiddleware(settings.trusted_proxies),
+    ]
     # -----------------------------------------------------------------------------------------
 
     return Litestar(
         route_handlers=route_handlers,
-        middleware=middleware,
-        lifespan=[lifespan],
+        middleware=[*middleware, *middleware_last],
+        lifespan=lifespans,
         dependencies={
             "db_session": Provide(provide_db_session),
             "principal": Provide(provide_principal),

@@ -1,0 +1,31 @@
+"""Read-through cache on Redis with cross-instance invalidation and single flight.
+
+Use `app.state.cache` (a `Cache`)::
+
+    plans = await cache.cached("plans:active", TTL_PLANS, load_plans, type_=list[PlanOut])
+    await cache.invalidate("plans")  # after every write to plans or prices
+
+Groups in use and their TTLs: `monetization` (global config, 5 min), `plans` (plans and
+prices, 10 min), `organizations` (5 min).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from cortiware.cache.cache import Cache, group_of
+
+__all__ = [
+    "CACHE_STATE_KEY",
+    "TTL_MONETIZATION",
+    "TTL_ORGANIZATIONS",
+    "TTL_PLANS",
+    "Cache",
+    "group_of",
+]
+
+CACHE_STATE_KEY: Final = "cache"
+"""`app.state` key of the `Cache`."""
+TTL_MONETIZATION: Final = 300.0
+TTL_PLANS: Final = 600.0
+TTL_ORGANIZATIONS: Final = 300.0

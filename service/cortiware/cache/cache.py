@@ -1,0 +1,210 @@
+"""`Cache.cached(key, ttl, fetch)`: a Redis read-through cache, exact across instances.
+
+Keys are `<group>:<name>` (`plans:active`, `organizations:42`); `invalidate(group)` drops
+every key of a group on every instance at once. Each group has a generation counter
+(`cw:cache:g:<group>`); a value (`cw:cache:v:<key>`) is stored with the generation read
+*before* its fetch, and is valid only while that generation is current. One `MGET` reads
+both, so a hit is one round trip; an `INCR` invalidates, and a fetch racing an invalidation
+stores a value that is already stale and never served.
+
+Single flight: concurrent misses of one key in a process share one `fetch`; across
+processes a short `SET NX` lock lets one fetch while the others poll for its result, so a
+cold key under load costs one database query.
+
+While Redis is down the cache is process-local with TTLs capped at `memory_ttl_cap`
+(another instance's invalidation cannot reach this one then); invalidations made meanwhile
+are replayed on Redis when it answers again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, Final, TypeVar
+
+import msgspec
+from redis.asyncio import Redis
+
+from cortiware import metrics
+from cortiware.kv import KV
+
+__all__ = ["Cache", "group_of"]
+
+T = TypeVar("T")
+
+LOCK_TTL: Final = 5.0
+"""Seconds a cross-process fetch lock lives (a crashed fetcher frees it this late)."""
+POLL_INTERVAL: Final = 0.02
+
+_hit = metrics.counter("cache.hit")
+_miss = metrics.counter("cache.miss")
+
+
+class _Entry(msgspec.Struct, array_like=True):
+    generation: int
+    payload: bytes
+
+
+class _FetchError(Exception):
+    """Carries an exception of `fetch` past `KV.run`, which would take an OSError for Redis's."""
+
+
+async def _fetch(fetch: Callable[[], Awaitable[Any]]) -> bytes:
+    try:
+        value = await fetch()
+    except Exception as exc:
+        raise _FetchError from exc
+    return msgspec.json.encode(value)
+
+
+def group_of(key: str) -> str:
+    """The invalidation group of `key`: the part before the first `:`."""
+    return key.split(":", 1)[0]
+
+
+class Cache:
+    """Read-through cache with group invalidation; `app.state.cache`."""
+
+    __slots__ = ("_flights", "_generations", "_kv", "_memory", "_pending", "memory_ttl_cap")
+
+    def __init__(self, kv: KV, *, memory_ttl_cap: float = 5.0) -> None:
+        self._kv = kv
+        self.memory_ttl_cap = memory_ttl_cap
+        self._flights: dict[str, asyncio.Future[bytes]] = {}
+        self._memory: dict[str, tuple[float, int, bytes]] = {}
+        self._generations: dict[str, int] = {}
+        self._pending: set[str] = set()
+
+    async def cached(
+        self,
+        key: str,
+        ttl: float,
+        fetch: Callable[[], Awaitable[T]],
+        *,
+        type_: Any = Any,
+    ) -> T:
+        """The value of `key`, from the cache or else from `fetch()` (kept `ttl` seconds).
+
+        Values travel as JSON (msgspec), so a caller gets `msgspec.json.decode(..., type=type_)`
+        of what `fetch` returned, also on a miss: pass `type_` (a dataclass, Struct, list[...])
+        to get typed values back, else builtins. Exceptions from `fetch` propagate, uncached.
+        """
+        flight = self._flights.get(key)
+        if flight is not None:
+            _hit.inc()
+            payload = await asyncio.shield(flight)
+        else:
+            future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+            self._flights[key] = future
+            try:
+                payload = await self._get_or_fetch(key, ttl, fetch)
+            except BaseException as exc:
+                future.set_exception(exc)
+                future.exception()  # mark retrieved: waiters re-raise it, no "never retrieved"
+                raise
+            else:
+                future.set_result(payload)
+            finally:
+                del self._flights[key]
+        result: T = msgspec.json.decode(payload, type=type_)
+        return result
+
+    async def invalidate(self, *groups: str) -> None:
+        """Make every cached key of `groups` stale, on every instance."""
+        for group in groups:
+            self._generations[group] = self._generations.get(group, 0) + 1
+
+        async def on_redis(redis: Redis) -> None:
+            await self._flush_pending(redis)
+            async with redis.pipeline(transaction=False) as pipe:
+                for group in groups:
+                    pipe.incr(self._kv.key("cache", "g", group))
+                await pipe.execute()
+
+        async def on_memory() -> None:
+            self._pending.update(groups)
+
+        await self._kv.run(on_redis, on_memory)
+
+    async def _flush_pending(self, redis: Redis) -> None:
+        if self._pending:
+            pending = set(self._pending)
+            for group in pending:
+                await redis.incr(self._kv.key("cache", "g", group))
+            self._pending -= pending
+
+    async def _get_or_fetch(
+        self, key: str, ttl: float, fetch: Callable[[], Awaitable[Any]]
+    ) -> bytes:
+        async def on_redis(redis: Redis) -> bytes:
+            return await self._redis_get_or_fetch(redis, key, ttl, fetch)
+
+        async def on_memory() -> bytes:
+            return await self._memory_get_or_fetch(key, ttl, fetch)
+
+        try:
+            return await self._kv.run(on_redis, on_memory)
+        except _FetchError as exc:
+            cause = exc.__cause__
+            assert cause is not None
+            raise cause from None
+
+    async def _read(self, redis: Redis, key: str) -> tuple[int, bytes | None]:
+        raw_gen, raw_val = await redis.mget(
+            self._kv.key("cache", "g", group_of(key)), self._kv.key("cache", "v", key)
+        )
+        generation = int(raw_gen or 0)
+        if raw_val is not None:
+            raw = raw_val if isinstance(raw_val, bytes) else raw_val.encode()
+            entry = msgspec.msgpack.decode(raw, type=_Entry)
+            if entry.generation == generation:
+                return generation, entry.payload
+        return generation, None
+
+    async def _redis_get_or_fetch(
+        self, redis: Redis, key: str, ttl: float, fetch: Callable[[], Awaitable[Any]]
+    ) -> bytes:
+        await self._flush_pending(redis)
+        generation, payload = await self._read(redis, key)
+        if payload is not None:
+            _hit.inc()
+            return payload
+        lock = self._kv.key("cache", "lock", key)
+        token = secrets.token_hex(8)
+        if not await redis.set(lock, token, nx=True, px=int(LOCK_TTL * 1000)):
+            # Another process is fetching: wait for its value rather than query again.
+            deadline = time.monotonic() + LOCK_TTL
+            while time.monotonic() < deadline:
+                await asyncio.sleep(POLL_INTERVAL)
+                generation, payload = await self._read(redis, key)
+                if payload is not None:
+                    _hit.inc()
+                    return payload
+                if not await redis.exists(lock):
+                    break
+        _miss.inc()
+        payload = await _fetch(fetch)
+        entry = msgspec.msgpack.encode(_Entry(generation, payload))
+        async with redis.pipeline(transaction=False) as pipe:
+            pipe.set(self._kv.key("cache", "v", key), entry, px=max(1, int(ttl * 1000)))
+            pipe.delete(lock)
+            await pipe.execute()
+        return payload
+
+    async def _memory_get_or_fetch(
+        self, key: str, ttl: float, fetch: Callable[[], Awaitable[Any]]
+    ) -> bytes:
+        now = time.monotonic()
+        generation = self._generations.get(group_of(key), 0)
+        found = self._memory.get(key)
+        if found is not None and found[0] > now and found[1] == generation:
+            _hit.inc()
+            return found[2]
+        _miss.inc()
+        payload = await _fetch(fetch)
+        if len(self._memory) > 10_000:
+            self._memory.clear()  # bounded: the fallback is for outages, not a second tier
+        self._memory[key] = (now + min(ttl, self.memory_ttl_cap), generation, payload)
+        return payload

@@ -1,0 +1,38 @@
+"""Idempotency keys (contract §3 "Idempotency"): an atomic claim per key in Redis.
+
+`IdempotencyStore` (Redis, with `MemoryIdempotencyStore` behind the circuit breaker) keeps
+in-progress and completed records; `IdempotencyMiddleware` applies them to POST, PUT, PATCH
+and DELETE under `/api/` (webhooks excepted).
+"""
+
+from __future__ import annotations
+
+from cortiware.idempotency.middleware import (
+    IDEMPOTENCY_STATE_KEY,
+    REQUIRED_ON,
+    IdempotencyMiddleware,
+    fingerprint,
+    valid_key,
+)
+from cortiware.idempotency.store import (
+    COMPLETED_TTL,
+    ClaimOutcome,
+    ClaimResult,
+    IdempotencyStore,
+    MemoryIdempotencyStore,
+    StoredResponse,
+)
+
+__all__ = [
+    "COMPLETED_TTL",
+    "IDEMPOTENCY_STATE_KEY",
+    "REQUIRED_ON",
+    "ClaimOutcome",
+    "ClaimResult",
+    "IdempotencyMiddleware",
+    "IdempotencyStore",
+    "MemoryIdempotencyStore",
+    "StoredResponse",
+    "fingerprint",
+    "valid_key",
+]

@@ -1,0 +1,223 @@
+"""`IdempotencyMiddleware`: `Idempotency-Key` on POST/PUT/PATCH/DELETE under `/api/`.
+
+Scope of a key: the principal (`scope["cortiware_principal"]`, else the client IP), the
+route template and the key. Fingerprint: method, path, sorted query, SHA-256 of the body and
+principal; so a key reused with another method, path, query or body is 422.
+
+- first request: runs; a response below 500 is stored (status, selected headers, body) for
+  24 h before its last body chunk is sent, so a retry that follows the response replays it;
+- repeat with the same fingerprint: the stored response + `Idempotent-Replayed: true`;
+- repeat while the first still runs: 409 with `Retry-After`;
+- a 5xx, an exception or a cancelled request releases the key, so a retry runs again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Sequence
+from typing import Final
+from urllib.parse import parse_qsl
+
+from litestar.enums import ScopeType
+from litestar.middleware import ASGIMiddleware
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from cortiware import metrics
+from cortiware.idempotency.store import ClaimOutcome, IdempotencyStore, StoredResponse
+from cortiware.ratelimit._respond import send_problem
+from cortiware.ratelimit.client_ip import IPNetwork, client_ip
+from cortiware.ratelimit.middleware import principal_of
+
+__all__ = ["IDEMPOTENCY_STATE_KEY", "REQUIRED_ON", "IdempotencyMiddleware", "valid_key"]
+
+IDEMPOTENCY_STATE_KEY: Final = "idempotency"
+"""`app.state` key of the `IdempotencyStore`, created in the app lifespan."""
+REQUIRED_ON: Final = frozenset({("POST", "/api/onboarding/accept")})
+"""(method, path) pairs that must carry an `Idempotency-Key`."""
+_METHODS: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_EXEMPT: Final = "/api/webhooks/"
+# Headers worth replaying; cookies and rate-limit headers are per-request, never replayed.
+_KEPT_HEADERS: Final = frozenset(
+    {
+        b"content-type",
+        b"content-language",
+        b"location",
+        b"etag",
+        b"last-modified",
+        b"cache-control",
+    }
+)
+
+_replayed = metrics.counter("idempotency.replayed")
+_conflict = metrics.counter("idempotency.conflict")
+_mismatch = metrics.counter("idempotency.mismatch")
+_released = metrics.counter("idempotency.released")
+_taken_over = metrics.counter("idempotency.taken_over")
+
+
+def valid_key(key: str) -> bool:
+    """True for 1-255 printable ASCII characters."""
+    return 1 <= len(key) <= 255 and all(" " <= c <= "~" for c in key)
+
+
+def _header(scope: Scope, name: bytes) -> bytes | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return value
+    return None
+
+
+def fingerprint(method: str, path: str, query: bytes, body: bytes, principal: str) -> str:
+    """SHA-256 over what makes two requests "the same" (query parameters order-free)."""
+    pairs = sorted(parse_qsl(query.decode("latin-1"), keep_blank_values=True))
+    digest = hashlib.sha256()
+    for part in (method, path, repr(pairs), hashlib.sha256(body).hexdigest(), principal):
+        digest.update(part.encode())
+        digest.update(b"\x00")
+    return digest.hexdigest()
+
+
+class IdempotencyMiddleware(ASGIMiddleware):
+    """Make unsafe `/api/` requests carrying `Idempotency-Key` run at most once."""
+
+    scopes = (ScopeType.HTTP,)
+
+    def __init__(self, trusted_proxies: Sequence[IPNetwork] = ()) -> None:
+        self.trusted_proxies = tuple(trusted_proxies)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+        """Claim the key, then run, replay, or refuse with 400, 409 or 422."""
+        method: str = scope["method"]  # type: ignore[typeddict-item]
+        path = scope["path"]
+        if (
+            method not in _METHODS
+            or not path.startswith("/api/")
+            or path.startswith("/api/webhooks/")
+        ):
+            await next_app(scope, receive, send)
+            return
+        raw = _header(scope, b"idempotency-key")
+        if raw is None:
+            if (method, path.rstrip("/")) in REQUIRED_ON:
+                await send_problem(
+                    scope, receive, send, 400, "This request requires an Idempotency-Key header."
+                )
+                return
+            await next_app(scope, receive, send)
+            return
+        key = raw.decode("latin-1")
+        if not valid_key(key):
+            await send_problem(
+                scope,
+                receive,
+                send,
+                400,
+                "Idempotency-Key must be 1 to 255 printable ASCII characters.",
+            )
+            return
+        await self._run(scope, receive, send, next_app, method=method, key=key)
+
+    async def _run(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        next_app: ASGIApp,
+        *,
+        method: str,
+        key: str,
+    ) -> None:
+        store: IdempotencyStore = scope["litestar_app"].state[IDEMPOTENCY_STATE_KEY]
+        principal = principal_of(scope)
+        who = f"p:{principal}" if principal else f"ip:{client_ip(scope, self.trusted_proxies)}"
+        route: str = scope.get("path_template") or scope["path"]
+        body = await scope["litestar_app"].request_class(scope=scope, receive=receive).body()
+        record_key = hashlib.sha256(f"{who}\x00{route}\x00{key}".encode()).hexdigest()
+        claim = await store.claim(
+            record_key,
+            fingerprint(method, scope["path"], scope["query_string"], body, who),
+        )
+        if claim.outcome is ClaimOutcome.COMPLETED:
+            assert claim.response is not None
+            _replayed.inc()
+            await _replay(send, claim.response)
+            return
+        if claim.outcome is ClaimOutcome.MISMATCH:
+            _mismatch.inc()
+            await send_problem(
+                scope,
+                receive,
+                send,
+                422,
+                "This Idempotency-Key was already used with a different request.",
+            )
+            return
+        if claim.outcome is ClaimOutcome.IN_PROGRESS:
+            _conflict.inc()
+            retry = str(max(1, math.ceil(min(claim.retry_after, 1.0))))
+            await send_problem(
+                scope,
+                receive,
+                send,
+                409,
+                "A request with this Idempotency-Key is still being processed.",
+                headers={"Retry-After": retry},
+            )
+            return
+        if claim.outcome is ClaimOutcome.TAKEN_OVER:
+            _taken_over.inc()
+        assert claim.token is not None
+        await _execute(
+            scope, receive, send, next_app, store=store, record_key=record_key, token=claim.token
+        )
+
+
+async def _execute(
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    next_app: ASGIApp,
+    *,
+    store: IdempotencyStore,
+    record_key: str,
+    token: str,
+) -> None:
+    status = 500
+    kept: list[tuple[str, str]] = []
+    chunks: list[bytes] = []
+    settled = False
+
+    async def capture(message: Message) -> None:
+        nonlocal status, settled
+        if message["type"] == "http.response.start":
+            status = message["status"]
+            kept.extend(
+                (k.decode("latin-1"), v.decode("latin-1"))
+                for k, v in message.get("headers", ())
+                if k.lower() in _KEPT_HEADERS
+            )
+        elif message["type"] == "http.response.body" and status < 500:
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                response = StoredResponse(status, kept, b"".join(chunks))
+                await store.complete(record_key, token, response)
+                settled = True
+        await send(message)
+
+    try:
+        await next_app(scope, receive, capture)
+    finally:
+        if not settled:
+            _released.inc()
+            await store.release(record_key, token)
+
+
+async def _replay(send: Send, response: StoredResponse) -> None:
+    headers: list[tuple[bytes, bytes]] = [
+        (k.encode("latin-1"), v.encode("latin-1")) for k, v in response.headers
+    ]
+    headers.append((b"idempotent-replayed", b"true"))
+    headers.append((b"content-length", str(len(response.body)).encode()))
+    await send({"type": "http.response.start", "status": response.status, "headers": headers})
+    await send({"type": "http.response.body", "body": response.body, "more_body": False})

@@ -1,0 +1,257 @@
+"""The idempotency record store: an atomic claim per key, in Redis or in memory.
+
+A record is a Redis hash `cw:idem:<sha256(scope)>` with fields `st` (`p` in progress,
+`c` completed), `fp` (request fingerprint), `tok` (the claimant's random token), `lease`
+(Redis-clock ms until which an in-progress claim is presumed alive) and `resp` (the stored
+response, once completed).
+
+- `claim` (one script): no record -> create it in progress and run. Completed -> replay, or
+  `mismatch` when the fingerprint differs. In progress with a live lease -> `in_progress`
+  (or `mismatch`). In progress with an expired lease (the claimant crashed) -> take it over:
+  the script compares the record it read and swaps in the new token atomically, never a
+  blind overwrite of a live claim.
+- `complete` and `release` are compare-and-swap on the token: a claimant that lost its lease
+  can neither overwrite nor delete its successor's record.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Final
+
+import msgspec
+from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
+
+from cortiware.kv import KV
+
+__all__ = [
+    "COMPLETED_TTL",
+    "ClaimOutcome",
+    "ClaimResult",
+    "IdempotencyStore",
+    "MemoryIdempotencyStore",
+    "StoredResponse",
+]
+
+COMPLETED_TTL: Final = 24 * 3600
+"""Seconds a completed response is kept for replay."""
+DEFAULT_LEASE: Final = 60.0
+"""Seconds an in-progress claim is presumed alive before another request may take it over."""
+
+_CLAIM_LUA: Final = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local lease_ms = tonumber(ARGV[3])
+local rec = redis.call('HMGET', KEYS[1], 'st', 'fp', 'tok', 'lease', 'resp')
+if not rec[1] then
+  redis.call('HSET', KEYS[1], 'st', 'p', 'fp', ARGV[1], 'tok', ARGV[2], 'lease', now + lease_ms)
+  redis.call('PEXPIRE', KEYS[1], lease_ms * 2)
+  return {'acquired'}
+end
+if rec[1] == 'c' then
+  if rec[2] ~= ARGV[1] then return {'mismatch'} end
+  return {'completed', rec[5]}
+end
+local lease = tonumber(rec[4])
+if lease <= now then
+  redis.call('HSET', KEYS[1], 'fp', ARGV[1], 'tok', ARGV[2], 'lease', now + lease_ms)
+  redis.call('PEXPIRE', KEYS[1], lease_ms * 2)
+  return {'taken_over'}
+end
+if rec[2] ~= ARGV[1] then return {'mismatch'} end
+return {'in_progress', tostring(lease - now)}
+"""
+
+_COMPLETE_LUA: Final = """
+if redis.call('HGET', KEYS[1], 'tok') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'st', 'c', 'resp', ARGV[2])
+redis.call('HDEL', KEYS[1], 'lease')
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return 1
+"""
+
+_RELEASE_LUA: Final = """
+local rec = redis.call('HMGET', KEYS[1], 'st', 'tok')
+if rec[1] ~= 'p' or rec[2] ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1])
+return 1
+"""
+
+
+class ClaimOutcome(StrEnum):
+    """What `claim` found."""
+
+    ACQUIRED = "acquired"
+    TAKEN_OVER = "taken_over"
+    IN_PROGRESS = "in_progress"
+    MISMATCH = "mismatch"
+    COMPLETED = "completed"
+
+
+class StoredResponse(msgspec.Struct, array_like=True):
+    """A response kept for replay: status, selected headers and body."""
+
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+
+    def encode(self) -> bytes:
+        """msgpack bytes of this response."""
+        return msgspec.msgpack.encode(self)
+
+    @classmethod
+    def decode(cls, raw: bytes) -> StoredResponse:
+        """The response encoded by `encode`."""
+        return msgspec.msgpack.decode(raw, type=cls)
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimResult:
+    """`claim`'s outcome; `token` is set when the caller now owns the key."""
+
+    outcome: ClaimOutcome
+    token: str | None = None
+    response: StoredResponse | None = None
+    retry_after: float = 0.0
+
+    @property
+    def owned(self) -> bool:
+        """True when the caller must run the request and then complete or release."""
+        return self.outcome in (ClaimOutcome.ACQUIRED, ClaimOutcome.TAKEN_OVER)
+
+
+@dataclass(slots=True)
+class _MemoryRecord:
+    fingerprint: str
+    token: str
+    expires_at: float
+    lease_until: float = 0.0
+    response: StoredResponse | None = None
+
+
+class MemoryIdempotencyStore:
+    """The same semantics in process memory (asyncio makes each method atomic)."""
+
+    __slots__ = ("_calls", "_records", "lease")
+
+    def __init__(self, lease: float = DEFAULT_LEASE) -> None:
+        self.lease = lease
+        self._records: dict[str, _MemoryRecord] = {}
+        self._calls = 0
+
+    def claim(self, key: str, fingerprint: str) -> ClaimResult:
+        """Claim `key` for a request with `fingerprint`."""
+        now = time.monotonic()
+        self._calls += 1
+        if self._calls % 1024 == 0:
+            self._sweep(now)
+        rec = self._records.get(key)
+        if rec is not None and rec.expires_at <= now:
+            rec = None
+        token = secrets.token_hex(16)
+        if rec is None:
+            self._records[key] = _MemoryRecord(
+                fingerprint, token, now + 2 * self.lease, now + self.lease
+            )
+            return ClaimResult(ClaimOutcome.ACQUIRED, token)
+        if rec.response is not None:
+            if rec.fingerprint != fingerprint:
+                return ClaimResult(ClaimOutcome.MISMATCH)
+            return ClaimResult(ClaimOutcome.COMPLETED, response=rec.response)
+        if rec.lease_until <= now:
+            rec.fingerprint, rec.token = fingerprint, token
+            rec.lease_until, rec.expires_at = now + self.lease, now + 2 * self.lease
+            return ClaimResult(ClaimOutcome.TAKEN_OVER, token)
+        if rec.fingerprint != fingerprint:
+            return ClaimResult(ClaimOutcome.MISMATCH)
+        return ClaimResult(ClaimOutcome.IN_PROGRESS, retry_after=rec.lease_until - now)
+
+    def complete(self, key: str, token: str, response: StoredResponse) -> bool:
+        """Store `response` if `token` still owns `key`."""
+        rec = self._records.get(key)
+        if rec is None or rec.token != token:
+            return False
+        rec.response = response
+        rec.expires_at = time.monotonic() + COMPLETED_TTL
+        return True
+
+    def release(self, key: str, token: str) -> bool:
+        """Delete an in-progress claim if `token` still owns it."""
+        rec = self._records.get(key)
+        if rec is None or rec.token != token or rec.response is not None:
+            return False
+        del self._records[key]
+        return True
+
+    def _sweep(self, now: float) -> None:
+        for key in [k for k, r in self._records.items() if r.expires_at <= now]:
+            del self._records[key]
+
+
+class IdempotencyStore:
+    """Idempotency records on Redis through `KV`, in memory while the breaker is open."""
+
+    __slots__ = ("_claim", "_complete", "_kv", "_release", "lease", "memory", "prefix")
+
+    def __init__(self, kv: KV, *, lease: float = DEFAULT_LEASE, prefix: str = "idem") -> None:
+        self._kv = kv
+        self.lease = lease
+        self.prefix = kv.key(prefix) + ":"
+        self.memory = MemoryIdempotencyStore(lease)
+        redis = kv.redis
+        self._claim: AsyncScript | None = redis.register_script(_CLAIM_LUA) if redis else None
+        self._complete: AsyncScript | None = redis.register_script(_COMPLETE_LUA) if redis else None
+        self._release: AsyncScript | None = redis.register_script(_RELEASE_LUA) if redis else None
+
+    async def claim(self, key: str, fingerprint: str) -> ClaimResult:
+        """Atomically claim `key` (a hash of the scope) for a request with `fingerprint`."""
+        full = self.prefix + key
+
+        async def on_redis(redis: Redis) -> ClaimResult:
+            assert self._claim is not None
+            token = secrets.token_hex(16)
+            lease_ms = int(self.lease * 1000)
+            raw = await self._claim(keys=[full], args=[fingerprint, token, lease_ms], client=redis)
+            outcome = ClaimOutcome(raw[0].decode())
+            if outcome is ClaimOutcome.COMPLETED:
+                return ClaimResult(outcome, response=StoredResponse.decode(raw[1]))
+            if outcome is ClaimOutcome.IN_PROGRESS:
+                return ClaimResult(outcome, retry_after=int(raw[1]) / 1000)
+            return ClaimResult(outcome, token if outcome is not ClaimOutcome.MISMATCH else None)
+
+        async def on_memory() -> ClaimResult:
+            return self.memory.claim(full, fingerprint)
+
+        return await self._kv.run(on_redis, on_memory)
+
+    async def complete(self, key: str, token: str, response: StoredResponse) -> bool:
+        """Keep `response` for 24 h if `token` still owns `key`; False when it lost it."""
+        full = self.prefix + key
+        blob = response.encode()
+
+        async def on_redis(redis: Redis) -> bool:
+            assert self._complete is not None
+            args: list[str | bytes | int] = [token, blob, COMPLETED_TTL * 1000]
+            return bool(await self._complete(keys=[full], args=args, client=redis))
+
+        async def on_memory() -> bool:
+            return self.memory.complete(full, token, response)
+
+        return await self._kv.run(on_redis, on_memory)
+
+    async def release(self, key: str, token: str) -> bool:
+        """Drop the in-progress claim if `token` still owns it, so a retry runs again."""
+        full = self.prefix + key
+
+        async def on_redis(redis: Redis) -> bool:
+            assert self._release is not None
+            return bool(await self._release(keys=[full], args=[token], client=redis))
+
+        async def on_memory() -> bool:
+            return self.memory.release(full, token)
+
+        return await self._kv.run(on_redis, on_memory)

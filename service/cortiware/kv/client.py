@@ -1,0 +1,124 @@
+"""The Redis connection pool behind a circuit breaker (`KV`).
+
+Every Redis-backed component (rate limiter, idempotency store, cache, `FallbackStore`)
+calls `KV.run(on_redis, on_memory)`: `on_redis` runs against the pool while the breaker is
+closed; on a connection error, timeout or other Redis error it records the failure and runs
+`on_memory` instead, so callers never see a Redis exception. With no `REDIS_URL` (development)
+`KV` has no pool and every call runs `on_memory`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Literal, TypeVar
+
+from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+
+from cortiware.kv.breaker import BreakerState, CircuitBreaker
+
+__all__ = ["KV", "UNAVAILABLE_ERRORS", "KVConfig", "RedisHealth"]
+
+T = TypeVar("T")
+RedisHealth = Literal["ok", "degraded", "not_configured"]
+
+#: Errors meaning "Redis cannot answer now": trip the breaker and use the fallback.
+UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (RedisError, OSError, TimeoutError)
+
+
+@dataclass(frozen=True, slots=True)
+class KVConfig:
+    """Connection pool and breaker tuning."""
+
+    connect_timeout: float = 0.25
+    """Seconds to open a TCP (and TLS) connection before giving up."""
+    command_timeout: float = 0.25
+    """Seconds to wait for any single command's reply."""
+    max_connections: int = 64
+    """Pool size per process; callers wait up to `connect_timeout` for a free connection."""
+    failure_threshold: int = 2
+    """Consecutive failures that open the breaker."""
+    probe_interval: float = 0.5
+    """Seconds between pings while the breaker is open."""
+    key_prefix: str = "cw:"
+    """Prefix of every key this service writes (see docs/redis.md)."""
+
+
+class KV:
+    """Redis pool + circuit breaker; `app.state.kv`."""
+
+    __slots__ = ("breaker", "config", "redis")
+
+    def __init__(self, redis: Redis | None, config: KVConfig | None = None) -> None:
+        self.redis = redis
+        self.config = config or KVConfig()
+        self.breaker = CircuitBreaker(
+            self._ping,
+            failure_threshold=self.config.failure_threshold,
+            probe_interval=self.config.probe_interval,
+        )
+
+    @classmethod
+    def from_url(cls, url: str | None, config: KVConfig | None = None) -> KV:
+        """A `KV` on `url` (`redis://`, `rediss://`, `unix://`), or memory-only when None."""
+        config = config or KVConfig()
+        if url is None:
+            return cls(None, config)
+        pool = BlockingConnectionPool.from_url(
+            url,
+            max_connections=config.max_connections,
+            timeout=config.connect_timeout,
+            socket_connect_timeout=config.connect_timeout,
+            socket_timeout=config.command_timeout,
+            # No client-side retries: the breaker decides, and a retry is a per-request wait.
+            retry=Retry(NoBackoff(), 0),
+            # Skips CLIENT SETINFO on each new connection (one fewer round trip).
+            lib_name=None,
+            lib_version=None,
+        )
+        return cls(Redis(connection_pool=pool), config)
+
+    @property
+    def using_redis(self) -> bool:
+        """True when Redis is configured and the breaker is closed."""
+        return self.redis is not None and self.breaker.state is BreakerState.CLOSED
+
+    def health(self) -> RedisHealth:
+        """`ok` on Redis, `degraded` while the fallback serves, `not_configured` without URL."""
+        if self.redis is None:
+            return "not_configured"
+        return "ok" if self.breaker.is_closed else "degraded"
+
+    def key(self, *parts: str) -> str:
+        """A namespaced key: the configured prefix joined with `parts` by `:`."""
+        return self.config.key_prefix + ":".join(parts)
+
+    async def run(
+        self,
+        on_redis: Callable[[Redis], Awaitable[T]],
+        on_memory: Callable[[], Awaitable[T]],
+    ) -> T:
+        """Run `on_redis` while Redis is usable, else (or on its failure) `on_memory`."""
+        redis = self.redis
+        if redis is not None and self.breaker.state is BreakerState.CLOSED:
+            try:
+                result = await on_redis(redis)
+            except UNAVAILABLE_ERRORS as exc:
+                self.breaker.record_failure(exc)
+            else:
+                self.breaker.record_success()
+                return result
+        return await on_memory()
+
+    async def _ping(self) -> None:
+        if self.redis is not None:
+            await self.redis.ping()
+
+    async def aclose(self) -> None:
+        """Stop the breaker probe and close the pool."""
+        await self.breaker.aclose()
+        if self.redis is not None:
+            await self.redis.aclose(close_connection_pool=True)

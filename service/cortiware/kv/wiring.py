@@ -1,0 +1,43 @@
+"""Start-up and shutdown of everything that lives on Redis, for the app lifespan.
+
+Not imported by `cortiware.kv` itself (it depends on the packages built on `kv`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from contextlib import asynccontextmanager
+from typing import Any, Literal
+
+from cortiware.cache import CACHE_STATE_KEY, Cache
+from cortiware.idempotency import IDEMPOTENCY_STATE_KEY, IdempotencyStore
+from cortiware.kv.client import KV, KVConfig
+from cortiware.ratelimit import RATE_LIMITER_STATE_KEY, GCRALimiter
+from cortiware.settings import Settings
+
+__all__ = ["redis_lifespan"]
+
+
+@asynccontextmanager
+async def redis_lifespan(app: Any, *, settings: Settings) -> AsyncGenerator[KV, None]:
+    """Create `KV` and its users on `app.state`; close the pool on exit.
+
+    Sets `kv`, `redis` (the raw client or None), `rate_limiter`, `idempotency`, `cache`
+    and `redis_health` (the async probe `cortiware.health` calls).
+    """
+    kv = KV.from_url(settings.redis_url, KVConfig(key_prefix=settings.redis_key_prefix))
+
+    async def redis_health() -> Literal["ok", "degraded", "memory"]:
+        state = kv.health()
+        return "memory" if state == "not_configured" else state
+
+    app.state.kv = kv
+    app.state.redis = kv.redis
+    app.state[RATE_LIMITER_STATE_KEY] = GCRALimiter(kv)
+    app.state[IDEMPOTENCY_STATE_KEY] = IdempotencyStore(kv)
+    app.state[CACHE_STATE_KEY] = Cache(kv)
+    app.state.redis_health = redis_health
+    try:
+        yield kv
+    finally:
+        await kv.aclose()

@@ -1,0 +1,111 @@
+"""`RateLimitMiddleware`: one GCRA decision per limited request, headers on every response.
+
+Litestar's own `RateLimitMiddleware` is not used: it reads then writes a timestamp list
+(GET + SET), so concurrent workers over-admit (litestar issue #4700); its window is fixed
+and anchored at the first hit; it sends no `Retry-After`; and a Redis error becomes a 500.
+
+The principal of a logged-in request is read from `scope["cortiware_principal"]`
+(`PRINCIPAL_SCOPE_KEY`, a string such as `"provider:alice"` or `"owner:<uuid>"`): the
+authentication layer sets it in a middleware that runs before this one. Without it the
+bucket is the client IP.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from typing import Any, Final
+
+import msgspec
+from litestar.enums import ScopeType
+from litestar.middleware import ASGIMiddleware
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from cortiware import metrics
+from cortiware.ratelimit._respond import send_problem
+from cortiware.ratelimit.client_ip import IPNetwork, client_ip
+from cortiware.ratelimit.gcra import GCRALimiter
+from cortiware.ratelimit.headers import rate_limit_headers
+from cortiware.ratelimit.policy import GroupName, RateLimitPolicy, resolve_group
+
+__all__ = ["PRINCIPAL_SCOPE_KEY", "RATE_LIMITER_STATE_KEY", "RateLimitMiddleware"]
+
+PRINCIPAL_SCOPE_KEY: Final = "cortiware_principal"
+"""ASGI scope key holding the authenticated principal (a string), set by the auth layer."""
+RATE_LIMITER_STATE_KEY: Final = "rate_limiter"
+"""`app.state` key of the `GCRALimiter`, created in the app lifespan."""
+
+_limited = metrics.counter("ratelimit.limited")
+_allowed = metrics.counter("ratelimit.allowed")
+
+
+def principal_of(scope: Any) -> str | None:
+    """The authenticated principal stored in `scope`, if any."""
+    value = scope.get(PRINCIPAL_SCOPE_KEY)
+    return value if isinstance(value, str) and value else None
+
+
+async def _login_username(scope: Scope, receive: Receive) -> str:
+    # Litestar caches the body in the connection state, so the handler can read it again.
+    request = scope["litestar_app"].request_class(scope=scope, receive=receive)
+    try:
+        data = msgspec.json.decode(await request.body())
+    except msgspec.DecodeError:
+        return ""
+    username = data.get("username") if isinstance(data, dict) else None
+    return username.strip().lower() if isinstance(username, str) else ""
+
+
+class RateLimitMiddleware(ASGIMiddleware):
+    """Apply the contract's rate-limit groups to every `/api/` request."""
+
+    scopes = (ScopeType.HTTP,)
+
+    def __init__(self, policy: RateLimitPolicy, trusted_proxies: Sequence[IPNetwork] = ()) -> None:
+        self.policy = policy
+        self.trusted_proxies = tuple(trusted_proxies)
+
+    async def bucket(self, group: GroupName, scope: Scope, receive: Receive) -> str:
+        """The bucket key of this request within `group`."""
+        ip = client_ip(scope, self.trusted_proxies)
+        if group is GroupName.AUTH:
+            # Hashed so usernames (owner e-mails) never appear in Redis keys.
+            user = hashlib.sha256((await _login_username(scope, receive)).encode()).hexdigest()
+            return f"auth:{ip}:{user[:32]}"
+        if group is GroupName.ONBOARDING:
+            return f"onboarding:{ip}"
+        principal = principal_of(scope)
+        return f"default:p:{principal}" if principal else f"default:ip:{ip}"
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+        """Decide, then answer 429 or pass on with the rate-limit headers added."""
+        group = resolve_group(scope["method"], scope["path"])  # type: ignore[typeddict-item]
+        if group is None or not self.policy.enabled:
+            await next_app(scope, receive, send)
+            return
+        limiter: GCRALimiter = scope["litestar_app"].state[RATE_LIMITER_STATE_KEY]
+        spec = self.policy.spec(group)
+        decision = await limiter.hit(
+            await self.bucket(group, scope, receive), spec.limit, spec.period
+        )
+        headers = rate_limit_headers(group.value, spec.period, decision)
+        if not decision.allowed:
+            _limited.inc()
+            metrics.counter(f"ratelimit.limited.{group.value}").inc()
+            await send_problem(
+                scope,
+                receive,
+                send,
+                429,
+                f"Rate limit of {spec} exceeded for this client; retry after the given seconds.",
+                headers={k.decode(): v.decode() for k, v in headers},
+            )
+            return
+        _allowed.inc()
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", ()), *headers]
+            await send(message)
+
+        await next_app(scope, receive, send_with_headers)
