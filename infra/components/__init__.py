@@ -1,0 +1,1 @@
+"""One ``ComponentResource`` per concern of the stack; each module owns one of them."""

@@ -1,0 +1,109 @@
+"""Small shared pieces: tags, IAM documents and the account identity (private to components)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+__all__ = [
+    "AwsAccount",
+    "assume_role_policy",
+    "customer_managed_key",
+    "policy_document",
+    "statement",
+    "tags",
+]
+
+
+@dataclass(frozen=True)
+class AwsAccount:
+    """The account and region ARNs are built from."""
+
+    account_id: pulumi.Output[str]
+    """The deploying account's id."""
+    region: str
+    """The stack's region."""
+
+    @classmethod
+    def current(cls, region: str) -> AwsAccount:
+        """Look up the caller's account (an invoke the mocks answer offline)."""
+        return cls(account_id=aws.get_caller_identity_output().account_id, region=region)
+
+    def arn(self, service: str, resource: str) -> pulumi.Output[str]:
+        """``arn:aws:<service>:<region>:<account>:<resource>``."""
+        return pulumi.Output.concat(
+            "arn:aws:", service, ":", self.region, ":", self.account_id, ":", resource
+        )
+
+
+def tags(stack: str, name: str, **extra: str) -> dict[str, str]:
+    """Tags set explicitly on a resource (policies read these; provider default tags they cannot)."""
+    return {"Name": name, "Project": "cortiware", "Stack": stack, **extra}
+
+
+def statement(
+    actions: Sequence[str],
+    resources: Sequence[pulumi.Input[str]],
+    *,
+    sid: str | None = None,
+    condition: Mapping[str, Mapping[str, Any]] | None = None,
+    effect: str = "Allow",
+) -> dict[str, Any]:
+    """One IAM policy statement; ``resources`` may hold outputs."""
+    result: dict[str, Any] = {"Effect": effect, "Action": list(actions), "Resource": list(resources)}
+    if sid is not None:
+        result["Sid"] = sid
+    if condition is not None:
+        result["Condition"] = condition
+    return result
+
+
+def policy_document(*statements: Mapping[str, Any]) -> pulumi.Output[str]:
+    """A JSON IAM policy document whose outputs resolve before serialisation."""
+    return pulumi.Output.json_dumps({"Version": "2012-10-17", "Statement": list(statements)})
+
+
+def assume_role_policy(
+    service: str, *, source_account: pulumi.Input[str] | None = None
+) -> pulumi.Output[str]:
+    """Trust policy letting one AWS service principal assume the role (confused-deputy guarded)."""
+    trust: dict[str, Any] = {
+        "Effect": "Allow",
+        "Principal": {"Service": service},
+        "Action": "sts:AssumeRole",
+    }
+    if source_account is not None:
+        trust["Condition"] = {"StringEquals": {"aws:SourceAccount": source_account}}
+    return policy_document(trust)
+
+
+def customer_managed_key(
+    name: str,
+    *,
+    description: str,
+    stack: str,
+    alias: str,
+    parent: pulumi.Resource,
+    policy: pulumi.Input[str] | None = None,
+) -> aws.kms.Key:
+    """A rotating customer-managed KMS key with an alias (the default key policy unless given)."""
+    key = aws.kms.Key(
+        name,
+        description=description,
+        enable_key_rotation=True,
+        deletion_window_in_days=30,
+        policy=policy,
+        tags=tags(stack, alias),
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
+    aws.kms.Alias(
+        f"{name}-alias",
+        name=f"alias/{alias}",
+        target_key_id=key.key_id,
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
+    return key

@@ -1,0 +1,402 @@
+"""RDS PostgreSQL 16 with RDS Proxy, a CMK, PITR backups, AWS Backup and an optional replica."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import quote
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_random as random
+
+from infra.components._aws import (
+    AwsAccount,
+    assume_role_policy,
+    customer_managed_key,
+    policy_document,
+    statement,
+    tags,
+)
+from infra.config import DatabaseConfig
+
+__all__ = ["RDS_PASSWORD_SPECIALS", "Database", "DatabaseArgs", "postgres_url"]
+
+RDS_PASSWORD_SPECIALS = "!#$%&*()-_=+[]{}<>:?~^."
+"""Specials for the master password: RDS rejects ``/``, ``@``, ``"``, ``'`` and space."""
+
+DB_NAME = "cortiware"
+DB_USER = "cortiware_admin"
+POSTGRES_PORT = 5432
+LOG_EXPORTS = ["postgresql", "upgrade"]
+
+
+def postgres_url(user: str, password: str, host: str, database: str) -> str:
+    """``postgresql://user:pass@host:5432/db?sslmode=require`` with the password percent-encoded."""
+    return (
+        f"postgresql://{quote(user, safe='')}:{quote(password, safe='')}@{host}:{POSTGRES_PORT}"
+        f"/{database}?sslmode=require"
+    )
+
+
+@dataclass(frozen=True)
+class DatabaseArgs:
+    """Inputs of :class:`Database`."""
+
+    config: DatabaseConfig
+    """Sizing, retention and availability choices."""
+    prefix: str
+    """Physical name prefix, e.g. ``cortiware-prod``."""
+    stack: str
+    """Stack name, for tags."""
+    production: bool
+    """Adds Pulumi ``protect`` to the instance (deletion protection comes from config)."""
+    account: AwsAccount
+    """Account and region, for ARNs."""
+    isolated_subnet_ids: list[pulumi.Output[str]]
+    """Subnets without an internet route, for the instance."""
+    private_subnet_ids: list[pulumi.Output[str]]
+    """Subnets of the proxy (next to the service)."""
+    database_security_group_id: pulumi.Input[str]
+    """Group of the instance."""
+    proxy_security_group_id: pulumi.Input[str]
+    """Group of the proxy."""
+
+
+class Database(pulumi.ComponentResource):
+    """PostgreSQL 16: encrypted, backed up, proxied and monitored; protected in prod."""
+
+    key: aws.kms.Key
+    instance: aws.rds.Instance
+    replica: aws.rds.Instance | None
+    proxy: aws.rds.Proxy
+    password: random.RandomPassword
+    pooled_url: pulumi.Output[str]
+    """``DATABASE_URL`` (through RDS Proxy); a secret output."""
+    direct_url: pulumi.Output[str]
+    """``DATABASE_URL_UNPOOLED`` (the instance itself, for migrations); a secret output."""
+
+    def __init__(
+        self, name: str, args: DatabaseArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("cortiware:infra:Database", name, None, opts)
+        cfg = args.config
+        child = pulumi.ResourceOptions(parent=self)
+        self.key = customer_managed_key(
+            f"{name}-key",
+            description="Cortiware RDS storage, Performance Insights, backups and proxy secret",
+            stack=args.stack,
+            alias=f"{args.prefix}-database",
+            parent=self,
+        )
+        subnet_group = aws.rds.SubnetGroup(
+            f"{name}-subnets",
+            subnet_ids=args.isolated_subnet_ids,
+            tags=tags(args.stack, f"{args.prefix}-db"),
+            opts=child,
+        )
+        parameters = aws.rds.ParameterGroup(
+            f"{name}-params",
+            family="postgres16",
+            description="Cortiware PostgreSQL 16: TLS only, slow-query logging",
+            parameters=[
+                {"name": "rds.force_ssl", "value": "1"},
+                {"name": "log_min_duration_statement", "value": str(cfg.slow_query_ms)},
+                {"name": "log_lock_waits", "value": "1"},
+                {"name": "log_temp_files", "value": "0"},
+                {"name": "log_autovacuum_min_duration", "value": "1000"},
+            ],
+            tags=tags(args.stack, f"{args.prefix}-db"),
+            opts=child,
+        )
+        self.password = random.RandomPassword(
+            f"{name}-master-password",
+            length=40,
+            special=True,
+            override_special=RDS_PASSWORD_SPECIALS,
+            min_lower=4,
+            min_upper=4,
+            min_numeric=4,
+            min_special=2,
+            opts=child,
+        )
+        # Unique per stack lifetime, so a destroy/re-create never collides with an old snapshot.
+        final_snapshot = random.RandomId(f"{name}-final-snapshot-id", byte_length=4, opts=child)
+        monitoring_role = aws.iam.Role(
+            f"{name}-monitoring-role",
+            assume_role_policy=assume_role_policy(
+                "monitoring.rds.amazonaws.com", source_account=args.account.account_id
+            ),
+            tags=tags(args.stack, f"{args.prefix}-rds-monitoring"),
+            opts=child,
+        )
+        aws.iam.RolePolicyAttachment(
+            f"{name}-monitoring-policy",
+            role=monitoring_role.name,
+            # AWS-managed and scoped by AWS to the RDSOSMetrics log group.
+            policy_arn="arn:aws:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole",
+            opts=child,
+        )
+        self.instance = aws.rds.Instance(
+            f"{name}-instance",
+            identifier=f"{args.prefix}-db",
+            engine="postgres",
+            engine_version=cfg.engine_version,
+            instance_class=cfg.instance_class,
+            db_name=DB_NAME,
+            username=DB_USER,
+            password=self.password.result,
+            port=POSTGRES_PORT,
+            storage_type="gp3",
+            allocated_storage=cfg.allocated_storage_gb,
+            max_allocated_storage=cfg.max_allocated_storage_gb,
+            storage_encrypted=True,
+            kms_key_id=self.key.arn,
+            multi_az=cfg.multi_az,
+            db_subnet_group_name=subnet_group.name,
+            vpc_security_group_ids=[args.database_security_group_id],
+            publicly_accessible=False,
+            parameter_group_name=parameters.name,
+            backup_retention_period=cfg.backup_retention_days,
+            backup_window="02:00-03:00",
+            maintenance_window="sun:03:30-sun:04:30",
+            copy_tags_to_snapshot=True,
+            delete_automated_backups=False,
+            deletion_protection=cfg.deletion_protection,
+            skip_final_snapshot=False,
+            final_snapshot_identifier=final_snapshot.hex.apply(
+                lambda suffix: f"{args.prefix}-db-final-{suffix}"
+            ),
+            performance_insights_enabled=True,
+            performance_insights_kms_key_id=self.key.arn,
+            performance_insights_retention_period=cfg.performance_insights_retention_days,
+            monitoring_interval=cfg.monitoring_interval_seconds,
+            monitoring_role_arn=monitoring_role.arn,
+            enabled_cloudwatch_logs_exports=LOG_EXPORTS,
+            auto_minor_version_upgrade=True,
+            ca_cert_identifier="rds-ca-rsa2048-g1",
+            apply_immediately=False,
+            tags=tags(args.stack, f"{args.prefix}-db", Environment=_environment(args)),
+            opts=pulumi.ResourceOptions(parent=self, protect=args.production),
+        )
+        self.replica = None
+        if cfg.read_replica:
+            self.replica = aws.rds.Instance(
+                f"{name}-replica",
+                identifier=f"{args.prefix}-db-replica",
+                replicate_source_db=self.instance.identifier,
+                instance_class=cfg.instance_class,
+                storage_type="gp3",
+                max_allocated_storage=cfg.max_allocated_storage_gb,
+                storage_encrypted=True,
+                kms_key_id=self.key.arn,
+                vpc_security_group_ids=[args.database_security_group_id],
+                publicly_accessible=False,
+                parameter_group_name=parameters.name,
+                # AWS refuses a final snapshot of a read replica; the primary keeps the backups.
+                skip_final_snapshot=True,
+                deletion_protection=cfg.deletion_protection,
+                performance_insights_enabled=True,
+                performance_insights_kms_key_id=self.key.arn,
+                performance_insights_retention_period=cfg.performance_insights_retention_days,
+                monitoring_interval=cfg.monitoring_interval_seconds,
+                monitoring_role_arn=monitoring_role.arn,
+                enabled_cloudwatch_logs_exports=LOG_EXPORTS,
+                auto_minor_version_upgrade=True,
+                ca_cert_identifier="rds-ca-rsa2048-g1",
+                tags=tags(
+                    args.stack, f"{args.prefix}-db-replica", Environment=_environment(args)
+                ),
+                opts=child,
+            )
+
+        self.proxy = self._proxy(name, args)
+        self._backup_plan(name, args)
+
+        self.direct_url = pulumi.Output.secret(
+            pulumi.Output.all(self.password.result, self.instance.address).apply(
+                lambda v: postgres_url(DB_USER, v[0], v[1], DB_NAME)
+            )
+        )
+        self.pooled_url = pulumi.Output.secret(
+            pulumi.Output.all(self.password.result, self.proxy.endpoint).apply(
+                lambda v: postgres_url(DB_USER, v[0], v[1], DB_NAME)
+            )
+        )
+        self.register_outputs(
+            {
+                "endpoint": self.instance.address,
+                "proxyEndpoint": self.proxy.endpoint,
+                "replicaEndpoint": None if self.replica is None else self.replica.address,
+            }
+        )
+
+    def _proxy(self, name: str, args: DatabaseArgs) -> aws.rds.Proxy:
+        child = pulumi.ResourceOptions(parent=self)
+        credentials = aws.secretsmanager.Secret(
+            f"{name}-proxy-credentials",
+            name=f"cortiware/{args.stack}/rds-proxy-credentials",
+            description="Master credentials RDS Proxy uses to reach the instance",
+            kms_key_id=self.key.arn,
+            recovery_window_in_days=30 if args.production else 7,
+            tags=tags(args.stack, f"{args.prefix}-rds-proxy-credentials"),
+            opts=child,
+        )
+        aws.secretsmanager.SecretVersion(
+            f"{name}-proxy-credentials-value",
+            secret_id=credentials.id,
+            secret_string=pulumi.Output.json_dumps(
+                {"username": DB_USER, "password": self.password.result}
+            ),
+            opts=child,
+        )
+        role = aws.iam.Role(
+            f"{name}-proxy-role",
+            assume_role_policy=assume_role_policy(
+                "rds.amazonaws.com", source_account=args.account.account_id
+            ),
+            tags=tags(args.stack, f"{args.prefix}-rds-proxy"),
+            opts=child,
+        )
+        aws.iam.RolePolicy(
+            f"{name}-proxy-policy",
+            role=role.id,
+            policy=policy_document(
+                statement(
+                    ["secretsmanager:GetSecretValue"],
+                    [credentials.arn],
+                    sid="ReadOwnCredentials",
+                ),
+                statement(
+                    ["kms:Decrypt"],
+                    [self.key.arn],
+                    sid="DecryptViaSecretsManager",
+                    condition={
+                        "StringEquals": {
+                            "kms:ViaService": f"secretsmanager.{args.account.region}.amazonaws.com"
+                        }
+                    },
+                ),
+            ),
+            opts=child,
+        )
+        proxy = aws.rds.Proxy(
+            f"{name}-proxy",
+            name=f"{args.prefix}-db-proxy",
+            engine_family="POSTGRESQL",
+            require_tls=True,
+            role_arn=role.arn,
+            vpc_subnet_ids=args.private_subnet_ids,
+            vpc_security_group_ids=[args.proxy_security_group_id],
+            idle_client_timeout=1800,
+            debug_logging=False,
+            auths=[
+                {
+                    "auth_scheme": "SECRETS",
+                    "iam_auth": "DISABLED",
+                    "client_password_auth_type": "POSTGRES_SCRAM_SHA_256",
+                    "secret_arn": credentials.arn,
+                }
+            ],
+            tags=tags(args.stack, f"{args.prefix}-db-proxy"),
+            opts=child,
+        )
+        target_group = aws.rds.ProxyDefaultTargetGroup(
+            f"{name}-proxy-target-group",
+            db_proxy_name=proxy.name,
+            connection_pool_config={
+                "max_connections_percent": args.config.proxy_max_connections_percent,
+                "max_idle_connections_percent": 50,
+                "connection_borrow_timeout": 120,
+            },
+            opts=child,
+        )
+        aws.rds.ProxyTarget(
+            f"{name}-proxy-target",
+            db_proxy_name=proxy.name,
+            target_group_name=target_group.name,
+            db_instance_identifier=self.instance.identifier,
+            opts=child,
+        )
+        return proxy
+
+    def _backup_plan(self, name: str, args: DatabaseArgs) -> None:
+        cfg = args.config
+        child = pulumi.ResourceOptions(parent=self)
+        vault = aws.backup.Vault(
+            f"{name}-backup-vault",
+            name=f"{args.prefix}-db",
+            kms_key_arn=self.key.arn,
+            tags=tags(args.stack, f"{args.prefix}-db-backups"),
+            opts=child,
+        )
+        lifecycle: aws.backup.PlanRuleLifecycleArgsDict = {
+            "delete_after": cfg.backup_vault_retention_days
+        }
+        copy_actions: list[aws.backup.PlanRuleCopyActionArgsDict] = []
+        if cfg.backup_copy_region is not None:
+            region = aws.Provider(
+                f"{name}-backup-copy-region",
+                region=cfg.backup_copy_region,
+                opts=child,
+            )
+            in_region = pulumi.ResourceOptions(parent=self, provider=region)
+            copy_key = aws.kms.Key(
+                f"{name}-backup-copy-key",
+                description="Cortiware cross-region database backup copies",
+                enable_key_rotation=True,
+                deletion_window_in_days=30,
+                tags=tags(args.stack, f"{args.prefix}-db-backup-copy"),
+                opts=in_region,
+            )
+            copy_vault = aws.backup.Vault(
+                f"{name}-backup-copy-vault",
+                name=f"{args.prefix}-db-copy",
+                kms_key_arn=copy_key.arn,
+                tags=tags(args.stack, f"{args.prefix}-db-backup-copy"),
+                opts=in_region,
+            )
+            copy_actions.append({"destination_vault_arn": copy_vault.arn, "lifecycle": lifecycle})
+        plan = aws.backup.Plan(
+            f"{name}-backup-plan",
+            name=f"{args.prefix}-db-daily",
+            rules=[
+                {
+                    "rule_name": "daily",
+                    "target_vault_name": vault.name,
+                    "schedule": "cron(0 4 * * ? *)",
+                    "start_window": 60,
+                    "completion_window": 360,
+                    "lifecycle": lifecycle,
+                    "copy_actions": copy_actions,
+                }
+            ],
+            tags=tags(args.stack, f"{args.prefix}-db-daily"),
+            opts=child,
+        )
+        role = aws.iam.Role(
+            f"{name}-backup-role",
+            assume_role_policy=assume_role_policy(
+                "backup.amazonaws.com", source_account=args.account.account_id
+            ),
+            tags=tags(args.stack, f"{args.prefix}-db-backup"),
+            opts=child,
+        )
+        aws.iam.RolePolicyAttachment(
+            f"{name}-backup-role-policy",
+            role=role.name,
+            # AWS-managed: AWS Backup needs its documented service-role permissions.
+            policy_arn="arn:aws:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForBackup",
+            opts=child,
+        )
+        aws.backup.Selection(
+            f"{name}-backup-selection",
+            name=f"{args.prefix}-db",
+            plan_id=plan.id,
+            iam_role_arn=role.arn,
+            resources=[self.instance.arn],
+            opts=child,
+        )
+
+
+def _environment(args: DatabaseArgs) -> str:
+    return "production" if args.production else "staging"

@@ -1,0 +1,490 @@
+"""Typed stack configuration, read once from ``Pulumi.<stack>.yaml`` at program start.
+
+Every per-stack choice (sizes, retention, Multi-AZ, AZ count, alert e-mails, domain,
+desired counts) lives in the stack file; components receive these frozen dataclasses and
+never read ``pulumi.Config`` themselves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import pulumi
+
+__all__ = [
+    "AlertsConfig",
+    "ArchiveConfig",
+    "CacheConfig",
+    "CanaryConfig",
+    "ConfigError",
+    "DatabaseConfig",
+    "DomainConfig",
+    "NetworkConfig",
+    "ServiceConfig",
+    "StackConfig",
+    "StripeConfig",
+    "load",
+]
+
+PROJECT = "cortiware"
+"""The Pulumi project name and config namespace (``cortiware:<key>``)."""
+
+AppEnv = Literal["staging", "production"]
+
+
+class ConfigError(ValueError):
+    """A stack configuration value is missing or out of range; the message names the key."""
+
+
+@dataclass(frozen=True)
+class NetworkConfig:
+    """The VPC layout."""
+
+    cidr: str
+    """The VPC's IPv4 block, at least a /20 so each tier gets one /24-or-larger subnet per AZ."""
+    az_count: int
+    """Availability zones used (2 in staging, 3 in prod)."""
+    nat_per_az: bool
+    """One NAT gateway per AZ (prod) or a single shared one (staging)."""
+    flow_log_retention_days: int
+    """Retention of the VPC flow-log group."""
+
+
+@dataclass(frozen=True)
+class DomainConfig:
+    """The public name of the service and how its certificate is obtained."""
+
+    name: str | None
+    """The public host name (``app.example.com``); ``None`` serves on the ALB's own name."""
+    hosted_zone_id: str | None
+    """Route 53 zone for DNS validation and the alias record; ``None`` means validate by hand."""
+    certificate_arn: str | None
+    """An existing ACM certificate to use instead of requesting one."""
+
+
+@dataclass(frozen=True)
+class DatabaseConfig:
+    """RDS PostgreSQL and its proxy, backups and replica."""
+
+    instance_class: str
+    """The RDS instance class, e.g. ``db.t4g.medium``."""
+    engine_version: str
+    """PostgreSQL version; the major must be 16."""
+    allocated_storage_gb: int
+    """Initial gp3 storage."""
+    max_allocated_storage_gb: int
+    """Ceiling for storage autoscaling."""
+    backup_retention_days: int
+    """Automated backup (point-in-time recovery) window: 7 in staging, 35 in prod."""
+    multi_az: bool
+    """Synchronous standby in another AZ."""
+    deletion_protection: bool
+    """RDS deletion protection and Pulumi ``protect`` on the instance."""
+    read_replica: bool
+    """Create one read replica of the primary."""
+    performance_insights_retention_days: int
+    """7 (free tier) or a multiple of 31 up to 731."""
+    monitoring_interval_seconds: int
+    """Enhanced monitoring granularity (0 disables it; we require it on)."""
+    slow_query_ms: int
+    """``log_min_duration_statement``: statements slower than this are logged."""
+    backup_vault_retention_days: int
+    """How long AWS Backup keeps the daily snapshots."""
+    backup_copy_region: str | None
+    """A second region that receives a copy of every daily backup (prod); ``None`` for none."""
+    proxy_max_connections_percent: int
+    """Share of ``max_connections`` RDS Proxy may open."""
+
+
+@dataclass(frozen=True)
+class CacheConfig:
+    """ElastiCache Redis."""
+
+    node_type: str
+    """Node type, e.g. ``cache.t4g.small``."""
+    engine_version: str
+    """Redis engine version."""
+    num_cache_clusters: int
+    """Primary plus replicas; automatic failover needs at least 2."""
+    automatic_failover: bool
+    """Promote a replica when the primary fails (prod)."""
+    multi_az: bool
+    """Spread nodes across AZs (prod)."""
+    snapshot_retention_days: int
+    """Daily snapshots kept."""
+    slow_log_retention_days: int
+    """Retention of the slow-log group."""
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    """The Fargate service, its image and scaling."""
+
+    image_tag: str
+    """Tag in the stack's ECR repository that the service runs (pushed before ``pulumi up``)."""
+    cpu: int
+    """Task CPU units."""
+    memory_mib: int
+    """Task memory."""
+    workers: int
+    """``cortiware serve --workers``."""
+    desired_count: int
+    """Tasks at creation; autoscaling owns the number afterwards."""
+    min_count: int
+    """Autoscaling floor."""
+    max_count: int
+    """Autoscaling ceiling."""
+    cpu_target_percent: int
+    """Target average CPU for target tracking."""
+    requests_per_target: int
+    """Target ALB requests per task per minute."""
+    log_retention_days: int
+    """Retention of the application log group."""
+
+
+@dataclass(frozen=True)
+class ArchiveConfig:
+    """The audit archive bucket's lifecycle."""
+
+    glacier_after_days: int
+    """Objects move to Glacier Flexible Retrieval after this many days."""
+    expire_after_days: int
+    """Objects are deleted after this many days."""
+
+
+@dataclass(frozen=True)
+class AlertsConfig:
+    """Who is told when an alarm fires, and the thresholds that are per-stack."""
+
+    emails: tuple[str, ...]
+    """E-mail subscribers of the alarm topic (each must confirm the subscription)."""
+    p99_latency_seconds: float
+    """Target response time p99 above which the latency alarm fires."""
+    error_rate_percent: float
+    """Share of 5xx responses above which the 5xx alarm fires."""
+    db_max_connections: int
+    """Database connections above which the connections alarm fires."""
+    db_min_free_storage_gb: int
+    """Free storage below which the storage alarm fires."""
+
+
+@dataclass(frozen=True)
+class CanaryConfig:
+    """The CloudWatch Synthetics canary that calls ``/api/health``."""
+
+    runtime_version: str
+    """Synthetics runtime, e.g. ``syn-python-selenium-5.1``."""
+    artifact_retention_days: int
+    """How long canary screenshots and logs are kept."""
+
+
+@dataclass(frozen=True)
+class StripeConfig:
+    """Stripe keys, set with ``pulumi config set --secret``; they stay secret outputs."""
+
+    secret_key: pulumi.Output[str]
+    """``sk_…``."""
+    publishable_key: pulumi.Output[str]
+    """``pk_…``."""
+    webhook_secret: pulumi.Output[str]
+    """``whsec_…``, comma-separated while rotating."""
+
+
+@dataclass(frozen=True)
+class StaffConfig:
+    """Usernames of the three staff roles; their passwords are generated."""
+
+    provider: str
+    """``PROVIDER_USERNAME``."""
+    developer: str
+    """``DEVELOPER_USERNAME``."""
+    accountant: str
+    """``ACCOUNTANT_USERNAME``."""
+
+
+@dataclass(frozen=True)
+class OptionalSecretsConfig:
+    """Secret variables of the contract that are optional (set with ``--secret`` to enable)."""
+
+    oidc_issuer: str | None
+    """``OIDC_ISSUER``; OIDC needs all three values or none."""
+    oidc_client_id: str | None
+    """``OIDC_CLIENT_ID``."""
+    oidc_client_secret: pulumi.Output[str] | None
+    """``OIDC_CLIENT_SECRET``."""
+    sentry_dsn: pulumi.Output[str] | None
+    """``SENTRY_DSN``."""
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    """Everything the program needs, read once by :func:`load`."""
+
+    stack: str
+    """The Pulumi stack name (``staging`` or ``prod``)."""
+    region: str
+    """``aws:region``."""
+    app_env: AppEnv
+    """``APP_ENV`` of the containers."""
+    secret_rotation: str
+    """Keeper of every generated secret: change it to rotate them all on the next ``up``."""
+    network: NetworkConfig
+    """See :class:`NetworkConfig`."""
+    domain: DomainConfig
+    """See :class:`DomainConfig`."""
+    database: DatabaseConfig
+    """See :class:`DatabaseConfig`."""
+    cache: CacheConfig
+    """See :class:`CacheConfig`."""
+    service: ServiceConfig
+    """See :class:`ServiceConfig`."""
+    archive: ArchiveConfig
+    """See :class:`ArchiveConfig`."""
+    alerts: AlertsConfig
+    """See :class:`AlertsConfig`."""
+    canary: CanaryConfig
+    """See :class:`CanaryConfig`."""
+    stripe: StripeConfig
+    """See :class:`StripeConfig`."""
+    staff: StaffConfig
+    """See :class:`StaffConfig`."""
+    optional: OptionalSecretsConfig
+    """See :class:`OptionalSecretsConfig`."""
+
+    @property
+    def is_production(self) -> bool:
+        """True for the production stack, which gets protection, Multi-AZ and longer retention."""
+        return self.app_env == "production"
+
+    @property
+    def prefix(self) -> str:
+        """Name prefix of physical resources, e.g. ``cortiware-prod``."""
+        return f"{PROJECT}-{self.stack}"
+
+
+class _Section:
+    """Typed reads from one structured config object, naming the key on error."""
+
+    def __init__(self, key: str, raw: Any) -> None:
+        if not isinstance(raw, Mapping):
+            raise ConfigError(f"{PROJECT}:{key} must be an object")
+        self._key = key
+        self._raw: Mapping[str, Any] = raw
+
+    def _get(self, name: str) -> Any:
+        if name not in self._raw or self._raw[name] is None:
+            raise ConfigError(f"{PROJECT}:{self._key}.{name} is required")
+        return self._raw[name]
+
+    def integer(self, name: str, *, minimum: int = 0, maximum: int | None = None) -> int:
+        value = self._get(name)
+        # YAML numbers reach the program as JSON; a float like 7.0 is accepted, 7.5 is not.
+        if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
+            raise ConfigError(f"{PROJECT}:{self._key}.{name} must be an integer")
+        number = int(value)
+        if number < minimum or (maximum is not None and number > maximum):
+            raise ConfigError(
+                f"{PROJECT}:{self._key}.{name}={number} is outside {minimum}..{maximum or '∞'}"
+            )
+        return number
+
+    def number(self, name: str) -> float:
+        value = self._get(name)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{PROJECT}:{self._key}.{name} must be a number")
+        return float(value)
+
+    def flag(self, name: str) -> bool:
+        value = self._get(name)
+        if not isinstance(value, bool):
+            raise ConfigError(f"{PROJECT}:{self._key}.{name} must be true or false")
+        return value
+
+    def text(self, name: str) -> str:
+        value = self._get(name)
+        if not isinstance(value, str) or not value:
+            raise ConfigError(f"{PROJECT}:{self._key}.{name} must be a non-empty string")
+        return value
+
+    def optional_text(self, name: str) -> str | None:
+        value = self._raw.get(name)
+        if value is None or value == "":
+            return None
+        if not isinstance(value, str):
+            raise ConfigError(f"{PROJECT}:{self._key}.{name} must be a string")
+        return value
+
+    def texts(self, name: str) -> tuple[str, ...]:
+        value = self._get(name)
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            raise ConfigError(f"{PROJECT}:{self._key}.{name} must be a list of strings")
+        return tuple(value)
+
+
+def _network(s: _Section) -> NetworkConfig:
+    return NetworkConfig(
+        cidr=s.text("cidr"),
+        az_count=s.integer("azCount", minimum=2, maximum=4),
+        nat_per_az=s.flag("natPerAz"),
+        flow_log_retention_days=s.integer("flowLogRetentionDays", minimum=1),
+    )
+
+
+def _domain(s: _Section) -> DomainConfig:
+    domain = DomainConfig(
+        name=s.optional_text("name"),
+        hosted_zone_id=s.optional_text("hostedZoneId"),
+        certificate_arn=s.optional_text("certificateArn"),
+    )
+    if domain.name is None and domain.certificate_arn is None:
+        raise ConfigError(
+            f"{PROJECT}:domain needs a name (an ACM certificate is requested for it) "
+            "or a certificateArn: the load balancer only serves HTTPS"
+        )
+    return domain
+
+
+def _database(s: _Section) -> DatabaseConfig:
+    database = DatabaseConfig(
+        instance_class=s.text("instanceClass"),
+        engine_version=s.text("engineVersion"),
+        allocated_storage_gb=s.integer("allocatedStorageGb", minimum=20),
+        max_allocated_storage_gb=s.integer("maxAllocatedStorageGb", minimum=20),
+        backup_retention_days=s.integer("backupRetentionDays", minimum=7, maximum=35),
+        multi_az=s.flag("multiAz"),
+        deletion_protection=s.flag("deletionProtection"),
+        read_replica=s.flag("readReplica"),
+        performance_insights_retention_days=s.integer(
+            "performanceInsightsRetentionDays", minimum=7, maximum=731
+        ),
+        monitoring_interval_seconds=s.integer("monitoringIntervalSeconds", minimum=1, maximum=60),
+        slow_query_ms=s.integer("slowQueryMs", minimum=1),
+        backup_vault_retention_days=s.integer("backupVaultRetentionDays", minimum=7),
+        backup_copy_region=s.optional_text("backupCopyRegion"),
+        proxy_max_connections_percent=s.integer("proxyMaxConnectionsPercent", minimum=1, maximum=100),
+    )
+    if database.engine_version.split(".")[0] != "16":
+        raise ConfigError(f"{PROJECT}:database.engineVersion must be PostgreSQL 16.x")
+    if database.max_allocated_storage_gb <= database.allocated_storage_gb:
+        raise ConfigError(
+            f"{PROJECT}:database.maxAllocatedStorageGb must exceed allocatedStorageGb "
+            "(storage autoscaling)"
+        )
+    return database
+
+
+def _cache(s: _Section) -> CacheConfig:
+    cache = CacheConfig(
+        node_type=s.text("nodeType"),
+        engine_version=s.text("engineVersion"),
+        num_cache_clusters=s.integer("numCacheClusters", minimum=1, maximum=6),
+        automatic_failover=s.flag("automaticFailover"),
+        multi_az=s.flag("multiAz"),
+        snapshot_retention_days=s.integer("snapshotRetentionDays", minimum=1, maximum=35),
+        slow_log_retention_days=s.integer("slowLogRetentionDays", minimum=1),
+    )
+    if (cache.automatic_failover or cache.multi_az) and cache.num_cache_clusters < 2:
+        raise ConfigError(
+            f"{PROJECT}:cache automaticFailover/multiAz need numCacheClusters of at least 2"
+        )
+    return cache
+
+
+def _service(s: _Section) -> ServiceConfig:
+    service = ServiceConfig(
+        image_tag=s.text("imageTag"),
+        cpu=s.integer("cpu", minimum=256),
+        memory_mib=s.integer("memoryMib", minimum=512),
+        workers=s.integer("workers", minimum=1),
+        desired_count=s.integer("desiredCount", minimum=1),
+        min_count=s.integer("minCount", minimum=1),
+        max_count=s.integer("maxCount", minimum=1),
+        cpu_target_percent=s.integer("cpuTargetPercent", minimum=10, maximum=95),
+        requests_per_target=s.integer("requestsPerTarget", minimum=1),
+        log_retention_days=s.integer("logRetentionDays", minimum=1),
+    )
+    if not service.min_count <= service.desired_count <= service.max_count:
+        raise ConfigError(f"{PROJECT}:service needs minCount <= desiredCount <= maxCount")
+    return service
+
+
+def _alerts(s: _Section) -> AlertsConfig:
+    return AlertsConfig(
+        emails=s.texts("emails"),
+        p99_latency_seconds=s.number("p99LatencySeconds"),
+        error_rate_percent=s.number("errorRatePercent"),
+        db_max_connections=s.integer("dbMaxConnections", minimum=1),
+        db_min_free_storage_gb=s.integer("dbMinFreeStorageGb", minimum=1),
+    )
+
+
+def _archive(s: _Section) -> ArchiveConfig:
+    archive = ArchiveConfig(
+        glacier_after_days=s.integer("glacierAfterDays", minimum=1),
+        expire_after_days=s.integer("expireAfterDays", minimum=2),
+    )
+    if archive.expire_after_days <= archive.glacier_after_days:
+        raise ConfigError(f"{PROJECT}:archive.expireAfterDays must exceed glacierAfterDays")
+    return archive
+
+
+def _canary(s: _Section) -> CanaryConfig:
+    return CanaryConfig(
+        runtime_version=s.text("runtimeVersion"),
+        artifact_retention_days=s.integer("artifactRetentionDays", minimum=1),
+    )
+
+
+def _optional_secrets(cfg: pulumi.Config) -> OptionalSecretsConfig:
+    oidc = (cfg.get("oidcIssuer"), cfg.get("oidcClientId"), cfg.get_secret("oidcClientSecret"))
+    if any(v is not None for v in oidc) and not all(v is not None for v in oidc):
+        raise ConfigError(
+            f"{PROJECT}:oidcIssuer, oidcClientId and oidcClientSecret go together: all or none"
+        )
+    return OptionalSecretsConfig(
+        oidc_issuer=oidc[0],
+        oidc_client_id=oidc[1],
+        oidc_client_secret=oidc[2],
+        sentry_dsn=cfg.get_secret("sentryDsn"),
+    )
+
+
+def load() -> StackConfig:
+    """Read and validate the current stack's configuration.
+
+    Raises:
+        ConfigError: a value is missing, mistyped or out of range.
+        pulumi.ConfigMissingError: a required Stripe secret was never set.
+    """
+    cfg = pulumi.Config(PROJECT)
+    app_env = cfg.require("appEnv")
+    if app_env not in ("staging", "production"):
+        raise ConfigError(f"{PROJECT}:appEnv must be staging or production, not {app_env!r}")
+    staff = _Section("staff", cfg.get_object("staff") or {})
+    return StackConfig(
+        stack=pulumi.get_stack(),
+        region=pulumi.Config("aws").require("region"),
+        app_env=app_env,
+        secret_rotation=cfg.require("secretRotation"),
+        network=_network(_Section("network", cfg.require_object("network"))),
+        domain=_domain(_Section("domain", cfg.require_object("domain"))),
+        database=_database(_Section("database", cfg.require_object("database"))),
+        cache=_cache(_Section("cache", cfg.require_object("cache"))),
+        service=_service(_Section("service", cfg.require_object("service"))),
+        archive=_archive(_Section("archive", cfg.require_object("archive"))),
+        alerts=_alerts(_Section("alerts", cfg.require_object("alerts"))),
+        canary=_canary(_Section("canary", cfg.require_object("canary"))),
+        stripe=StripeConfig(
+            secret_key=cfg.require_secret("stripeSecretKey"),
+            publishable_key=cfg.require_secret("stripePublishableKey"),
+            webhook_secret=cfg.require_secret("stripeWebhookSecret"),
+        ),
+        staff=StaffConfig(
+            provider=staff.optional_text("provider") or "provider",
+            developer=staff.optional_text("developer") or "developer",
+            accountant=staff.optional_text("accountant") or "accountant",
+        ),
+        optional=_optional_secrets(cfg),
+    )
