@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import Awaitable, Callable
-from typing import Any, NoReturn, TypeVar
+from typing import NoReturn, TypeVar
 
 import click
 
@@ -166,9 +166,22 @@ def config_check() -> None:
     click.echo("configuration OK")
 
 
-def _lazy_commands() -> dict[str, Any]:
-    """Sub-command groups that live next to their feature (audit, stripe, smoke)."""
-    return {}
+@main.command()
+@click.option("--base-url", required=True, help="Public origin of the deployment to check.")
+@click.option("--timeout", default=5.0, show_default=True, help="Seconds per request.")
+def smoke(base_url: str, timeout: float) -> None:
+    """Post-deploy smoke test: exits 0 only when every check passes."""
+    from cortiware.smoke import run_smoke
+
+    if not base_url.startswith(("http://", "https://")):
+        fail("--base-url must start with http:// or https://")
+    results = run_smoke(base_url, timeout=timeout)
+    for result in results:
+        click.echo(f"{'PASS' if result.ok else 'FAIL'}  {result.name:14}  {result.detail}")
+    failed = sum(not r.ok for r in results)
+    if failed:
+        fail(f"{failed} of {len(results)} smoke checks failed")
+    click.echo(f"all {len(results)} smoke checks passed")
 
 
 if __name__ == "__main__":  # pragma: no cover
