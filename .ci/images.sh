@@ -165,10 +165,14 @@ image_label() {
 }
 
 build_base_image() {
+  # Reused only when this checkout's .ci/work holds the tarball it was imported from: a fresh
+  # clone (as in CI) always makes the root file system itself, whatever the engine kept.
   local key tar
   key="$(rootfs_key)"
-  if [ "${FRESH:-0}" != 1 ] && [ "$(image_label "$BASE_IMAGE" org.cortiware.ci.rootfs)" = "$key" ]; then
-    log "$BASE_IMAGE present (rootfs $key)"
+  tar="$WORK/rootfs/$SUITE-$key.tar"
+  if [ "${FRESH:-0}" != 1 ] && [ -s "$tar" ] \
+    && [ "$(image_label "$BASE_IMAGE" org.cortiware.ci.rootfs)" = "$key" ]; then
+    log "$BASE_IMAGE present (rootfs $key, ${tar#"$ROOT"/})"
     return 0
   fi
   tar="$(build_rootfs_tar)"
@@ -196,7 +200,8 @@ build_images() {
   build_image cortiware-ci/postgres:15 "$ROOT/.ci/docker/postgres"
   build_image cortiware-ci/redis:7 "$ROOT/.ci/docker/redis"
   build_image cortiware-ci/python:3.11 "$ROOT/.ci/docker/python"
-  docker image prune -f >/dev/null 2>&1 || true
+  # Dangling leftovers of earlier builds of these images only.
+  docker image prune -f --filter label=org.cortiware.ci.rootfs >/dev/null 2>&1 || true
 }
 
 status() {
