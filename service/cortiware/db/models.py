@@ -166,6 +166,9 @@ class Subscription(UUIDPK, Base):
     # an older event never overwrites what a newer one wrote.
     last_event_created: Mapped[int | None] = mapped_column(BigInt)
     last_event_id: Mapped[str | None] = mapped_column(String(255))
+    # The same guard for the payment fields, which invoice events write independently.
+    last_payment_event_created: Mapped[int | None] = mapped_column(BigInt)
+    last_payment_event_id: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
