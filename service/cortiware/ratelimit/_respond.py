@@ -24,4 +24,4 @@ async def send_problem(
     app = scope["litestar_app"]
     request = app.request_class(scope=scope, receive=receive)
     response = problem_response(status, detail, headers=headers)
-    await response.to_asgi_response(app, request)(scope, receive, send)
+    await response.to_asgi_response(None, request)(scope, receive, send)

@@ -1,0 +1,149 @@
+"""Unit tests of the KV circuit breaker, fallback routing and FallbackStore (no Redis)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+from cortiware import metrics
+from cortiware.kv import KV, BreakerState, CircuitBreaker, FallbackStore, KVConfig, redis_health
+
+
+class _Flaky:
+    """A stand-in Redis client whose `ping` fails until `up` is set."""
+
+    def __init__(self) -> None:
+        self.up = False
+
+    async def ping(self) -> bool:
+        if not self.up:
+            raise RedisConnectionError("down")
+        return True
+
+    async def aclose(self, close_connection_pool: bool = True) -> None:
+        return None
+
+
+def _kv(client: Any) -> KV:
+    return KV(client, KVConfig(failure_threshold=2, probe_interval=0.01))
+
+
+async def test_memory_only_kv_runs_the_memory_branch_and_reports_not_configured() -> None:
+    """Without a Redis URL every call runs its in-memory branch and health is not_configured."""
+    kv = KV.from_url(None)
+
+    async def on_redis(_: Any) -> str:
+        raise AssertionError("no redis")
+
+    async def on_memory() -> str:
+        return "memory"
+
+    assert await kv.run(on_redis, on_memory) == "memory"
+    assert kv.health() == "not_configured"
+    assert not kv.using_redis
+
+
+async def test_breaker_opens_after_threshold_and_skips_redis_while_open() -> None:
+    """Two consecutive Redis errors open the breaker; then Redis is not called at all."""
+    client = _Flaky()
+    kv = _kv(client)
+    calls = 0
+
+    async def on_redis(_: Any) -> str:
+        nonlocal calls
+        calls += 1
+        raise RedisConnectionError("refused")
+
+    async def on_memory() -> str:
+        return "memory"
+
+    before = metrics.snapshot().get("redis.fallback.activated", 0)
+    assert await kv.run(on_redis, on_memory) == "memory"
+    assert kv.breaker.state is BreakerState.CLOSED
+    assert await kv.run(on_redis, on_memory) == "memory"
+    assert kv.breaker.state is BreakerState.OPEN
+    assert kv.health() == "degraded"
+    assert await kv.run(on_redis, on_memory) == "memory"
+    assert calls == 2
+    assert metrics.snapshot()["redis.fallback.activated"] == before + 1
+    await kv.aclose()
+
+
+async def test_breaker_closes_on_its_own_when_the_probe_succeeds() -> None:
+    """While open, the background probe closes the breaker once Redis answers again."""
+    client = _Flaky()
+    kv = _kv(client)
+    for _ in range(2):
+        kv.breaker.record_failure(RedisConnectionError("x"))
+    assert kv.health() == "degraded"
+    client.up = True
+    for _ in range(100):
+        if kv.breaker.is_closed:
+            break
+        await asyncio.sleep(0.01)
+    assert kv.health() == "ok"
+    await kv.aclose()
+
+
+async def test_success_resets_the_consecutive_failure_count() -> None:
+    """A success between failures keeps the breaker closed."""
+    breaker = CircuitBreaker(_Flaky().ping, failure_threshold=2)
+    breaker.record_failure(OSError())
+    breaker.record_success()
+    breaker.record_failure(OSError())
+    assert breaker.is_closed
+
+
+async def test_non_redis_errors_propagate_and_do_not_trip_the_breaker() -> None:
+    """An application error inside the Redis branch is raised, not treated as an outage."""
+    kv = _kv(_Flaky())
+
+    async def on_redis(_: Any) -> str:
+        raise ValueError("bug")
+
+    async def on_memory() -> str:
+        return "memory"
+
+    with pytest.raises(ValueError, match="bug"):
+        await kv.run(on_redis, on_memory)
+    assert kv.breaker._failures == 0
+
+
+async def test_fallback_store_round_trips_values_in_memory() -> None:
+    """FallbackStore without Redis behaves as a Litestar store with expiry."""
+    store = FallbackStore(KV.from_url(None), namespace="sessions")
+    await store.set("a", "1", expires_in=60)
+    assert await store.get("a") == b"1"
+    assert await store.exists("a")
+    assert 0 < (await store.expires_in("a") or 0) <= 60
+    child = store.with_namespace("child")
+    assert await child.get("a") is None
+    await store.delete("a")
+    assert await store.get("a") is None
+    await store.set("b", b"2")
+    await store.delete_all()
+    assert await store.get("b") is None
+
+
+def test_redis_health_reads_app_state() -> None:
+    """redis_health reports not_configured without a KV and the KV's state otherwise."""
+
+    class _State:
+        pass
+
+    class _App:
+        state = _State()
+
+    assert redis_health(_App()) == "not_configured"
+    _App.state.kv = KV.from_url(None)  # type: ignore[attr-defined]
+    assert redis_health(_App()) == "not_configured"
+
+
+def test_metrics_registry_counts_and_snapshots() -> None:
+    """counter(name).inc() is visible in snapshot() under that name."""
+    metrics.counter("test.kv.counter").inc()
+    metrics.counter("test.kv.counter").inc(2)
+    assert metrics.snapshot()["test.kv.counter"] >= 3
