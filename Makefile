@@ -51,5 +51,9 @@ plan: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run
 
+## make load: Locust scenarios against a local service (bounded, loopback), thresholds enforced
+load: $(STAMP)
+	$(BIN)/python loadtests/run.py $(LOAD_ARGS)
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache cortiware-dev.sqlite3*
