@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from cortiware import __version__
 from cortiware.auth import provide_optional_principal, provide_principal
+from cortiware.auth.wiring import auth_middleware, auth_route_handlers
 from cortiware.db.engine import create_engine
 from cortiware.db.session import provide_db_session
 from cortiware.errors import exception_handlers
@@ -24,6 +25,7 @@ from cortiware.health import health, live
 from cortiware.idempotency import IdempotencyMiddleware
 from cortiware.kv.wiring import redis_lifespan
 from cortiware.logging import configure_logging
+from cortiware.metrics_publisher import metrics_lifespan
 from cortiware.middleware.request_context import RequestContextMiddleware
 from cortiware.ratelimit import RateLimitMiddleware, RateLimitPolicy
 from cortiware.settings import Settings
@@ -61,9 +63,17 @@ def create_app(settings: Settings | None = None) -> Litestar:
     route_handlers: list[Any] = [live, health]
     middleware: list[Any] = [RequestContextMiddleware()]
     # --- feature wiring: each package adds its handlers/middleware here -------------------
+    # Sessions and CSRF (issue 4): listed before rate limiting/idempotency, which read the
+    # principal the session middleware puts into the scope.
+    middleware += auth_middleware(settings)
+    route_handlers += auth_route_handlers(settings)
     # Redis-backed rate limiting and idempotency (issue 3). They read the principal id from
     # scope["cortiware_principal"], so the session/auth middleware must be listed before them.
-    lifespans: list[Any] = [lifespan, partial(redis_lifespan, settings=settings)]
+    lifespans: list[Any] = [
+        lifespan,
+        partial(redis_lifespan, settings=settings),
+        partial(metrics_lifespan, settings=settings),
+    ]
     limits = RateLimitPolicy.from_settings(settings)
     middleware_last: list[Any] = [
         RateLimitMiddleware(limits, settings.trusted_proxies),
