@@ -22,12 +22,10 @@ from cortiware.db.engine import create_engine
 from cortiware.db.session import provide_db_session
 from cortiware.errors import exception_handlers
 from cortiware.health import health, live
-from cortiware.idempotency import IdempotencyMiddleware
-from cortiware.kv.wiring import redis_lifespan
+from cortiware.kv.wiring import redis_lifespan, redis_middleware
 from cortiware.logging import configure_logging
 from cortiware.metrics_publisher import metrics_lifespan
 from cortiware.middleware.request_context import RequestContextMiddleware
-from cortiware.ratelimit import RateLimitMiddleware, RateLimitPolicy
 from cortiware.settings import Settings
 
 __all__ = ["create_app"]
@@ -74,11 +72,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         partial(redis_lifespan, settings=settings),
         partial(metrics_lifespan, settings=settings),
     ]
-    limits = RateLimitPolicy.from_settings(settings)
-    middleware_last: list[Any] = [
-        RateLimitMiddleware(limits, settings.trusted_proxies),
-        IdempotencyMiddleware(settings.trusted_proxies),
-    ]
+    middleware_last = redis_middleware(settings)
     # -----------------------------------------------------------------------------------------
 
     return Litestar(

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import time
+from functools import partial
 
 import httpx
 from litestar import Litestar, Response, post, put
 from litestar.params import JSONBody
 from litestar.testing import AsyncTestClient
 
-from cortiware.app import create_app
+from cortiware.errors import exception_handlers
 from cortiware.idempotency import (
     ClaimOutcome,
     MemoryIdempotencyStore,
@@ -18,6 +19,7 @@ from cortiware.idempotency import (
     fingerprint,
     valid_key,
 )
+from cortiware.kv.wiring import redis_lifespan, redis_middleware
 from tests.conftest import SettingsFactory
 
 
@@ -93,9 +95,13 @@ def _app(make_settings: SettingsFactory) -> tuple[Litestar, list[int]]:
     def accept() -> dict[str, str]:
         return {"ok": "yes"}
 
-    app = create_app(make_settings(RATE_LIMIT_DEFAULT="1000/minute"))
-    for handler in (create, flaky, accept):
-        app.register(handler)
+    settings = make_settings(RATE_LIMIT_DEFAULT="1000/minute")
+    app = Litestar(
+        route_handlers=[create, flaky, accept],
+        middleware=redis_middleware(settings),
+        lifespan=[partial(redis_lifespan, settings=settings)],
+        exception_handlers=exception_handlers,
+    )
     return app, effects
 
 

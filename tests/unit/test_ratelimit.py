@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from functools import partial
 from typing import Any
 
 import pytest
@@ -10,7 +11,8 @@ from litestar import Litestar, get, post
 from litestar.params import JSONBody
 from litestar.testing import AsyncTestClient
 
-from cortiware.app import create_app
+from cortiware.errors import exception_handlers
+from cortiware.kv.wiring import redis_lifespan, redis_middleware
 from cortiware.ratelimit import MemoryGCRA, client_ip, resolve_group
 from cortiware.ratelimit.gcra import Decision
 from cortiware.ratelimit.headers import rate_limit_headers
@@ -104,10 +106,17 @@ def _app(make_settings: SettingsFactory, **env: str) -> Litestar:
     def hook() -> dict[str, str]:
         return {"ok": "yes"}
 
-    app = create_app(make_settings(**env))
-    for handler in (ping, login, hook):
-        app.register(handler)
-    return app
+    return _minimal_app(make_settings(**env), [ping, login, hook])
+
+
+def _minimal_app(settings: Any, handlers: list[Any]) -> Litestar:
+    """The service's Redis middleware and lifespan around `handlers`, nothing else."""
+    return Litestar(
+        route_handlers=handlers,
+        middleware=redis_middleware(settings),
+        lifespan=[partial(redis_lifespan, settings=settings)],
+        exception_handlers=exception_handlers,
+    )
 
 
 async def test_middleware_answers_429_problem_json_with_retry_after(

@@ -92,6 +92,19 @@ class KV:
             return "not_configured"
         return "ok" if self.breaker.is_closed else "degraded"
 
+    async def check(self) -> RedisHealth:
+        """Like `health`, but pings Redis while the breaker is closed (for the health check)."""
+        if self.redis is None:
+            return "not_configured"
+        if not self.breaker.is_closed:
+            return "degraded"
+        try:
+            await self.redis.ping()
+        except UNAVAILABLE_ERRORS as exc:
+            self.breaker.record_failure(exc)
+            return "degraded"
+        return "ok"
+
     def key(self, *parts: str) -> str:
         """A namespaced key: the configured prefix joined with `parts` by `:`."""
         return self.config.key_prefix + ":".join(parts)

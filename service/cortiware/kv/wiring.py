@@ -10,12 +10,25 @@ from contextlib import asynccontextmanager
 from typing import Any, Literal
 
 from cortiware.cache import CACHE_STATE_KEY, Cache
-from cortiware.idempotency import IDEMPOTENCY_STATE_KEY, IdempotencyStore
+from cortiware.idempotency import IDEMPOTENCY_STATE_KEY, IdempotencyMiddleware, IdempotencyStore
 from cortiware.kv.client import KV, KVConfig
-from cortiware.ratelimit import RATE_LIMITER_STATE_KEY, GCRALimiter
+from cortiware.ratelimit import (
+    RATE_LIMITER_STATE_KEY,
+    GCRALimiter,
+    RateLimitMiddleware,
+    RateLimitPolicy,
+)
 from cortiware.settings import Settings
 
-__all__ = ["redis_lifespan"]
+__all__ = ["redis_lifespan", "redis_middleware"]
+
+
+def redis_middleware(settings: Settings) -> list[Any]:
+    """Rate limiting then idempotency; list them after the middleware that sets the principal."""
+    return [
+        RateLimitMiddleware(RateLimitPolicy.from_settings(settings), settings.trusted_proxies),
+        IdempotencyMiddleware(settings.trusted_proxies),
+    ]
 
 
 @asynccontextmanager
@@ -28,7 +41,7 @@ async def redis_lifespan(app: Any, *, settings: Settings) -> AsyncGenerator[KV, 
     kv = KV.from_url(settings.redis_url, KVConfig(key_prefix=settings.redis_key_prefix))
 
     async def redis_health() -> Literal["ok", "degraded", "memory"]:
-        state = kv.health()
+        state = await kv.check()
         return "memory" if state == "not_configured" else state
 
     app.state.kv = kv
