@@ -65,6 +65,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
     # principal the session middleware puts into the scope.
     middleware += auth_middleware(settings)
     route_handlers += auth_route_handlers(settings)
+    # Onboarding, monetization, organizations, portals and the audit log (issue 4, part B).
+    route_handlers += business_route_handlers()
     # Redis-backed rate limiting and idempotency (issue 3). They read the principal id from
     # scope["cortiware_principal"], so the session/auth middleware must be listed before them.
     lifespans: list[Any] = [
@@ -97,6 +99,17 @@ def create_app(settings: Settings | None = None) -> Litestar:
         logging_config=None,  # configure_logging() owns the root logger (JSON lines)
         debug=False,
     )
+
+
+def business_route_handlers() -> list[Any]:
+    """Handlers of onboarding, monetization, organizations, the portals and the audit log."""
+    from cortiware.audit.routes import AuditController
+    from cortiware.monetization import route_handlers as monetization
+    from cortiware.onboarding import route_handlers as onboarding
+    from cortiware.organizations import route_handlers as organizations
+    from cortiware.portals import route_handlers as portals
+
+    return [*onboarding, *monetization, *organizations, *portals, AuditController]
 
 
 def _initial_state(settings: Settings) -> Any:

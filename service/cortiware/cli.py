@@ -9,6 +9,7 @@ from typing import NoReturn, TypeVar
 
 import click
 
+from cortiware.audit.cli import audit
 from cortiware.settings import VARIABLES, Settings, SettingsError
 
 __all__ = ["main"]
@@ -183,6 +184,8 @@ def smoke(base_url: str, timeout: float) -> None:
         fail(f"{failed} of {len(results)} smoke checks failed")
     click.echo(f"all {len(results)} smoke checks passed")
 
+
+main.add_command(audit)  # `cortiware audit prune`
 
 if __name__ == "__main__":  # pragma: no cover
     main()
