@@ -1,0 +1,84 @@
+"""Checking a username and password: staff from the environment, owners with argon2.
+
+No answer tells an unknown username from a wrong password: the three staff credentials are
+always all compared in constant time, and an unknown owner e-mail is verified against a
+dummy argon2 hash, so a miss costs the same argon2 work as a wrong password.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+from functools import lru_cache
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cortiware.auth.principal import Principal, Role
+from cortiware.db.base import utcnow
+from cortiware.db.models import Owner
+from cortiware.settings import Settings
+
+__all__ = ["authenticate", "authenticate_staff", "hash_password", "password_hasher"]
+
+
+@lru_cache(maxsize=1)
+def password_hasher() -> PasswordHasher:
+    """The argon2id hasher for owner passwords (argon2-cffi's RFC 9106 low-memory profile)."""
+    return PasswordHasher()
+
+
+@lru_cache(maxsize=1)
+def _dummy_hash() -> str:
+    # Same parameters as real hashes, so verifying against it costs the same.
+    return password_hasher().hash("cortiware-dummy-password-for-timing")
+
+
+def hash_password(password: str) -> str:
+    """An argon2id hash of `password`, for storing an owner's password."""
+    return password_hasher().hash(password)
+
+
+def authenticate_staff(settings: Settings, username: str, password: str) -> Principal | None:
+    """The staff principal whose username and password both match, compared in constant time."""
+    matched: Principal | None = None
+    given_user, given_password = username.encode(), password.encode()
+    for credential in settings.staff:  # always all three: no early exit
+        user_ok = hmac.compare_digest(given_user, credential.username.encode())
+        password_ok = hmac.compare_digest(given_password, credential.password.encode())
+        if user_ok & password_ok and bool(credential.username) and matched is None:
+            matched = Principal(role=Role(credential.role), username=credential.username)
+    return matched
+
+
+async def authenticate(
+    settings: Settings, db: AsyncSession, username: str, password: str
+) -> Principal | None:
+    """The principal for these credentials, or None; owners log in with their e-mail."""
+    staff = authenticate_staff(settings, username, password)
+    if staff is not None:
+        return staff
+    email = username.strip().lower()
+    owner = (
+        await db.execute(select(Owner).where(func.lower(Owner.email) == email).limit(1))
+    ).scalar_one_or_none()
+    hasher = password_hasher()
+    stored = owner.password_hash if owner is not None else _dummy_hash()
+    try:
+        # argon2 is deliberately slow CPU work: keep it off the event loop.
+        await asyncio.to_thread(hasher.verify, stored, password)
+    except (VerificationError, InvalidHashError):
+        return None
+    if owner is None:  # pragma: no cover - only if someone chose the dummy password itself
+        return None
+    if hasher.check_needs_rehash(owner.password_hash):
+        owner.password_hash = hasher.hash(password)
+    owner.last_login_at = utcnow()
+    return Principal(
+        role=Role.OWNER,
+        username=owner.email,
+        organization_id=owner.organization_id,
+        owner_id=owner.id,
+    )

@@ -1,0 +1,147 @@
+"""Login, logout, who-am-I and server-side sessions against PostgreSQL and Redis."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+
+from cortiware.auth.sessions import session_store_of
+from tests.support.auth import STAFF_PASSWORDS, create_owner, login, login_staff
+
+
+@pytest.mark.parametrize("role", ["provider", "developer", "accountant"])
+async def test_staff_login_returns_role_and_sets_cookies(
+    client: AsyncTestClient[Litestar], role: str
+) -> None:
+    """A staff login answers 200 with role, username and CSRF token, and sets both cookies."""
+    response = await client.post(
+        "/api/auth/login", json={"username": role, "password": STAFF_PASSWORDS[role]}
+    )
+    assert response.status_code == 200
+    body = response.json()
+    assert body["role"] == role
+    assert body["username"] == role
+    assert len(body["csrf_token"]) == 64
+    set_cookies = response.headers.get_list("set-cookie")
+    session = next(c for c in set_cookies if c.startswith("cw_session="))
+    csrf = next(c for c in set_cookies if c.startswith("cw_csrf="))
+    assert "HttpOnly" in session
+    assert "SameSite=lax" in session or "SameSite=Lax" in session
+    assert "Secure" not in session  # APP_ENV=test: no Secure, no __Host- prefix
+    assert "HttpOnly" not in csrf
+    assert csrf.split(";")[0] == f"cw_csrf={body['csrf_token']}"
+    me = await client.get("/api/auth/me")
+    assert me.json() == {"role": role, "username": role, "organization_id": None}
+
+
+async def test_owner_logs_in_with_email(app: Litestar, client: AsyncTestClient[Litestar]) -> None:
+    """An owner logs in with the e-mail (any case) and `me` names its organization."""
+    owner = await create_owner(app)
+    await login(client, owner.email.upper(), owner.password)
+    me = (await client.get("/api/auth/me")).json()
+    assert me == {
+        "role": "owner",
+        "username": owner.email,
+        "organization_id": str(owner.organization_id),
+    }
+
+
+async def test_wrong_credentials_are_indistinguishable(
+    app: Litestar, client: AsyncTestClient[Litestar]
+) -> None:
+    """Unknown user, wrong staff password and wrong owner password give the same 401 body."""
+    owner = await create_owner(app)
+    attempts = [
+        {"username": "nobody@example.com", "password": "x" * 20},
+        {"username": "provider", "password": "wrong-password"},
+        {"username": owner.email, "password": "wrong-password"},
+        {"username": "provider", "password": STAFF_PASSWORDS["developer"]},
+    ]
+    bodies = []
+    for attempt in attempts:
+        response = await client.post("/api/auth/login", json=attempt)
+        assert response.status_code == 401
+        assert response.headers["content-type"].startswith("application/problem+json")
+        assert "set-cookie" not in response.headers
+        bodies.append(response.json())
+    assert all(body == bodies[0] for body in bodies)
+
+
+async def test_login_timing_unknown_owner_matches_wrong_password(
+    app: Litestar, client: AsyncTestClient[Litestar]
+) -> None:
+    """An unknown e-mail costs about as long as a known one with a wrong password (argon2)."""
+    owner = await create_owner(app)
+
+    async def median(username: str) -> float:
+        samples = []
+        for _ in range(5):
+            started = time.perf_counter()
+            await client.post("/api/auth/login", json={"username": username, "password": "bad"})
+            samples.append(time.perf_counter() - started)
+        return sorted(samples)[2]
+
+    known, unknown = await median(owner.email), await median("ghost@example.com")
+    assert 0.5 < unknown / known < 2.0
+
+
+async def test_unknown_fields_are_rejected(client: AsyncTestClient[Litestar]) -> None:
+    """A login body with an unknown field is 400 problem+json."""
+    response = await client.post(
+        "/api/auth/login", json={"username": "provider", "password": "x", "remember": True}
+    )
+    assert response.status_code == 400
+    assert response.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_me_without_session_is_401(client: AsyncTestClient[Litestar]) -> None:
+    """`GET /api/auth/me` without a session is 401 problem+json."""
+    response = await client.get("/api/auth/me")
+    assert response.status_code == 401
+    assert response.json()["status"] == 401
+
+
+async def test_logout_destroys_the_server_side_session(client: AsyncTestClient[Litestar]) -> None:
+    """After logout the old session cookie no longer authenticates, even if replayed."""
+    token = await login_staff(client, "provider")
+    old_cookie = client.cookies.get("cw_session")
+    assert old_cookie
+    response = await client.post("/api/auth/logout", headers={"X-CSRF-Token": token})
+    assert response.status_code == 204
+    assert (await client.get("/api/auth/me")).status_code == 401
+    replay = await client.get("/api/auth/me", cookies={"cw_session": old_cookie})
+    assert replay.status_code == 401
+
+
+async def test_login_rotates_the_session_id(client: AsyncTestClient[Litestar]) -> None:
+    """Logging in again issues a new session id and kills the previous one."""
+    token = await login_staff(client, "provider")
+    first = client.cookies.get("cw_session")
+    response = await client.post(
+        "/api/auth/login",
+        json={"username": "developer", "password": STAFF_PASSWORDS["developer"]},
+        headers={"X-CSRF-Token": token},
+    )
+    assert response.status_code == 200
+    second = client.cookies.get("cw_session")
+    assert second
+    assert second != first
+    replay = await client.get("/api/auth/me", cookies={"cw_session": first or ""})
+    assert replay.status_code == 401
+    assert (await client.get("/api/auth/me")).json()["role"] == "developer"
+
+
+async def test_sessions_live_in_redis(app: Litestar, client: AsyncTestClient[Litestar]) -> None:
+    """The session record is stored in Redis under the prefix, keyed by a hash of the id."""
+    await login_staff(client, "accountant")
+    session_id = client.cookies.get("cw_session")
+    assert session_id
+    keys = [key.decode() async for key in app.state.redis.scan_iter(match="cwtest:*sessions*")]
+    assert len(keys) == 1
+    assert session_id not in keys[0]
+    ttl = await app.state.redis.ttl(keys[0])
+    assert 1700 < ttl <= 1800
+    assert await session_store_of(app).load(session_id) is not None
