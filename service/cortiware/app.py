@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from cortiware import __version__
 from cortiware.auth import provide_optional_principal, provide_principal
 from cortiware.auth.wiring import auth_middleware, auth_route_handlers
+from cortiware.billing.routes import BillingController
 from cortiware.db.engine import create_engine
 from cortiware.db.session import provide_db_session
 from cortiware.errors import exception_handlers
@@ -27,6 +28,7 @@ from cortiware.logging import configure_logging
 from cortiware.metrics_publisher import metrics_lifespan
 from cortiware.middleware.request_context import RequestContextMiddleware
 from cortiware.settings import Settings
+from cortiware.webhooks.routes import federation_webhook, stripe_webhook
 
 __all__ = ["create_app"]
 
@@ -67,6 +69,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
     route_handlers += auth_route_handlers(settings)
     # Onboarding, monetization, organizations, portals and the audit log (issue 4, part B).
     route_handlers += business_route_handlers()
+    # Stripe billing and signed webhooks (issue 5); /api/webhooks/* is exempt from CSRF,
+    # rate limits and Idempotency-Key handling.
+    route_handlers += [BillingController, stripe_webhook, federation_webhook]
     # Redis-backed rate limiting and idempotency (issue 3). They read the principal id from
     # scope["cortiware_principal"], so the session/auth middleware must be listed before them.
     lifespans: list[Any] = [

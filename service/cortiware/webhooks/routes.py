@@ -1,0 +1,76 @@
+"""`POST /api/webhooks/stripe` and `POST /api/webhooks/federation`.
+
+Both read the raw body (signatures cover the exact bytes), answer 400 problem+json when
+verification fails and 200 once the event is stored. Exempt from CSRF, rate limits and
+Idempotency-Key handling (those middlewares skip `/api/webhooks/`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, Response, post
+from litestar.datastructures import State
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cortiware.errors import BadRequest, NotFound, problem_response
+from cortiware.settings import Settings
+from cortiware.webhooks import federation, stripe_events
+
+__all__ = ["federation_webhook", "stripe_webhook"]
+
+_FEDERATION_VERIFIER = "federation_verifier"
+
+
+@post("/api/webhooks/stripe", status_code=200, tags=["webhooks"], include_in_schema=True)
+async def stripe_webhook(
+    request: Request[Any, Any, State], db_session: AsyncSession, state: State
+) -> Response[Any]:
+    """Receive a Stripe event: verified, stored once, synced; 500 keeps it for replay.
+
+    Raises:
+        BadRequest: bad or missing signature, stale timestamp, or not a Stripe event.
+    """
+    settings: Settings = state.settings
+    body = await request.body()
+    try:
+        stripe_events.verify_signature(
+            body, request.headers.get("stripe-signature"), settings.stripe_webhook_secrets
+        )
+        event = stripe_events.parse_event(body)
+    except stripe_events.InvalidEvent as exc:
+        raise BadRequest(f"Invalid Stripe webhook: {exc}") from None
+    try:
+        receipt = await stripe_events.receive(db_session, event)
+    except stripe_events.ProcessingFailed:
+        # Returned, not raised: the session commits the event stored as failed.
+        return problem_response(
+            500, "The event could not be processed; it is stored and will be retried."
+        )
+    return Response({"received": True, "id": receipt.event_id, "status": receipt.status})
+
+
+@post("/api/webhooks/federation", status_code=200, tags=["webhooks"])
+async def federation_webhook(
+    request: Request[Any, Any, State], db_session: AsyncSession, state: State
+) -> Response[Any]:
+    """Receive a Standard Webhooks federation event; 404 unless secrets are configured.
+
+    Raises:
+        NotFound: FEDERATION_WEBHOOK_SECRETS is not set.
+        BadRequest: bad or missing signature headers, stale timestamp, or not JSON.
+    """
+    settings: Settings = state.settings
+    if not settings.federation_webhook_secrets:
+        raise NotFound("Federation webhooks are not enabled.")
+    verifier: federation.Verifier | None = state.get(_FEDERATION_VERIFIER)
+    if verifier is None:
+        verifier = federation.Verifier(settings.federation_webhook_secrets)
+        state[_FEDERATION_VERIFIER] = verifier
+    body = await request.body()
+    try:
+        event = verifier.event(request.headers, body)
+    except federation.InvalidDelivery as exc:
+        raise BadRequest(f"Invalid federation webhook: {exc}") from None
+    status = await federation.receive(db_session, event)
+    return Response({"received": True, "id": event.event_id, "status": status})

@@ -1,0 +1,143 @@
+"""Webhook events stored once per (source, event id): the gate that makes delivery idempotent.
+
+The row is inserted with `ON CONFLICT DO NOTHING` in the same transaction that processes
+the event, so a concurrent duplicate waits on the unique index and then sees it done.
+A failed event is recorded in a fresh transaction (the processing one rolled back) and is
+claimed again by Stripe's retry or by `cortiware stripe replay`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Final
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cortiware.db.base import utcnow
+from cortiware.db.models import WebhookEvent
+
+__all__ = [
+    "RETRYABLE_STATUSES",
+    "Claim",
+    "IncomingEvent",
+    "claim",
+    "finish",
+    "record_failure",
+]
+
+# A stored event in one of these states is processed again when it is delivered again.
+RETRYABLE_STATUSES: Final = ("received", "failed")
+_MAX_ERROR_CHARS: Final = 2000
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingEvent:
+    """A verified event, as stored."""
+
+    source: str
+    event_id: str
+    type: str
+    payload: dict[str, Any]
+    created: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """This transaction owns the event's processing; `attempts` counts this attempt."""
+
+    row_id: int
+    status: str
+    attempts: int
+
+
+def _insert(session: AsyncSession) -> Any:
+    dialect = session.get_bind().dialect.name
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(WebhookEvent)
+
+
+async def claim(session: AsyncSession, event: IncomingEvent, status: str) -> Claim | None:
+    """Store the event (as `status`, assumed to be the outcome) or lock the stored one.
+
+    Returns None when the event is already stored in a final state: a duplicate delivery.
+    """
+    now = utcnow()
+    inserted = await session.execute(
+        _insert(session)
+        .values(
+            source=event.source,
+            event_id=event.event_id,
+            type=event.type,
+            status=status,
+            payload=event.payload,
+            event_created=event.created,
+            attempts=1,
+            received_at=now,
+            processed_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=["source", "event_id"])
+        .returning(WebhookEvent.id)
+    )
+    row_id = inserted.scalar_one_or_none()
+    if row_id is not None:
+        return Claim(row_id=row_id, status=status, attempts=1)
+    stored = (
+        await session.execute(
+            select(WebhookEvent.id, WebhookEvent.status, WebhookEvent.attempts)
+            .where(WebhookEvent.source == event.source, WebhookEvent.event_id == event.event_id)
+            .with_for_update()
+        )
+    ).one()
+    if stored.status not in RETRYABLE_STATUSES:
+        return None
+    return await reclaim(session, stored.id, stored.attempts, status)
+
+
+async def reclaim(session: AsyncSession, row_id: int, attempts: int, status: str) -> Claim:
+    """Count another processing attempt of a stored (and locked) event."""
+    await session.execute(
+        update(WebhookEvent)
+        .where(WebhookEvent.id == row_id)
+        .values(status=status, attempts=attempts + 1, error=None, processed_at=utcnow())
+    )
+    return Claim(row_id=row_id, status=status, attempts=attempts + 1)
+
+
+async def finish(session: AsyncSession, claimed: Claim, status: str) -> None:
+    """Record the outcome when it differs from the status the claim assumed."""
+    if status != claimed.status:
+        await session.execute(
+            update(WebhookEvent).where(WebhookEvent.id == claimed.row_id).values(status=status)
+        )
+
+
+async def record_failure(session: AsyncSession, event: IncomingEvent, error: str) -> None:
+    """Store the event as failed (a new row, or one more attempt of a retryable row).
+
+    Call it in a transaction of its own, after the processing transaction rolled back.
+    """
+    statement = _insert(session).values(
+        source=event.source,
+        event_id=event.event_id,
+        type=event.type,
+        status="failed",
+        payload=event.payload,
+        event_created=event.created,
+        attempts=1,
+        error=error[:_MAX_ERROR_CHARS],
+        received_at=utcnow(),
+    )
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["source", "event_id"],
+            set_={
+                "status": "failed",
+                "attempts": WebhookEvent.attempts + 1,
+                "error": statement.excluded.error,
+                "processed_at": None,
+            },
+            # A concurrent delivery may have processed it meanwhile: that result stands.
+            where=WebhookEvent.status.in_(RETRYABLE_STATUSES),
+        )
+    )

@@ -1,0 +1,222 @@
+"""Stripe events: signature check with the SDK, store-once, dispatch, replay.
+
+`receive` is the whole ingest path of one delivery (the HTTP handler only adds transport),
+so the endpoint, `cortiware stripe replay` and the benchmark share it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final
+
+import stripe
+import structlog
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from cortiware import metrics
+from cortiware.webhooks import store, subscription_sync
+from cortiware.webhooks.store import Claim, IncomingEvent
+from cortiware.webhooks.subscription_sync import EventRef, Outcome
+
+__all__ = [
+    "HANDLED_EVENT_TYPES",
+    "SOURCE",
+    "TOLERANCE_SECONDS",
+    "InvalidEvent",
+    "ProcessingFailed",
+    "Receipt",
+    "ReplayReport",
+    "parse_event",
+    "receive",
+    "replay",
+    "verify_signature",
+]
+
+SOURCE: Final = "stripe"
+TOLERANCE_SECONDS: Final = 300
+SUBSCRIPTION_EVENTS: Final = frozenset(
+    {
+        "customer.subscription.created",
+        "customer.subscription.updated",
+        "customer.subscription.deleted",
+    }
+)
+INVOICE_EVENTS: Final = frozenset({"invoice.payment_succeeded", "invoice.payment_failed"})
+HANDLED_EVENT_TYPES: Final = tuple(sorted(SUBSCRIPTION_EVENTS | INVOICE_EVENTS))
+log = structlog.get_logger("cortiware.webhooks.stripe")
+
+
+class InvalidEvent(ValueError):
+    """The delivery is not an authentic, fresh, well-formed Stripe event (answer 400)."""
+
+
+class ProcessingFailed(RuntimeError):
+    """Processing raised; the event is stored as failed for Stripe's retry or replay."""
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """What became of one delivery."""
+
+    event_id: str
+    status: str
+    """processed | unmatched | ignored | duplicate"""
+    outcome: str | None = None
+    """The sync outcome when processed (`stale` when a newer event already applied)."""
+
+
+def verify_signature(payload: bytes, header: str | None, secrets: Sequence[str]) -> None:
+    """Check `Stripe-Signature` with the SDK against every configured secret (rotation).
+
+    The SDK compares signatures in constant time and rejects timestamps older than the
+    tolerance. Raises InvalidEvent when no secret verifies it.
+    """
+    if not header:
+        raise InvalidEvent("missing Stripe-Signature header")
+    try:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidEvent("body is not UTF-8") from None
+    reason = "no webhook secret configured"
+    for secret in secrets:
+        try:
+            stripe.WebhookSignature.verify_header(text, header, secret, TOLERANCE_SECONDS)
+        except stripe.SignatureVerificationError as exc:
+            reason = str(exc.user_message or exc)
+            continue
+        return
+    raise InvalidEvent(reason)
+
+
+def parse_event(payload: bytes) -> IncomingEvent:
+    """The stored form of a verified event body; raise InvalidEvent when it is not one."""
+    try:
+        body = json.loads(payload)
+    except ValueError:
+        raise InvalidEvent("body is not JSON") from None
+    if not isinstance(body, dict) or body.get("object") != "event":
+        raise InvalidEvent("body is not a Stripe event")
+    event_id, event_type, created = body.get("id"), body.get("type"), body.get("created")
+    if not isinstance(event_id, str) or not event_id or len(event_id) > 255:
+        raise InvalidEvent("event id missing")
+    if not isinstance(event_type, str) or not isinstance(created, int):
+        raise InvalidEvent("event type or created missing")
+    if not isinstance(_object_of(body), Mapping):
+        raise InvalidEvent("event has no data.object")
+    return IncomingEvent(SOURCE, event_id, event_type, body, created)
+
+
+def _object_of(payload: Mapping[str, Any]) -> Any:
+    data = payload.get("data")
+    return data.get("object") if isinstance(data, Mapping) else None
+
+
+def _expected_status(event_type: str) -> str:
+    handled = event_type in SUBSCRIPTION_EVENTS or event_type in INVOICE_EVENTS
+    return Outcome.PROCESSED.value if handled else Outcome.IGNORED.value
+
+
+async def _apply(session: AsyncSession, event: IncomingEvent) -> Outcome:
+    ref = EventRef(id=event.event_id, type=event.type, created=event.created or 0)
+    obj = _object_of(event.payload)
+    if event.type in SUBSCRIPTION_EVENTS:
+        return await subscription_sync.apply_subscription(session, obj, ref)
+    if event.type in INVOICE_EVENTS:
+        return await subscription_sync.apply_invoice(session, obj, ref)
+    return Outcome.IGNORED
+
+
+async def _process(session: AsyncSession, event: IncomingEvent, claimed: Claim) -> Receipt:
+    outcome = await _apply(session, event)
+    status = Outcome.PROCESSED.value if outcome is Outcome.STALE else outcome.value
+    await store.finish(session, claimed, status)
+    metrics.counter(f"webhooks.stripe.{status}").inc()
+    return Receipt(event.event_id, status, outcome.value)
+
+
+async def receive(session: AsyncSession, event: IncomingEvent) -> Receipt:
+    """Store and process one delivery in the session's transaction (the caller commits).
+
+    A duplicate of an event already stored in a final state is answered without
+    processing. On failure the session is rolled back, the event is stored as failed
+    (still uncommitted: the caller commits) and ProcessingFailed is raised.
+    """
+    claimed = await store.claim(session, event, _expected_status(event.type))
+    if claimed is None:
+        metrics.counter("webhooks.stripe.duplicate").inc()
+        return Receipt(event.event_id, "duplicate")
+    try:
+        return await _process(session, event, claimed)
+    except Exception as exc:
+        await _fail(session, event, exc)
+        raise ProcessingFailed(event.event_id) from exc
+
+
+async def _fail(session: AsyncSession, event: IncomingEvent, exc: Exception) -> None:
+    log.error("stripe_event_failed", event_id=event.event_id, type=event.type, exc_info=exc)
+    metrics.counter("webhooks.stripe.failed").inc()
+    await session.rollback()
+    await store.record_failure(session, event, f"{type(exc).__name__}: {exc}")
+
+
+@dataclass
+class ReplayReport:
+    """What `replay` did, by resulting status."""
+
+    counts: dict[str, int]
+
+    @property
+    def total(self) -> int:
+        """Events looked at."""
+        return sum(self.counts.values())
+
+
+async def replay(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    *,
+    since: datetime | None = None,
+    statuses: Sequence[str] = ("failed", "unmatched"),
+) -> ReplayReport:
+    """Process stored Stripe events in `statuses` again, oldest event first, each in its
+    own transaction; the newest-event guard keeps the result correct in any order."""
+    from cortiware.db.models import WebhookEvent
+
+    query = (
+        select(WebhookEvent.id)
+        .where(WebhookEvent.source == SOURCE, WebhookEvent.status.in_(statuses))
+        .order_by(WebhookEvent.event_created, WebhookEvent.id)
+    )
+    if since is not None:
+        query = query.where(WebhookEvent.received_at >= since)
+    async with sessionmaker() as session:
+        ids = list((await session.execute(query)).scalars())
+    counts: dict[str, int] = {}
+    for row_id in ids:
+        async with sessionmaker() as session:
+            status = await _replay_one(session, row_id, statuses)
+            await session.commit()
+        counts[status] = counts.get(status, 0) + 1
+    return ReplayReport(counts)
+
+
+async def _replay_one(session: AsyncSession, row_id: int, statuses: Sequence[str]) -> str:
+    from cortiware.db.models import WebhookEvent
+
+    row = (
+        await session.execute(
+            select(WebhookEvent).where(WebhookEvent.id == row_id).with_for_update()
+        )
+    ).scalar_one()
+    if row.status not in statuses:
+        return "skipped"  # a delivery processed it meanwhile
+    event = IncomingEvent(row.source, row.event_id, row.type, row.payload, row.event_created)
+    claimed = await store.reclaim(session, row.id, row.attempts, _expected_status(row.type))
+    try:
+        return (await _process(session, event, claimed)).status
+    except Exception as exc:
+        await _fail(session, event, exc)
+        return "failed"

@@ -1,0 +1,302 @@
+"""Keep `subscriptions` in step with Stripe subscription and invoice objects.
+
+Each subscription carries the (created, id) of the newest event applied to it, once for
+the subscription fields and once for the payment fields. The row is locked (`FOR UPDATE`)
+before the comparison, so of two concurrent events the newer one always wins, and an older
+event arriving late changes nothing. Events created in the same second are ordered by id.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, Final
+
+from sqlalchemy import Row, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cortiware import audit
+from cortiware.db.models import Organization, Plan, Price, Subscription
+
+__all__ = [
+    "SUBSCRIPTION_FIELDS",
+    "EventRef",
+    "Outcome",
+    "apply_invoice",
+    "apply_subscription",
+    "invoice_subscription_id",
+    "is_newer",
+    "subscription_values",
+]
+
+STRIPE_ACTOR: Final = audit.Actor(name="stripe", role="system")
+# The columns a subscription event writes (and the audit row compares).
+SUBSCRIPTION_FIELDS: Final = (
+    "status",
+    "stripe_price_id",
+    "plan_code",
+    "amount_cents",
+    "currency",
+    "interval",
+    "current_period_start",
+    "current_period_end",
+    "cancel_at_period_end",
+    "trial_end",
+)
+_PAYMENT_FIELDS: Final = ("last_payment_status", "last_payment_at")
+
+
+class Outcome(StrEnum):
+    """What an event did; the first three are also the stored event's status."""
+
+    PROCESSED = "processed"
+    UNMATCHED = "unmatched"
+    IGNORED = "ignored"
+    STALE = "stale"
+    """Older than what the subscription already shows: stored as processed, changed nothing."""
+
+
+@dataclass(frozen=True, slots=True)
+class EventRef:
+    """The event being applied: its id, type and creation time (epoch seconds)."""
+
+    id: str
+    type: str
+    created: int
+
+
+def is_newer(event: EventRef, last_created: int | None, last_id: str | None) -> bool:
+    """True when `event` comes after the last applied (created, id); ties go by id."""
+    if last_created is None:
+        return True
+    return (event.created, event.id) > (last_created, last_id or "")
+
+
+def _timestamp(value: Any) -> datetime | None:
+    return datetime.fromtimestamp(int(value), UTC) if value is not None else None
+
+
+def _get(obj: Mapping[str, Any] | None, *path: str) -> Any:
+    value: Any = obj
+    for key in path:
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(key)
+    return value
+
+
+def subscription_values(obj: Mapping[str, Any]) -> dict[str, Any]:
+    """The columns of a Stripe subscription object (period read from its first item)."""
+    items = _get(obj, "items", "data") or []
+    item: Mapping[str, Any] = items[0] if items else {}
+    price: Mapping[str, Any] = item.get("price") or {}
+    # API 2025-03-31 moved current_period_* from the subscription to its items; older
+    # payloads still have them at the top, used only when the item has none.
+    start = item.get("current_period_start", obj.get("current_period_start"))
+    end = item.get("current_period_end", obj.get("current_period_end"))
+    return {
+        "status": str(obj.get("status") or "incomplete"),
+        "stripe_price_id": price.get("id"),
+        "amount_cents": price.get("unit_amount"),
+        "currency": price.get("currency"),
+        "interval": _get(price, "recurring", "interval"),
+        "current_period_start": _timestamp(start),
+        "current_period_end": _timestamp(end),
+        "cancel_at_period_end": bool(obj.get("cancel_at_period_end")),
+        "trial_end": _timestamp(obj.get("trial_end")),
+    }
+
+
+def invoice_subscription_id(invoice: Mapping[str, Any]) -> str | None:
+    """The subscription an invoice bills (API 2025-03-31+: under `parent`), if any."""
+    found = _get(invoice, "parent", "subscription_details", "subscription")
+    if found is None:
+        found = invoice.get("subscription")  # before 2025-03-31
+    if isinstance(found, Mapping):  # expanded
+        found = found.get("id")
+    return str(found) if found else None
+
+
+_LOCKED_COLUMNS: Final = (
+    Subscription.id,
+    Subscription.organization_id,
+    Subscription.last_event_created,
+    Subscription.last_event_id,
+    Subscription.last_payment_event_created,
+    Subscription.last_payment_event_id,
+    *(getattr(Subscription, name) for name in (*SUBSCRIPTION_FIELDS, *_PAYMENT_FIELDS)),
+)
+
+
+async def _locked(session: AsyncSession, stripe_subscription_id: str) -> Row[Any] | None:
+    result = await session.execute(
+        select(*_LOCKED_COLUMNS)
+        .where(Subscription.stripe_subscription_id == stripe_subscription_id)
+        .with_for_update()
+    )
+    return result.one_or_none()
+
+
+async def _organization_for(session: AsyncSession, obj: Mapping[str, Any]) -> uuid.UUID | None:
+    """metadata.organization_id when it names an organization, else the customer's."""
+    try:
+        from_metadata = uuid.UUID(str(_get(obj, "metadata", "organization_id")))
+    except ValueError:
+        from_metadata = None
+    customer = obj.get("customer")
+    if isinstance(customer, Mapping):
+        customer = customer.get("id")
+    conditions = []
+    if from_metadata is not None:
+        conditions.append(Organization.id == from_metadata)
+    if customer:
+        conditions.append(Organization.stripe_customer_id == str(customer))
+    if not conditions:
+        return None
+    found = list(
+        (await session.execute(select(Organization.id).where(or_(*conditions)).limit(2))).scalars()
+    )
+    if from_metadata in found:
+        return from_metadata
+    return found[0] if found else None
+
+
+def _insert(session: AsyncSession) -> Any:
+    dialect = session.get_bind().dialect.name
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(Subscription)
+
+
+async def _link(
+    session: AsyncSession, organization_id: uuid.UUID, stripe_subscription_id: str, status: str
+) -> Row[Any] | None:
+    """Adopt the organization's not-yet-linked row (its trial), else insert one; locked."""
+    unlinked = (
+        select(Subscription.id)
+        .where(
+            Subscription.organization_id == organization_id,
+            Subscription.stripe_subscription_id.is_(None),
+        )
+        .order_by(Subscription.created_at)
+        .limit(1)
+        .scalar_subquery()
+    )
+    adopted = await session.execute(
+        update(Subscription)
+        .where(Subscription.id == unlinked, Subscription.stripe_subscription_id.is_(None))
+        .values(stripe_subscription_id=stripe_subscription_id)
+        .returning(*_LOCKED_COLUMNS)
+    )
+    row = adopted.one_or_none()
+    if row is not None:
+        return row
+    inserted = await session.execute(
+        _insert(session)
+        .values(
+            id=uuid.uuid4(),
+            organization_id=organization_id,
+            stripe_subscription_id=stripe_subscription_id,
+            status=status,
+        )
+        .on_conflict_do_nothing(index_elements=["stripe_subscription_id"])
+        .returning(*_LOCKED_COLUMNS)
+    )
+    row = inserted.one_or_none()
+    # None: a concurrent event inserted it first (now committed); lock that row instead.
+    return row if row is not None else await _locked(session, stripe_subscription_id)
+
+
+async def apply_subscription(
+    session: AsyncSession, obj: Mapping[str, Any], event: EventRef
+) -> Outcome:
+    """Apply a `customer.subscription.*` event's object unless a newer event already did."""
+    stripe_id = str(obj["id"])
+    row = await _locked(session, stripe_id)
+    created = False
+    if row is None:
+        organization_id = await _organization_for(session, obj)
+        if organization_id is None:
+            return Outcome.UNMATCHED
+        values = subscription_values(obj)
+        row = await _link(session, organization_id, stripe_id, values["status"])
+        created = True
+        if row is None:  # pragma: no cover - the row was deleted between two statements
+            return Outcome.UNMATCHED
+    if not is_newer(event, row.last_event_created, row.last_event_id):
+        return Outcome.STALE
+    values = subscription_values(obj)
+    plan_code = (
+        select(Plan.code)
+        .join(Price, Price.plan_id == Plan.id)
+        .where(Price.stripe_price_id == values["stripe_price_id"])
+        .limit(1)
+        .scalar_subquery()
+    )
+    after = (
+        await session.execute(
+            update(Subscription)
+            .where(Subscription.id == row.id)
+            .values(
+                **values,
+                plan_code=func.coalesce(plan_code, Subscription.plan_code),
+                last_event_created=event.created,
+                last_event_id=event.id,
+            )
+            .returning(*(getattr(Subscription, name) for name in SUBSCRIPTION_FIELDS))
+        )
+    ).one()
+    before = {name: getattr(row, name) for name in SUBSCRIPTION_FIELDS}
+    await _audit(session, row, event, before, after._asdict(), created=created)
+    return Outcome.PROCESSED
+
+
+async def apply_invoice(session: AsyncSession, obj: Mapping[str, Any], event: EventRef) -> Outcome:
+    """Record an `invoice.payment_succeeded|failed` outcome on the invoice's subscription."""
+    stripe_id = invoice_subscription_id(obj)
+    if stripe_id is None:
+        return Outcome.IGNORED  # a one-off invoice: no subscription to update
+    row = await _locked(session, stripe_id)
+    if row is None:
+        return Outcome.UNMATCHED
+    if not is_newer(event, row.last_payment_event_created, row.last_payment_event_id):
+        return Outcome.STALE
+    paid_at = _get(obj, "status_transitions", "paid_at")
+    values = {
+        "last_payment_status": "succeeded" if event.type.endswith("succeeded") else "failed",
+        "last_payment_at": _timestamp(paid_at if paid_at else event.created),
+    }
+    await session.execute(
+        update(Subscription)
+        .where(Subscription.id == row.id)
+        .values(**values, last_payment_event_created=event.created, last_payment_event_id=event.id)
+    )
+    before = {name: getattr(row, name) for name in _PAYMENT_FIELDS}
+    await _audit(session, row, event, before, values, created=False)
+    return Outcome.PROCESSED
+
+
+async def _audit(
+    session: AsyncSession,
+    row: Row[Any],
+    event: EventRef,
+    before: Mapping[str, Any],
+    after: Mapping[str, Any],
+    *,
+    created: bool,
+) -> None:
+    if not created and all(before.get(name) == value for name, value in after.items()):
+        return
+    entry = await audit.record(
+        session,
+        actor=STRIPE_ACTOR,
+        entity="subscription",
+        entity_id=row.id,
+        action="subscription.linked" if created else "subscription.synced",
+        before=None if created else before,
+        after=after,
+        organization_id=row.organization_id,
+    )
+    entry.request_id = event.id[:64]  # the Stripe event that made the change
