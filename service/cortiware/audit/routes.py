@@ -9,7 +9,8 @@ from typing import Annotated, Any
 import msgspec
 from litestar import Controller, Request, get, put
 from litestar.datastructures import State
-from litestar.params import Parameter
+from litestar.di import NamedDependency
+from litestar.params import FromQuery, JSONBody, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cortiware.audit.query import AuditFilter, Cursor, list_entries
@@ -85,14 +86,14 @@ class AuditController(Controller):
     async def list_audit(
         self,
         *,
-        db_session: AsyncSession,
-        entity: str | None = None,
-        organization_id: uuid.UUID | None = None,
-        action: str | None = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        cursor: str | None = None,
-        limit: Annotated[int, Parameter(ge=1, le=200)] = 50,
+        db_session: NamedDependency[AsyncSession],
+        entity: FromQuery[str | None] = None,
+        organization_id: FromQuery[uuid.UUID | None] = None,
+        action: FromQuery[str | None] = None,
+        since: FromQuery[datetime | None] = None,
+        until: FromQuery[datetime | None] = None,
+        cursor: FromQuery[str | None] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
     ) -> AuditPage:
         """Entries matching every given filter; pass `next_cursor` back for the next page."""
         for name, bound in (("since", since), ("until", until)):
@@ -107,7 +108,9 @@ class AuditController(Controller):
         )
 
     @get("/retention", summary="Days audit rows are kept")
-    async def get_retention(self, db_session: AsyncSession, state: State) -> Retention:
+    async def get_retention(
+        self, db_session: NamedDependency[AsyncSession], state: State
+    ) -> Retention:
         """The stored retention, else AUDIT_RETENTION_DAYS."""
         days = await effective_retention_days(db_session, state.settings.audit_retention_days)
         return Retention(days=days)
@@ -115,10 +118,10 @@ class AuditController(Controller):
     @put("/retention", summary="Change the days audit rows are kept")
     async def put_retention(
         self,
-        data: Retention,
-        db_session: AsyncSession,
+        data: JSONBody[Retention],
+        db_session: NamedDependency[AsyncSession],
         state: State,
-        principal: Principal,
+        principal: NamedDependency[Principal],
         request: Request[Any, Any, Any],
     ) -> Retention:
         """Store the retention; it wins over AUDIT_RETENTION_DAYS from now on."""

@@ -8,6 +8,8 @@ from typing import Any, Final
 import msgspec
 from litestar import Controller, Request, delete, get, patch, post, put
 from litestar.datastructures import State
+from litestar.di import NamedDependency
+from litestar.params import FromPath, JSONBody
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -45,7 +47,7 @@ AnyRequest = Request[Any, Any, Any]
 
 
 @get("/api/plans", tags=["monetization"], summary="Active plans with their active prices")
-async def public_plans(db_session: AsyncSession, state: State) -> list[PlanOut]:
+async def public_plans(db_session: NamedDependency[AsyncSession], state: State) -> list[PlanOut]:
     """The public price list, served from the cache (invalidated on every catalog write)."""
     return await read_through(
         state,
@@ -78,7 +80,9 @@ class MonetizationConfigController(Controller):
     guards = [require_roles(Role.PROVIDER)]
 
     @get("/", summary="The global monetization config")
-    async def get_config(self, db_session: AsyncSession, state: State) -> ConfigOut:
+    async def get_config(
+        self, db_session: NamedDependency[AsyncSession], state: State
+    ) -> ConfigOut:
         """The config (cached)."""
         default_days: int = state.settings.audit_retention_days
         return await read_through(
@@ -92,10 +96,10 @@ class MonetizationConfigController(Controller):
     @put("/", summary="Change the global monetization config")
     async def put_config(
         self,
-        data: ConfigUpdate,
-        db_session: AsyncSession,
+        data: JSONBody[ConfigUpdate],
+        db_session: NamedDependency[AsyncSession],
         state: State,
-        principal: Principal,
+        principal: NamedDependency[Principal],
         request: AnyRequest,
     ) -> ConfigOut:
         """Update the given fields; 422 when `default_plan_code` names no plan."""
@@ -139,17 +143,17 @@ class PlanController(Controller):
     guards = [require_roles(Role.PROVIDER)]
 
     @get("/", summary="Every plan with every price")
-    async def list_plans(self, db_session: AsyncSession) -> list[PlanOut]:
+    async def list_plans(self, db_session: NamedDependency[AsyncSession]) -> list[PlanOut]:
         """All plans, active or not."""
         return await load_plans(db_session, active_only=False)
 
     @post("/", summary="Create a plan")
     async def create_plan(
         self,
-        data: PlanIn,
-        db_session: AsyncSession,
+        data: JSONBody[PlanIn],
+        db_session: NamedDependency[AsyncSession],
         state: State,
-        principal: Principal,
+        principal: NamedDependency[Principal],
         request: AnyRequest,
     ) -> PlanOut:
         """201 with the plan; 409 when the code is taken."""
@@ -179,11 +183,11 @@ class PlanController(Controller):
     async def update_plan(
         self,
         *,
-        plan_id: uuid.UUID,
-        data: PlanPatch,
-        db_session: AsyncSession,
+        plan_id: FromPath[uuid.UUID],
+        data: JSONBody[PlanPatch],
+        db_session: NamedDependency[AsyncSession],
         state: State,
-        principal: Principal,
+        principal: NamedDependency[Principal],
         request: AnyRequest,
     ) -> PlanOut:
         """Update the given fields; 404 unknown, 409 when the new code is taken."""
@@ -211,10 +215,10 @@ class PlanController(Controller):
     @delete("/{plan_id:uuid}", summary="Delete an unused plan")
     async def delete_plan(
         self,
-        plan_id: uuid.UUID,
-        db_session: AsyncSession,
+        plan_id: FromPath[uuid.UUID],
+        db_session: NamedDependency[AsyncSession],
         state: State,
-        principal: Principal,
+        principal: NamedDependency[Principal],
         request: AnyRequest,
     ) -> None:
         """204; 409 while it is the default plan or a subscription uses it (archive it)."""
@@ -249,11 +253,11 @@ class PlanController(Controller):
     async def create_price(
         self,
         *,
-        plan_id: uuid.UUID,
-        data: PriceIn,
-        db_session: AsyncSession,
+        plan_id: FromPath[uuid.UUID],
+        data: JSONBody[PriceIn],
+        db_session: NamedDependency[AsyncSession],
         state: State,
-        principal: Principal,
+        principal: NamedDependency[Principal],
         request: AnyRequest,
     ) -> PriceOut:
         """201 with the price; the currency defaults to the global config's."""
@@ -291,14 +295,18 @@ class CouponController(Controller):
     guards = [require_roles(Role.PROVIDER)]
 
     @get("/", summary="Every coupon")
-    async def list_coupons(self, db_session: AsyncSession) -> list[CouponOut]:
+    async def list_coupons(self, db_session: NamedDependency[AsyncSession]) -> list[CouponOut]:
         """All coupons by code."""
         rows = (await db_session.scalars(select(Coupon).order_by(Coupon.code))).all()
         return [CouponOut.of(c) for c in rows]
 
     @post("/", summary="Create a coupon")
     async def create_coupon(
-        self, data: CouponIn, db_session: AsyncSession, principal: Principal, request: AnyRequest
+        self,
+        data: JSONBody[CouponIn],
+        db_session: NamedDependency[AsyncSession],
+        principal: NamedDependency[Principal],
+        request: AnyRequest,
     ) -> CouponOut:
         """201 with the coupon; 400 unless exactly one discount is given; 409 duplicate code."""
         if (data.percent_off is None) == (data.amount_off_cents is None):
@@ -331,7 +339,11 @@ class CouponController(Controller):
 
     @delete("/{code:str}", summary="Delete a coupon")
     async def delete_coupon(
-        self, code: str, db_session: AsyncSession, principal: Principal, request: AnyRequest
+        self,
+        code: FromPath[str],
+        db_session: NamedDependency[AsyncSession],
+        principal: NamedDependency[Principal],
+        request: AnyRequest,
     ) -> None:
         """204; 404 when there is no such code."""
         coupon = await db_session.scalar(

@@ -10,7 +10,8 @@ from urllib.parse import quote
 import msgspec
 from litestar import Controller, Request, get, post
 from litestar.datastructures import State
-from litestar.params import Parameter
+from litestar.di import NamedDependency
+from litestar.params import JSONBody, QueryParameter
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -134,10 +135,10 @@ class InviteController(Controller):
     @post("/", summary="Invite an organization")
     async def create(
         self,
-        data: InviteIn,
-        db_session: AsyncSession,
+        data: JSONBody[InviteIn],
+        db_session: NamedDependency[AsyncSession],
         state: State,
-        principal: Principal,
+        principal: NamedDependency[Principal],
         request: AnyRequest,
     ) -> InviteCreated:
         """201 with the token and accept link (the only time the token is shown)."""
@@ -179,8 +180,8 @@ class InviteController(Controller):
     @get("/", summary="Invites, newest first")
     async def list_invites(
         self,
-        db_session: AsyncSession,
-        limit: Annotated[int, Parameter(ge=1, le=500)] = 100,
+        db_session: NamedDependency[AsyncSession],
+        limit: Annotated[int, QueryParameter(ge=1, le=500)] = 100,
     ) -> list[InviteOut]:
         """The newest `limit` invites with their status."""
         now = datetime.now(UTC)
@@ -213,9 +214,9 @@ class OnboardingController(Controller):
     @get("/verify", summary="Check an invite token")
     async def verify(
         self,
-        db_session: AsyncSession,
+        db_session: NamedDependency[AsyncSession],
         state: State,
-        token: Annotated[str, Parameter(max_length=MAX_TOKEN_LENGTH)],
+        token: Annotated[str, QueryParameter(max_length=MAX_TOKEN_LENGTH)],
     ) -> VerifyOut:
         """200 with the invite; 400 malformed/tampered, 404 unknown, 409 used, 410 expired."""
         try:
@@ -235,7 +236,11 @@ class OnboardingController(Controller):
 
     @post("/accept", summary="Accept an invite (requires Idempotency-Key)")
     async def accept(
-        self, data: AcceptIn, db_session: AsyncSession, state: State, request: AnyRequest
+        self,
+        data: JSONBody[AcceptIn],
+        db_session: NamedDependency[AsyncSession],
+        state: State,
+        request: AnyRequest,
     ) -> AcceptOut:
         """201: organization, owner and trial subscription in one transaction; errors as verify."""
         try:

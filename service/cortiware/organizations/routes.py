@@ -7,6 +7,8 @@ from typing import Any, Final
 
 from litestar import Controller, get
 from litestar.datastructures import State
+from litestar.di import NamedDependency
+from litestar.params import FromPath
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cortiware.auth import Role, require_roles
@@ -32,7 +34,7 @@ class OrganizationController(Controller):
 
     @get("/", summary="Every organization with its subscription status")
     async def list_organizations(
-        self, db_session: AsyncSession, state: State
+        self, db_session: NamedDependency[AsyncSession], state: State
     ) -> list[OrganizationSummary]:
         """Newest first."""
         return await read_through(
@@ -45,7 +47,7 @@ class OrganizationController(Controller):
 
     @get("/{organization_id:uuid}", summary="One organization with owners and subscription")
     async def get_organization(
-        self, organization_id: uuid.UUID, db_session: AsyncSession
+        self, organization_id: FromPath[uuid.UUID], db_session: NamedDependency[AsyncSession]
     ) -> OrganizationDetail:
         """404 when unknown."""
         found = await load_organization(db_session, organization_id)

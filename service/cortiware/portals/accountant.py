@@ -17,6 +17,8 @@ from typing import Final
 
 import msgspec
 from litestar import Controller, Response, get
+from litestar.di import NamedDependency
+from litestar.params import FromQuery
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -116,9 +118,9 @@ class AccountantController(Controller):
     @get("/subscriptions", summary="Subscriptions, optionally by status or organization")
     async def subscriptions(
         self,
-        db_session: AsyncSession,
-        status: str | None = None,
-        organization_id: uuid.UUID | None = None,
+        db_session: NamedDependency[AsyncSession],
+        status: FromQuery[str | None] = None,
+        organization_id: FromQuery[uuid.UUID | None] = None,
     ) -> list[SubscriptionRow]:
         """Most recently updated first."""
         rows = await db_session.scalars(_filtered(status, organization_id))
@@ -127,9 +129,9 @@ class AccountantController(Controller):
     @get("/subscriptions.csv", summary="The same list as CSV")
     async def subscriptions_csv(
         self,
-        db_session: AsyncSession,
-        status: str | None = None,
-        organization_id: uuid.UUID | None = None,
+        db_session: NamedDependency[AsyncSession],
+        status: FromQuery[str | None] = None,
+        organization_id: FromQuery[uuid.UUID | None] = None,
     ) -> Response[str]:
         """`text/csv` with a header row; same filters and order as the JSON list."""
         rows = await db_session.scalars(_filtered(status, organization_id))
@@ -149,7 +151,7 @@ class AccountantController(Controller):
         )
 
     @get("/revenue", summary="MRR and subscription counts by status")
-    async def revenue(self, db_session: AsyncSession) -> Revenue:
+    async def revenue(self, db_session: NamedDependency[AsyncSession]) -> Revenue:
         """MRR per currency over `active` and `past_due` subscriptions; counts of every status."""
         rows = (
             await db_session.execute(

@@ -10,6 +10,7 @@ from typing import Any
 import msgspec
 from litestar import Controller, get
 from litestar.datastructures import State
+from litestar.di import NamedDependency
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -75,7 +76,9 @@ class DeveloperController(Controller):
     guards = [require_roles(Role.DEVELOPER, Role.PROVIDER)]
 
     @get("/diagnostics", summary="Version, migrations, dependencies, features, webhooks")
-    async def diagnostics(self, db_session: AsyncSession, state: State) -> Diagnostics:
+    async def diagnostics(
+        self, db_session: NamedDependency[AsyncSession], state: State
+    ) -> Diagnostics:
         """A snapshot; the database answered if this returns at all."""
         settings: Settings = state.settings
         current: Any = await db_session.scalar(text("SELECT version_num FROM alembic_version"))

@@ -6,6 +6,7 @@ import uuid
 
 from litestar import Controller, get
 from litestar.datastructures import State
+from litestar.di import NamedDependency
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cortiware.auth import Principal, Role, require_roles
@@ -37,7 +38,10 @@ class OwnerController(Controller):
 
     @get("/organization", summary="The owner's organization")
     async def organization(
-        self, principal: Principal, db_session: AsyncSession, state: State
+        self,
+        principal: NamedDependency[Principal],
+        db_session: NamedDependency[AsyncSession],
+        state: State,
     ) -> OrganizationDetail:
         """The organization of the logged-in owner (cached)."""
         org_id = _organization_id(principal)
@@ -53,7 +57,9 @@ class OwnerController(Controller):
         return found
 
     @get("/subscription", summary="The owner's current subscription")
-    async def subscription(self, principal: Principal, db_session: AsyncSession) -> SubscriptionOut:
+    async def subscription(
+        self, principal: NamedDependency[Principal], db_session: NamedDependency[AsyncSession]
+    ) -> SubscriptionOut:
         """404 when the organization has none."""
         current = await subscription_of(db_session, _organization_id(principal))
         if current is None:
