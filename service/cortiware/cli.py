@@ -10,6 +10,7 @@ from typing import NoReturn, TypeVar
 import click
 
 from cortiware.audit.cli import audit
+from cortiware.billing.cli import stripe_group
 from cortiware.settings import VARIABLES, Settings, SettingsError
 
 __all__ = ["main"]
@@ -186,6 +187,7 @@ def smoke(base_url: str, timeout: float) -> None:
 
 
 main.add_command(audit)  # `cortiware audit prune`
+main.add_command(stripe_group)  # `cortiware stripe setup | sync | replay`
 
 if __name__ == "__main__":  # pragma: no cover
     main()

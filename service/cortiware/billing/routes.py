@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Final
 
 import stripe
 from litestar import Controller, Request, post
@@ -13,15 +13,19 @@ from litestar.params import Body
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from stripe.params.billing_portal import SessionCreateParams as PortalSessionParams
 
 from cortiware.auth import Principal, Role, require_roles
 from cortiware.billing.client import provide_stripe, stripe_call
 from cortiware.billing.customers import ensure_customer
+from cortiware.billing.setup import portal_configuration_id
 from cortiware.db.models import Price
 from cortiware.errors import Forbidden, Unprocessable, UpstreamError
 from cortiware.settings import Settings
 
 __all__ = ["BillingController", "CheckoutRequest", "SessionUrl"]
+
+_PORTAL_CONFIGURATION: Final = "stripe_portal_configuration"
 
 
 class CheckoutRequest(BaseModel):
@@ -63,10 +67,15 @@ class BillingController(Controller):
         customer = await ensure_customer(
             db_session, stripe_client, organization_id, principal.owner_id
         )
+        params: PortalSessionParams = {
+            "customer": customer,
+            "return_url": f"{settings.base_url}/owner",
+        }
+        if configuration := await _portal_configuration(request.app.state, stripe_client):
+            params["configuration"] = configuration
         async with stripe_call("open the billing portal"):
             portal = await stripe_client.v1.billing_portal.sessions.create_async(
-                {"customer": customer, "return_url": f"{settings.base_url}/owner"},
-                {"idempotency_key": _idempotency_key(request, principal, "portal")},
+                params, {"idempotency_key": _idempotency_key(request, principal, "portal")}
             )
         return SessionUrl(url=portal.url)
 
@@ -109,6 +118,15 @@ class BillingController(Controller):
         if not checkout.url:
             raise UpstreamError("Stripe returned a Checkout session without a URL.")
         return SessionUrl(url=checkout.url)
+
+
+async def _portal_configuration(state: State, client: stripe.StripeClient) -> str | None:
+    # The configuration `cortiware stripe setup` made (looked up once per process);
+    # without one, Stripe uses the account's default configuration.
+    if _PORTAL_CONFIGURATION not in state:
+        state[_PORTAL_CONFIGURATION] = await portal_configuration_id(client)
+    found: str | None = state[_PORTAL_CONFIGURATION]
+    return found
 
 
 def _organization_of(principal: Principal) -> uuid.UUID:

@@ -299,4 +299,4 @@ async def _audit(
         after=after,
         organization_id=row.organization_id,
     )
-    entry.request_id = event.id[:64]  # the Stripe event that made the change
+    entry.request_id = event.id[:64] or None  # the Stripe event that made the change
