@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Final
+from typing import Final
 
 import stripe
 from litestar import Controller, Request, post
 from litestar.datastructures import State
-from litestar.di import Provide
-from litestar.params import Body
+from litestar.di import NamedDependency, Provide
+from litestar.params import JSONBody
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -52,9 +52,9 @@ class BillingController(Controller):
     @post("/portal", status_code=200)
     async def portal(
         self,
-        principal: Principal,
-        db_session: AsyncSession,
-        stripe_client: stripe.StripeClient,
+        principal: NamedDependency[Principal],
+        db_session: NamedDependency[AsyncSession],
+        stripe_client: NamedDependency[stripe.StripeClient],
         request: Request[object, object, State],
     ) -> SessionUrl:
         """A Billing Portal session for the owner's organization (customer made on first use).
@@ -82,10 +82,10 @@ class BillingController(Controller):
     @post("/checkout", status_code=200)
     async def checkout(
         self,
-        data: Annotated[CheckoutRequest, Body()],
-        principal: Principal,
-        db_session: AsyncSession,
-        stripe_client: stripe.StripeClient,
+        data: JSONBody[CheckoutRequest],
+        principal: NamedDependency[Principal],
+        db_session: NamedDependency[AsyncSession],
+        stripe_client: NamedDependency[stripe.StripeClient],
         request: Request[object, object, State],
     ) -> SessionUrl:
         """A subscription Checkout session for one of our active prices.

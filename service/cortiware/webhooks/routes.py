@@ -11,6 +11,7 @@ from typing import Any
 
 from litestar import Request, Response, post
 from litestar.datastructures import State
+from litestar.di import NamedDependency
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cortiware.errors import BadRequest, NotFound, problem_response
@@ -24,7 +25,9 @@ _FEDERATION_VERIFIER = "federation_verifier"
 
 @post("/api/webhooks/stripe", status_code=200, tags=["webhooks"], include_in_schema=True)
 async def stripe_webhook(
-    request: Request[Any, Any, State], db_session: AsyncSession, state: State
+    request: Request[Any, Any, State],
+    db_session: NamedDependency[AsyncSession],
+    state: State,
 ) -> Response[Any]:
     """Receive a Stripe event: verified, stored once, synced; 500 keeps it for replay.
 
@@ -52,7 +55,9 @@ async def stripe_webhook(
 
 @post("/api/webhooks/federation", status_code=200, tags=["webhooks"])
 async def federation_webhook(
-    request: Request[Any, Any, State], db_session: AsyncSession, state: State
+    request: Request[Any, Any, State],
+    db_session: NamedDependency[AsyncSession],
+    state: State,
 ) -> Response[Any]:
     """Receive a Standard Webhooks federation event; 404 unless secrets are configured.
 
