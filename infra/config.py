@@ -363,7 +363,9 @@ def _database(s: _Section) -> DatabaseConfig:
         slow_query_ms=s.integer("slowQueryMs", minimum=1),
         backup_vault_retention_days=s.integer("backupVaultRetentionDays", minimum=7),
         backup_copy_region=s.optional_text("backupCopyRegion"),
-        proxy_max_connections_percent=s.integer("proxyMaxConnectionsPercent", minimum=1, maximum=100),
+        proxy_max_connections_percent=s.integer(
+            "proxyMaxConnectionsPercent", minimum=1, maximum=100
+        ),
     )
     if database.engine_version.split(".")[0] != "16":
         raise ConfigError(f"{PROJECT}:database.engineVersion must be PostgreSQL 16.x")

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import importlib
 import json
 import random
 import runpy
 import string
 import threading
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,7 +66,9 @@ class PlannedResource:
     type: str
     name: str
     inputs: Mapping[str, Any]
-    """Resolved inputs, camelCase as the engine and policy packs see them."""
+    """Resolved inputs, camelCase as the engine and policy packs see them (secrets unwrapped)."""
+    secret_inputs: frozenset[str]
+    """Top-level inputs that were marked secret."""
     custom: bool
     """False for ``ComponentResource``s."""
     protect: bool
@@ -111,7 +115,9 @@ def stack_config(stack: str) -> dict[str, str]:
 
     path = REPO_ROOT / f"Pulumi.{stack}.yaml"
     if not path.is_file():
-        known = sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in REPO_ROOT.glob("Pulumi.*.yaml"))
+        known = sorted(
+            p.name[len("Pulumi.") : -len(".yaml")] for p in REPO_ROOT.glob("Pulumi.*.yaml")
+        )
         raise UnknownStackError(
             f"unknown stack {stack!r}: no {path.name} (known stacks: {', '.join(known)})"
         )
@@ -125,6 +131,46 @@ def stack_config(stack: str) -> dict[str, str]:
         else:
             config[key] = json.dumps(value)
     return config
+
+
+AWS_MODULES = (
+    "acm",
+    "appautoscaling",
+    "backup",
+    "cloudwatch",
+    "ec2",
+    "ecr",
+    "ecs",
+    "elasticache",
+    "iam",
+    "kms",
+    "lb",
+    "rds",
+    "route53",
+    "s3",
+    "scheduler",
+    "secretsmanager",
+    "sns",
+    "synthetics",
+    "vpc",
+)
+
+
+def _load_provider_modules() -> None:
+    """Import pulumi-aws's lazily loaded service modules now, on this thread.
+
+    The mock engine registers resources from worker threads; a service module first touched
+    there can be seen half-initialised (``importlib.util.LazyLoader`` is not thread-safe), and
+    loading ``ec2`` announces pulumi-aws's own renamed resources with DeprecationWarnings
+    about resources this program does not use.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message=r".* has been deprecated in favor of ", category=DeprecationWarning
+        )
+        for module in AWS_MODULES:
+            # Any non-introspection attribute makes the lazy module execute.
+            getattr(importlib.import_module(f"pulumi_aws.{module}"), "__all__", None)
 
 
 def _physical_name(args: pulumi.runtime.MockResourceArgs) -> str:
@@ -142,7 +188,9 @@ class AwsMocks(pulumi.runtime.Mocks):
         self.region = region
         self.last = threading.local()
 
-    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[Any, Any]]:
+    def new_resource(
+        self, args: pulumi.runtime.MockResourceArgs
+    ) -> tuple[str | None, dict[Any, Any]]:
         self.last.args = args
         if not args.custom:
             return args.name, {}
@@ -157,6 +205,8 @@ class AwsMocks(pulumi.runtime.Mocks):
         service = module.split("/")[0]
         out: dict[str, Any] = {
             "arn": f"arn:aws:{service}:{region}:{account}:{kind.lower()}/{name}",
+            # AWS auto-names what the program leaves unnamed.
+            "name": args.inputs.get("name") or name,
         }
         match args.typ:
             case "aws:rds/instance:Instance":
@@ -176,7 +226,8 @@ class AwsMocks(pulumi.runtime.Mocks):
                 out |= {
                     "primaryEndpointAddress": f"master.{name}.c0ffee.cache.amazonaws.com",
                     "memberClusters": [
-                        f"{name}-{i:03d}" for i in range(1, int(args.inputs["numCacheClusters"]) + 1)
+                        f"{name}-{i:03d}"
+                        for i in range(1, int(args.inputs["numCacheClusters"]) + 1)
                     ],
                     "__id": name,
                 }
@@ -234,7 +285,9 @@ class AwsMocks(pulumi.runtime.Mocks):
                 pass
         return out
 
-    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[Any, Any], list[tuple[str, str]] | None]:
+    def call(
+        self, args: pulumi.runtime.MockCallArgs
+    ) -> tuple[dict[Any, Any], list[tuple[str, str]] | None]:
         if args.token == "aws:index/getAvailabilityZones:getAvailabilityZones":
             names = [f"{self.region}{suffix}" for suffix in "abcd"]
             return {"names": names, "zoneIds": [f"z-{n}" for n in names], "id": self.region}, []
@@ -246,6 +299,26 @@ class AwsMocks(pulumi.runtime.Mocks):
                 "id": ACCOUNT_ID,
             }, []
         raise NotImplementedError(f"the offline mocks do not answer {args.token}")
+
+
+# The engine's wire envelope of a secret value ({sig: secret-sig, "value": v}).
+_SIG_KEY = "4dabf18193072939515e22adb298388d"
+_SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
+
+
+def _is_secret(value: Any) -> bool:
+    return isinstance(value, Mapping) and value.get(_SIG_KEY) == _SECRET_SIG
+
+
+def _reveal(value: Any) -> Any:
+    """The value with every secret envelope replaced by its plaintext."""
+    if _is_secret(value):
+        return _reveal(value["value"])
+    if isinstance(value, Mapping):
+        return {k: _reveal(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_reveal(v) for v in value]
+    return value
 
 
 def _password(seed: str, inputs: Mapping[str, Any]) -> str:
@@ -289,7 +362,8 @@ class _RecordingMonitor(MockMonitor):
                     urn=response.urn,
                     type=request.type,
                     name=request.name,
-                    inputs=dict(args.inputs),
+                    inputs=_reveal(dict(args.inputs)),
+                    secret_inputs=frozenset(k for k, v in args.inputs.items() if _is_secret(v)),
                     custom=bool(request.custom),
                     protect=bool(request.protect),
                     ignore_changes=tuple(request.ignoreChanges),
@@ -310,6 +384,7 @@ def run_offline(stack: str, config: Mapping[str, str] | None = None) -> OfflineR
         infra.config.ConfigError: the configuration is invalid.
     """
     values = dict(stack_config(stack) if config is None else config)
+    _load_provider_modules()
     region = values.get("aws:region", "eu-west-1")
     mocks = AwsMocks(region)
     monitor = _RecordingMonitor(mocks)
@@ -324,6 +399,7 @@ def run_offline(stack: str, config: Mapping[str, str] | None = None) -> OfflineR
     root = pulumi.runtime.get_root_resource()
     exported: dict[str, Any] = dict(getattr(root, "outputs", {}) or {})
     outputs = {
-        key: _sync_await(pulumi.Output.from_input(value).future()) for key, value in exported.items()
+        key: _sync_await(pulumi.Output.from_input(value).future())
+        for key, value in exported.items()
     }
     return OfflineRun(stack=stack, resources=tuple(monitor.registrations), outputs=outputs)

@@ -54,7 +54,11 @@ def statement(
     effect: str = "Allow",
 ) -> dict[str, Any]:
     """One IAM policy statement; ``resources`` may hold outputs."""
-    result: dict[str, Any] = {"Effect": effect, "Action": list(actions), "Resource": list(resources)}
+    result: dict[str, Any] = {
+        "Effect": effect,
+        "Action": list(actions),
+        "Resource": list(resources),
+    }
     if sid is not None:
         result["Sid"] = sid
     if condition is not None:

@@ -94,9 +94,6 @@ class AlarmsArgs:
 class Alarms(pulumi.ComponentResource):
     """The alarm topic (CMK-encrypted, e-mail subscribers) and one alarm per failure mode."""
 
-    topic: aws.sns.Topic
-    alarms: dict[str, aws.cloudwatch.MetricAlarm]
-
     def __init__(
         self, name: str, args: AlarmsArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
@@ -115,7 +112,9 @@ class Alarms(pulumi.ComponentResource):
                     "Sid": "AccountAdministers",
                     "Effect": "Allow",
                     "Principal": {
-                        "AWS": pulumi.Output.concat("arn:aws:iam::", args.account.account_id, ":root")
+                        "AWS": pulumi.Output.concat(
+                            "arn:aws:iam::", args.account.account_id, ":root"
+                        )
                     },
                     "Action": "kms:*",
                     # In a key policy "*" means this key itself.
@@ -131,7 +130,7 @@ class Alarms(pulumi.ComponentResource):
                 },
             ),
         )
-        self.topic = aws.sns.Topic(
+        self.topic: aws.sns.Topic = aws.sns.Topic(
             f"{name}-topic",
             name=f"{args.prefix}-alarms",
             kms_master_key_id=key.arn,
@@ -162,7 +161,7 @@ class Alarms(pulumi.ComponentResource):
         lb = {"LoadBalancer": args.load_balancer_arn_suffix}
         target = {**lb, "TargetGroup": args.target_group_arn_suffix}
         db = {"DBInstanceIdentifier": args.db_instance_identifier}
-        self.alarms = {
+        self.alarms: dict[str, aws.cloudwatch.MetricAlarm] = {
             "alb-5xx-rate": alarm(
                 "alb-5xx-rate",
                 f"More than {cfg.error_rate_percent}% of requests answered 5xx.",

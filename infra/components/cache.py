@@ -44,13 +44,6 @@ class CacheArgs:
 class Cache(pulumi.ComponentResource):
     """A Redis replication group the service reaches with ``rediss://`` and a generated token."""
 
-    replication_group: aws.elasticache.ReplicationGroup
-    auth_token: random.RandomPassword
-    member_cluster_ids: list[str]
-    """Node ids (``<group>-001`` …), the dimensions of the per-node alarms."""
-    url: pulumi.Output[str]
-    """``REDIS_URL``; a secret output."""
-
     def __init__(
         self, name: str, args: CacheArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
@@ -94,7 +87,7 @@ class Cache(pulumi.ComponentResource):
             tags=tags(args.stack, f"{group_id}-slow-log"),
             opts=child,
         )
-        self.auth_token = random.RandomPassword(
+        self.auth_token: random.RandomPassword = random.RandomPassword(
             f"{name}-auth-token",
             length=64,
             special=True,
@@ -105,10 +98,10 @@ class Cache(pulumi.ComponentResource):
             min_upper=4,
             opts=child,
         )
-        self.member_cluster_ids = [
+        self.member_cluster_ids: list[str] = [
             f"{group_id}-{i:03d}" for i in range(1, cfg.num_cache_clusters + 1)
         ]
-        self.replication_group = aws.elasticache.ReplicationGroup(
+        self.replication_group: aws.elasticache.ReplicationGroup = aws.elasticache.ReplicationGroup(
             f"{name}-redis",
             replication_group_id=group_id,
             description="Cortiware rate limits, idempotency keys and caches",
@@ -145,7 +138,7 @@ class Cache(pulumi.ComponentResource):
             tags=tags(args.stack, group_id),
             opts=child,
         )
-        self.url = pulumi.Output.secret(
+        self.url: pulumi.Output[str] = pulumi.Output.secret(
             pulumi.Output.all(
                 self.auth_token.result, self.replication_group.primary_endpoint_address
             ).apply(lambda v: redis_url(v[0], v[1]))

@@ -78,11 +78,6 @@ class CanaryArgs:
 class Canary(pulumi.ComponentResource):
     """Health canary with its bucket, role and success-percent alarm."""
 
-    canary: aws.synthetics.Canary
-    bucket: aws.s3.Bucket
-    role: aws.iam.Role
-    alarm: aws.cloudwatch.MetricAlarm
-
     def __init__(
         self, name: str, args: CanaryArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
@@ -90,7 +85,7 @@ class Canary(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         if len(args.name) > 21 or args.name != args.name.lower():
             raise ValueError(f"canary name {args.name!r} must be lowercase, at most 21 chars")
-        self.bucket = PrivateBucket(
+        self.bucket: aws.s3.Bucket = PrivateBucket(
             f"{name}-artifacts",
             PrivateBucketArgs(
                 bucket_name=pulumi.Output.concat(
@@ -122,8 +117,8 @@ class Canary(pulumi.ComponentResource):
             ),
             opts=child,
         )
-        self.role = self._role(name, args)
-        self.canary = aws.synthetics.Canary(
+        self.role: aws.iam.Role = self._role(name, args)
+        self.canary: aws.synthetics.Canary = aws.synthetics.Canary(
             f"{name}-canary",
             name=args.name,
             runtime_version=args.runtime_version,
@@ -144,7 +139,7 @@ class Canary(pulumi.ComponentResource):
             tags=tags(args.stack, args.name),
             opts=child,
         )
-        self.alarm = runbook_alarm(
+        self.alarm: aws.cloudwatch.MetricAlarm = runbook_alarm(
             f"{name}-success",
             alarm="canary-success",
             summary=f"The {HEALTH_PATH} canary succeeded in less than 90% of runs.",
@@ -195,11 +190,7 @@ class Canary(pulumi.ComponentResource):
                 ),
                 statement(
                     ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
-                    [
-                        args.account.arn(
-                            "logs", f"log-group:/aws/lambda/cwsyn-{args.name}-*"
-                        )
-                    ],
+                    [args.account.arn("logs", f"log-group:/aws/lambda/cwsyn-{args.name}-*")],
                     sid="WriteOwnLambdaLogs",
                 ),
                 statement(

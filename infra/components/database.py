@@ -65,23 +65,13 @@ class DatabaseArgs:
 class Database(pulumi.ComponentResource):
     """PostgreSQL 16: encrypted, backed up, proxied and monitored; protected in prod."""
 
-    key: aws.kms.Key
-    instance: aws.rds.Instance
-    replica: aws.rds.Instance | None
-    proxy: aws.rds.Proxy
-    password: random.RandomPassword
-    pooled_url: pulumi.Output[str]
-    """``DATABASE_URL`` (through RDS Proxy); a secret output."""
-    direct_url: pulumi.Output[str]
-    """``DATABASE_URL_UNPOOLED`` (the instance itself, for migrations); a secret output."""
-
     def __init__(
         self, name: str, args: DatabaseArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("cortiware:infra:Database", name, None, opts)
         cfg = args.config
         child = pulumi.ResourceOptions(parent=self)
-        self.key = customer_managed_key(
+        self.key: aws.kms.Key = customer_managed_key(
             f"{name}-key",
             description="Cortiware RDS storage, Performance Insights, backups and proxy secret",
             stack=args.stack,
@@ -90,12 +80,14 @@ class Database(pulumi.ComponentResource):
         )
         subnet_group = aws.rds.SubnetGroup(
             f"{name}-subnets",
+            name=f"{args.prefix}-db",
             subnet_ids=args.isolated_subnet_ids,
             tags=tags(args.stack, f"{args.prefix}-db"),
             opts=child,
         )
         parameters = aws.rds.ParameterGroup(
             f"{name}-params",
+            name=f"{args.prefix}-postgres16",
             family="postgres16",
             description="Cortiware PostgreSQL 16: TLS only, slow-query logging",
             parameters=[
@@ -108,7 +100,7 @@ class Database(pulumi.ComponentResource):
             tags=tags(args.stack, f"{args.prefix}-db"),
             opts=child,
         )
-        self.password = random.RandomPassword(
+        self.password: random.RandomPassword = random.RandomPassword(
             f"{name}-master-password",
             length=40,
             special=True,
@@ -136,7 +128,7 @@ class Database(pulumi.ComponentResource):
             policy_arn="arn:aws:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole",
             opts=child,
         )
-        self.instance = aws.rds.Instance(
+        self.instance: aws.rds.Instance = aws.rds.Instance(
             f"{name}-instance",
             identifier=f"{args.prefix}-db",
             engine="postgres",
@@ -178,7 +170,7 @@ class Database(pulumi.ComponentResource):
             tags=tags(args.stack, f"{args.prefix}-db", Environment=_environment(args)),
             opts=pulumi.ResourceOptions(parent=self, protect=args.production),
         )
-        self.replica = None
+        self.replica: aws.rds.Instance | None = None
         if cfg.read_replica:
             self.replica = aws.rds.Instance(
                 f"{name}-replica",
@@ -203,21 +195,19 @@ class Database(pulumi.ComponentResource):
                 enabled_cloudwatch_logs_exports=LOG_EXPORTS,
                 auto_minor_version_upgrade=True,
                 ca_cert_identifier="rds-ca-rsa2048-g1",
-                tags=tags(
-                    args.stack, f"{args.prefix}-db-replica", Environment=_environment(args)
-                ),
+                tags=tags(args.stack, f"{args.prefix}-db-replica", Environment=_environment(args)),
                 opts=child,
             )
 
-        self.proxy = self._proxy(name, args)
+        self.proxy: aws.rds.Proxy = self._proxy(name, args)
         self._backup_plan(name, args)
 
-        self.direct_url = pulumi.Output.secret(
+        self.direct_url: pulumi.Output[str] = pulumi.Output.secret(
             pulumi.Output.all(self.password.result, self.instance.address).apply(
                 lambda v: postgres_url(DB_USER, v[0], v[1], DB_NAME)
             )
         )
-        self.pooled_url = pulumi.Output.secret(
+        self.pooled_url: pulumi.Output[str] = pulumi.Output.secret(
             pulumi.Output.all(self.password.result, self.proxy.endpoint).apply(
                 lambda v: postgres_url(DB_USER, v[0], v[1], DB_NAME)
             )

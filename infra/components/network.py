@@ -65,15 +65,6 @@ def subnet_cidrs(vpc_cidr: str, az_count: int) -> dict[str, list[str]]:
 class Network(pulumi.ComponentResource):
     """VPC over ``az_count`` AZs with NAT (one or one per AZ), flow logs and tiered security groups."""
 
-    vpc: aws.ec2.Vpc
-    public_subnet_ids: list[pulumi.Output[str]]
-    private_subnet_ids: list[pulumi.Output[str]]
-    isolated_subnet_ids: list[pulumi.Output[str]]
-    public_cidrs: list[str]
-    """The load balancer's subnets: the service's ``TRUSTED_PROXIES``."""
-    nat_gateways: list[aws.ec2.NatGateway]
-    security_groups: SecurityGroups
-
     def __init__(
         self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
@@ -81,9 +72,9 @@ class Network(pulumi.ComponentResource):
         cfg = args.config
         child = pulumi.ResourceOptions(parent=self)
         cidrs = subnet_cidrs(cfg.cidr, cfg.az_count)
-        self.public_cidrs = cidrs["public"]
+        self.public_cidrs: list[str] = cidrs["public"]
 
-        self.vpc = aws.ec2.Vpc(
+        self.vpc: aws.ec2.Vpc = aws.ec2.Vpc(
             f"{name}-vpc",
             cidr_block=cfg.cidr,
             enable_dns_hostnames=True,
@@ -113,9 +104,9 @@ class Network(pulumi.ComponentResource):
         public = subnets("public")
         private = subnets("private")
         isolated = subnets("isolated")
-        self.public_subnet_ids = [s.id for s in public]
-        self.private_subnet_ids = [s.id for s in private]
-        self.isolated_subnet_ids = [s.id for s in isolated]
+        self.public_subnet_ids: list[pulumi.Output[str]] = [s.id for s in public]
+        self.private_subnet_ids: list[pulumi.Output[str]] = [s.id for s in private]
+        self.isolated_subnet_ids: list[pulumi.Output[str]] = [s.id for s in isolated]
 
         igw = aws.ec2.InternetGateway(
             f"{name}-igw",
@@ -139,7 +130,7 @@ class Network(pulumi.ComponentResource):
             )
 
         nat_count = cfg.az_count if cfg.nat_per_az else 1
-        self.nat_gateways = []
+        self.nat_gateways: list[aws.ec2.NatGateway] = []
         for i in range(nat_count):
             eip = aws.ec2.Eip(
                 f"{name}-nat-eip-{i}",
@@ -184,7 +175,7 @@ class Network(pulumi.ComponentResource):
             )
 
         self._flow_logs(name, args, cfg)
-        self.security_groups = self._security_groups(name, args)
+        self.security_groups: SecurityGroups = self._security_groups(name, args)
         self.register_outputs(
             {
                 "vpcId": self.vpc.id,

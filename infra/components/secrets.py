@@ -69,10 +69,6 @@ class AppSecretsArgs:
 class AppSecrets(pulumi.ComponentResource):
     """One Secrets Manager secret per secret variable, encrypted with the stack's secrets CMK."""
 
-    key: aws.kms.Key
-    secrets: dict[str, aws.secretsmanager.Secret]
-    """Environment variable name → its secret."""
-
     def __init__(
         self, name: str, args: AppSecretsArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
@@ -80,7 +76,7 @@ class AppSecrets(pulumi.ComponentResource):
         cfg = args.config
         child = pulumi.ResourceOptions(parent=self)
         keepers = {"rotation": cfg.secret_rotation}
-        self.key = customer_managed_key(
+        self.key: aws.kms.Key = customer_managed_key(
             f"{name}-key",
             description="Cortiware application secrets",
             stack=cfg.stack,
@@ -136,9 +132,8 @@ class AppSecrets(pulumi.ComponentResource):
         if optional.sentry_dsn is not None:
             values["SENTRY_DSN"] = optional.sentry_dsn
 
-        self.secrets = {
-            variable: self._secret(name, cfg, variable, value)
-            for variable, value in values.items()
+        self.secrets: dict[str, aws.secretsmanager.Secret] = {
+            variable: self._secret(name, cfg, variable, value) for variable, value in values.items()
         }
         self.register_outputs({"arns": self.arns})
 

@@ -45,7 +45,16 @@ def serve_command(workers: int) -> list[str]:
     """The web container's command."""
     # All interfaces of the task's own network namespace; only the LB's security group reaches it.
     host = "0.0.0.0"  # noqa: S104
-    return ["cortiware", "serve", "--host", host, "--port", str(APP_PORT), "--workers", str(workers)]
+    return [
+        "cortiware",
+        "serve",
+        "--host",
+        host,
+        "--port",
+        str(APP_PORT),
+        "--workers",
+        str(workers),
+    ]
 
 
 @dataclass(frozen=True)
@@ -75,20 +84,6 @@ class ServiceArgs:
 class Service(pulumi.ComponentResource):
     """ECR, ECS cluster and Fargate service, ALB with HTTPS, autoscaling, migration and prune jobs."""
 
-    repository: aws.ecr.Repository
-    cluster: aws.ecs.Cluster
-    service: aws.ecs.Service
-    load_balancer: aws.lb.LoadBalancer
-    target_group: aws.lb.TargetGroup
-    log_group: aws.cloudwatch.LogGroup
-    web_task: aws.ecs.TaskDefinition
-    migrate_task: aws.ecs.TaskDefinition
-    prune_task: aws.ecs.TaskDefinition
-    execution_role: aws.iam.Role
-    task_role: aws.iam.Role
-    base_url: pulumi.Output[str]
-    """``BASE_URL``: ``https://<domain>`` (or the load balancer's name without a domain)."""
-
     def __init__(
         self, name: str, args: ServiceArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
@@ -97,7 +92,7 @@ class Service(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         prefix = cfg.prefix
 
-        self.repository = aws.ecr.Repository(
+        self.repository: aws.ecr.Repository = aws.ecr.Repository(
             f"{name}-repository",
             name=prefix,
             image_tag_mutability="IMMUTABLE",
@@ -127,14 +122,14 @@ class Service(pulumi.ComponentResource):
             ),
             opts=child,
         )
-        self.log_group = aws.cloudwatch.LogGroup(
+        self.log_group: aws.cloudwatch.LogGroup = aws.cloudwatch.LogGroup(
             f"{name}-logs",
             name=f"/{prefix.replace('-', '/')}/service",
             retention_in_days=cfg.service.log_retention_days,
             tags=tags(cfg.stack, f"{prefix}-service-logs"),
             opts=child,
         )
-        self.cluster = aws.ecs.Cluster(
+        self.cluster: aws.ecs.Cluster = aws.ecs.Cluster(
             f"{name}-cluster",
             name=prefix,
             settings=[{"name": "containerInsights", "value": "enabled"}],
@@ -145,7 +140,9 @@ class Service(pulumi.ComponentResource):
 
         self.load_balancer, self.target_group, https = self._load_balancer(name, args)
         if cfg.domain.name is not None:
-            self.base_url = pulumi.Output.from_input(f"https://{cfg.domain.name}")
+            self.base_url: pulumi.Output[str] = pulumi.Output.from_input(
+                f"https://{cfg.domain.name}"
+            )
         else:
             self.base_url = pulumi.Output.concat("https://", self.load_balancer.dns_name)
 
@@ -219,9 +216,13 @@ class Service(pulumi.ComponentResource):
                 opts=child,
             )
 
-        self.web_task = task("web", serve_command(cfg.service.workers), web=True)
-        self.migrate_task = task("migrate", ["cortiware", "migrate"], web=False)
-        self.prune_task = task(
+        self.web_task: aws.ecs.TaskDefinition = task(
+            "web", serve_command(cfg.service.workers), web=True
+        )
+        self.migrate_task: aws.ecs.TaskDefinition = task(
+            "migrate", ["cortiware", "migrate"], web=False
+        )
+        self.prune_task: aws.ecs.TaskDefinition = task(
             "audit-prune",
             pulumi.Output.from_input(args.archive_url).apply(
                 lambda url: ["cortiware", "audit", "prune", "--archive-to", url]
@@ -229,7 +230,7 @@ class Service(pulumi.ComponentResource):
             web=False,
         )
 
-        self.service = aws.ecs.Service(
+        self.service: aws.ecs.Service = aws.ecs.Service(
             f"{name}-service",
             name=f"{prefix}-web",
             cluster=self.cluster.arn,
@@ -482,9 +483,7 @@ class Service(pulumi.ComponentResource):
             f"{name}-scaling-target",
             service_namespace="ecs",
             scalable_dimension="ecs:service:DesiredCount",
-            resource_id=pulumi.Output.concat(
-                "service/", self.cluster.name, "/", self.service.name
-            ),
+            resource_id=pulumi.Output.concat("service/", self.cluster.name, "/", self.service.name),
             min_capacity=cfg.min_count,
             max_capacity=cfg.max_count,
             opts=child,

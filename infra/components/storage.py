@@ -37,14 +37,12 @@ class PrivateBucketArgs:
 class PrivateBucket(pulumi.ComponentResource):
     """A bucket nobody outside the account can read: public access blocked, owner-enforced, TLS-only."""
 
-    bucket: aws.s3.Bucket
-
     def __init__(
         self, name: str, args: PrivateBucketArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("cortiware:infra:PrivateBucket", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        self.bucket = aws.s3.Bucket(
+        self.bucket: aws.s3.Bucket = aws.s3.Bucket(
             f"{name}-bucket",
             bucket=args.bucket_name,
             tags=tags(args.stack, args.label),
@@ -126,19 +124,12 @@ class ArchiveBucketArgs:
 class ArchiveBucket(pulumi.ComponentResource):
     """The audit archive: CMK-encrypted, versioned, to Glacier and then expired."""
 
-    key: aws.kms.Key
-    bucket: aws.s3.Bucket
-    archive_url: pulumi.Output[str]
-    """``s3://<bucket>/audit/``, the ``--archive-to`` argument."""
-    prefix_arn: pulumi.Output[str]
-    """``arn:aws:s3:::<bucket>/audit/*``: the only place the task may write."""
-
     def __init__(
         self, name: str, args: ArchiveBucketArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("cortiware:infra:ArchiveBucket", name, None, opts)
         cfg = args.config
-        self.key = customer_managed_key(
+        self.key: aws.kms.Key = customer_managed_key(
             f"{name}-key",
             description="Cortiware audit archive bucket",
             stack=args.stack,
@@ -148,9 +139,7 @@ class ArchiveBucket(pulumi.ComponentResource):
         private = PrivateBucket(
             f"{name}-private",
             PrivateBucketArgs(
-                bucket_name=pulumi.Output.concat(
-                    args.prefix, "-audit-archive-", args.account_id
-                ),
+                bucket_name=pulumi.Output.concat(args.prefix, "-audit-archive-", args.account_id),
                 label=f"{args.prefix}-audit-archive",
                 stack=args.stack,
                 kms_key_arn=self.key.arn,
@@ -172,6 +161,10 @@ class ArchiveBucket(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.bucket = private.bucket
-        self.archive_url = pulumi.Output.concat("s3://", self.bucket.bucket, "/", ARCHIVE_PREFIX)
-        self.prefix_arn = pulumi.Output.concat(self.bucket.arn, "/", ARCHIVE_PREFIX, "*")
+        self.archive_url: pulumi.Output[str] = pulumi.Output.concat(
+            "s3://", self.bucket.bucket, "/", ARCHIVE_PREFIX
+        )
+        self.prefix_arn: pulumi.Output[str] = pulumi.Output.concat(
+            self.bucket.arn, "/", ARCHIVE_PREFIX, "*"
+        )
         self.register_outputs({"bucket": self.bucket.bucket, "archiveUrl": self.archive_url})

@@ -1,0 +1,1 @@
+"""Cortiware's Pulumi policy pack; the rules live in :mod:`infra.policy.rules`."""

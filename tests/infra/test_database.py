@@ -1,0 +1,146 @@
+"""RDS PostgreSQL 16: retention, PITR, Multi-AZ, CMK encryption, protection, proxy, backups."""
+
+from __future__ import annotations
+
+import string
+from urllib.parse import unquote, urlsplit
+
+import pytest
+
+from infra.components.database import RDS_PASSWORD_SPECIALS, postgres_url
+from infra.offline import OfflineRun, PlannedResource
+from tests.infra.conftest import one
+
+pytestmark = pytest.mark.infra
+
+RDS = "aws:rds/instance:Instance"
+
+
+def _primary(run: OfflineRun) -> PlannedResource:
+    return run.named("database-instance")
+
+
+@pytest.mark.parametrize(("stack", "days"), [("staging", 7), ("prod", 35)])
+def test_backup_retention_gives_point_in_time_recovery(stack: str, days: int) -> None:
+    """Automated backups (PITR) are kept 7 days in staging and 35 in prod, and survive deletion."""
+    from tests.infra.conftest import offline_run
+
+    primary = _primary(offline_run(stack))
+    assert primary.inputs["backupRetentionPeriod"] == days
+    assert primary.inputs["backupWindow"]
+    assert primary.inputs["deleteAutomatedBackups"] is False
+
+
+def test_postgres_16_encrypted_with_the_stack_cmk(run: OfflineRun) -> None:
+    """The instance runs PostgreSQL 16 with storage and Performance Insights under the database CMK."""
+    primary = _primary(run)
+    key_arn = run.named("database-key")
+    assert primary.inputs["engine"] == "postgres"
+    assert primary.inputs["engineVersion"].startswith("16.")
+    assert primary.inputs["storageEncrypted"] is True
+    assert primary.inputs["kmsKeyId"].startswith("arn:aws:kms:")
+    assert primary.inputs["kmsKeyId"] == primary.inputs["performanceInsightsKmsKeyId"]
+    assert key_arn.inputs["enableKeyRotation"] is True
+
+
+def test_multi_az_only_in_prod(staging: OfflineRun, prod: OfflineRun) -> None:
+    """Prod has a synchronous standby; staging runs a single instance."""
+    assert _primary(prod).inputs["multiAz"] is True
+    assert _primary(staging).inputs["multiAz"] is False
+
+
+def test_deletion_protection_and_protect_in_prod(staging: OfflineRun, prod: OfflineRun) -> None:
+    """Prod's instance has RDS deletion protection and Pulumi protect; staging has neither."""
+    assert _primary(prod).inputs["deletionProtection"] is True
+    assert _primary(prod).protect is True
+    assert _primary(staging).inputs["deletionProtection"] is False
+    assert _primary(staging).protect is False
+
+
+def test_final_snapshot_has_a_unique_identifier(run: OfflineRun) -> None:
+    """Deleting the instance takes a final snapshot named with a random per-stack suffix."""
+    primary = _primary(run)
+    suffix = run.named("database-final-snapshot-id")
+    assert primary.inputs["skipFinalSnapshot"] is False
+    identifier = primary.inputs["finalSnapshotIdentifier"]
+    assert identifier.startswith(f"cortiware-{run.stack}-db-final-")
+    assert len(identifier.rsplit("-", 1)[1]) == 8
+    assert suffix.inputs["byteLength"] == 4
+
+
+def test_private_autoscaled_monitored_and_logged(run: OfflineRun) -> None:
+    """The instance is private, autoscales storage and has PI, enhanced monitoring and log exports."""
+    primary = _primary(run)
+    assert primary.inputs["publiclyAccessible"] is False
+    assert primary.inputs["maxAllocatedStorage"] > primary.inputs["allocatedStorage"]
+    assert primary.inputs["performanceInsightsEnabled"] is True
+    assert primary.inputs["monitoringInterval"] > 0
+    assert primary.inputs["monitoringRoleArn"]
+    assert primary.inputs["dbSubnetGroupName"] == f"cortiware-{run.stack}-db"
+    assert set(primary.inputs["enabledCloudwatchLogsExports"]) >= {"postgresql"}
+
+
+def test_parameter_group_forces_tls_and_logs_slow_queries(run: OfflineRun) -> None:
+    """The parameter group sets rds.force_ssl and log_min_duration_statement."""
+    params = one(run, "aws:rds/parameterGroup:ParameterGroup")
+    values = {p["name"]: p["value"] for p in params.inputs["parameters"]}
+    assert params.inputs["family"] == "postgres16"
+    assert values["rds.force_ssl"] == "1"
+    assert int(values["log_min_duration_statement"]) > 0
+    assert _primary(run).inputs["parameterGroupName"] == params.inputs["name"]
+
+
+def test_proxy_pools_connections_over_tls(run: OfflineRun) -> None:
+    """RDS Proxy requires TLS, uses SCRAM and targets the primary."""
+    proxy = one(run, "aws:rds/proxy:Proxy")
+    assert proxy.inputs["requireTls"] is True
+    assert proxy.inputs["engineFamily"] == "POSTGRESQL"
+    assert proxy.inputs["auths"][0]["clientPasswordAuthType"] == "POSTGRES_SCRAM_SHA_256"
+    target = one(run, "aws:rds/proxyTarget:ProxyTarget")
+    assert target.inputs["dbInstanceIdentifier"] == f"cortiware-{run.stack}-db"
+
+
+def test_read_replica_only_where_configured(staging: OfflineRun, prod: OfflineRun) -> None:
+    """Prod has one encrypted read replica of the primary; staging has none."""
+    assert len(staging.of_type(RDS)) == 1
+    replica = prod.named("database-replica")
+    assert replica.inputs["replicateSourceDb"] == "cortiware-prod-db"
+    assert replica.inputs["storageEncrypted"] is True
+    assert replica.inputs["publiclyAccessible"] is False
+
+
+def test_backup_plan_is_daily_with_a_cross_region_copy_in_prod(
+    staging: OfflineRun, prod: OfflineRun
+) -> None:
+    """AWS Backup copies prod's daily backup to a second region; staging keeps it local."""
+    for run, copies in ((staging, 0), (prod, 1)):
+        rule = one(run, "aws:backup/plan:Plan").inputs["rules"][0]
+        assert rule["schedule"].startswith("cron(")
+        assert len(rule.get("copyActions") or []) == copies
+        selection = one(run, "aws:backup/selection:Selection")
+        assert selection.inputs["resources"] == [f"arn:aws:rds:eu-west-1:123456789012:db:cortiware-{run.stack}-db"]
+    provider = one(prod, "pulumi:providers:aws")
+    assert provider.inputs["region"] == "eu-central-1"
+
+
+def test_master_password_uses_only_characters_rds_accepts(run: OfflineRun) -> None:
+    """The master password is 40 random characters without / @ " ' or space."""
+    password = run.named("database-master-password")
+    assert password.inputs["length"] >= 32
+    assert password.inputs["special"] is True
+    specials = password.inputs["overrideSpecial"]
+    assert specials == RDS_PASSWORD_SPECIALS
+    assert not set(specials) & set("/@\"' ")
+    assert set(specials) <= set(string.punctuation)
+
+
+def test_database_urls_percent_encode_the_password() -> None:
+    """A password with URL-special characters survives the URL round trip."""
+    password = "a#b%c?d:e[f]"
+    url = postgres_url("cortiware_admin", password, "db.example", "cortiware")
+    parts = urlsplit(url)
+    assert parts.scheme == "postgresql"
+    assert unquote(parts.password or "") == password
+    assert parts.hostname == "db.example"
+    assert parts.port == 5432
+    assert parts.query == "sslmode=require"

@@ -1,0 +1,136 @@
+"""The Fargate service, its load balancer, jobs, autoscaling and logs."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from infra.offline import OfflineRun
+from tests.infra.conftest import container, one
+
+pytestmark = pytest.mark.infra
+
+
+def test_web_container_serves_with_workers_and_liveness_check(run: OfflineRun) -> None:
+    """The web container runs `cortiware serve` on 0.0.0.0:8000 and probes /api/health/live."""
+    web = container(run, "web")
+    workers = "2" if run.stack == "staging" else "4"
+    assert web["command"] == [
+        "cortiware", "serve", "--host", "0.0.0.0", "--port", "8000", "--workers", workers,
+    ]
+    assert web["portMappings"][0]["containerPort"] == 8000
+    assert "/api/health/live" in " ".join(web["healthCheck"]["command"])
+    assert web["image"].endswith(":0.1.0")
+    assert ".dkr.ecr." in web["image"]
+
+
+def test_environment_names_the_app_env_and_origin(staging: OfflineRun, prod: OfflineRun) -> None:
+    """APP_ENV is staging/production and BASE_URL is the stack's HTTPS origin."""
+    for run, app_env, url in (
+        (staging, "staging", "https://staging.cortiware.example.com"),
+        (prod, "production", "https://app.cortiware.example.com"),
+    ):
+        env = {e["name"]: e["value"] for e in container(run, "web")["environment"]}
+        assert env["APP_ENV"] == app_env
+        assert env["BASE_URL"] == url
+        assert run.outputs["url"] == url
+
+
+def test_migration_and_prune_jobs(run: OfflineRun) -> None:
+    """Migrations run `cortiware migrate`; a daily schedule runs the prune into the archive prefix."""
+    assert container(run, "migrate")["command"] == ["cortiware", "migrate"]
+    bucket = run.outputs["archiveBucket"]
+    prune = container(run, "audit-prune")["command"]
+    assert prune == ["cortiware", "audit", "prune", "--archive-to", f"s3://{bucket}/audit/"]
+    schedule = one(run, "aws:scheduler/schedule:Schedule")
+    assert schedule.inputs["scheduleExpression"].startswith("cron(")
+    ecs = schedule.inputs["target"]["ecsParameters"]
+    assert ecs["taskDefinitionArn"].endswith(f"cortiware-{run.stack}-audit-prune:1")
+    assert ecs["networkConfiguration"]["assignPublicIp"] is False
+    assert run.outputs["migrationTaskDefinitionArn"].endswith(f"cortiware-{run.stack}-migrate:1")
+
+
+def test_service_rolls_back_failed_deployments(run: OfflineRun) -> None:
+    """The ECS service uses the deployment circuit breaker with rollback, in private subnets."""
+    service = one(run, "aws:ecs/service:Service")
+    assert service.inputs["deploymentCircuitBreaker"] == {"enable": True, "rollback": True}
+    assert service.inputs["networkConfiguration"]["assignPublicIp"] is False
+    assert service.inputs["launchType"] == "FARGATE"
+    assert "desiredCount" in service.ignore_changes
+
+
+def test_cluster_has_container_insights(run: OfflineRun) -> None:
+    """The ECS cluster has Container Insights enabled (the running-task alarm needs it)."""
+    cluster = one(run, "aws:ecs/cluster:Cluster")
+    assert {"name": "containerInsights", "value": "enabled"} in cluster.inputs["settings"]
+
+
+def test_http_redirects_to_https_with_modern_tls(run: OfflineRun) -> None:
+    """Port 80 redirects to HTTPS; 443 uses a TLS 1.2+ policy and the validated certificate."""
+    listeners = {l.inputs["port"]: l for l in run.of_type("aws:lb/listener:Listener")}
+    redirect = listeners[80].inputs["defaultActions"][0]
+    assert redirect["type"] == "redirect"
+    assert redirect["redirect"]["protocol"] == "HTTPS"
+    assert redirect["redirect"]["statusCode"] == "HTTP_301"
+    https = listeners[443].inputs
+    assert https["protocol"] == "HTTPS"
+    assert https["sslPolicy"].startswith("ELBSecurityPolicy-TLS13")
+    assert https["certificateArn"]
+    certificate = one(run, "aws:acm/certificate:Certificate")
+    assert certificate.inputs["validationMethod"] == "DNS"
+
+
+def test_target_group_checks_full_health(run: OfflineRun) -> None:
+    """The target group health-checks /api/health on the app port."""
+    group = one(run, "aws:lb/targetGroup:TargetGroup")
+    assert group.inputs["healthCheck"]["path"] == "/api/health"
+    assert group.inputs["port"] == 8000
+    assert group.inputs["targetType"] == "ip"
+
+
+def test_autoscaling_on_cpu_and_requests(run: OfflineRun) -> None:
+    """The service scales between the stack's bounds on CPU and on requests per target."""
+    target = one(run, "aws:appautoscaling/target:Target")
+    bounds = (1, 3) if run.stack == "staging" else (3, 12)
+    assert (target.inputs["minCapacity"], target.inputs["maxCapacity"]) == bounds
+    metrics = {
+        p.inputs["targetTrackingScalingPolicyConfiguration"]["predefinedMetricSpecification"][
+            "predefinedMetricType"
+        ]
+        for p in run.of_type("aws:appautoscaling/policy:Policy")
+    }
+    assert metrics == {"ECSServiceAverageCPUUtilization", "ALBRequestCountPerTarget"}
+
+
+@pytest.mark.parametrize(
+    ("group", "staging_days", "prod_days"),
+    [("service-logs", 30, 365), ("cache-slow-log", 14, 90), ("network-flow-logs", 30, 365)],
+)
+def test_log_groups_have_retention(
+    staging: OfflineRun, prod: OfflineRun, group: str, staging_days: int, prod_days: int
+) -> None:
+    """Every log group expires its events after the stack's retention."""
+    assert staging.named(group).inputs["retentionInDays"] == staging_days
+    assert prod.named(group).inputs["retentionInDays"] == prod_days
+
+
+def test_every_log_group_has_retention(run: OfflineRun) -> None:
+    """No log group keeps events forever."""
+    for group in run.of_type("aws:cloudwatch/logGroup:LogGroup"):
+        assert group.inputs.get("retentionInDays", 0) > 0, group.name
+
+
+def test_repository_is_immutable_and_scanned(run: OfflineRun) -> None:
+    """ECR tags are immutable and images are scanned on push."""
+    repository = one(run, "aws:ecr/repository:Repository")
+    assert repository.inputs["imageTagMutability"] == "IMMUTABLE"
+    assert repository.inputs["imageScanningConfiguration"]["scanOnPush"] is True
+    policy = json.loads(one(run, "aws:ecr/lifecyclePolicy:LifecyclePolicy").inputs["policy"])
+    assert policy["rules"][0]["action"]["type"] == "expire"
+
+
+def test_load_balancer_deletion_protection_in_prod(staging: OfflineRun, prod: OfflineRun) -> None:
+    """The prod load balancer cannot be deleted by accident; staging's can."""
+    assert one(prod, "aws:lb/loadBalancer:LoadBalancer").inputs["enableDeletionProtection"] is True
+    assert one(staging, "aws:lb/loadBalancer:LoadBalancer").inputs["enableDeletionProtection"] is False
