@@ -9,11 +9,12 @@ closed; on a connection error, timeout or other Redis error it records the failu
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Literal, TypeVar
 
-from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio import ConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
@@ -38,7 +39,7 @@ class KVConfig:
     command_timeout: float = 0.25
     """Seconds to wait for any single command's reply."""
     max_connections: int = 64
-    """Pool size per process; callers wait up to `connect_timeout` for a free connection."""
+    """Pool size per process; further callers queue for a connection (no timeout, no error)."""
     failure_threshold: int = 2
     """Consecutive failures that open the breaker."""
     probe_interval: float = 0.5
@@ -50,11 +51,14 @@ class KVConfig:
 class KV:
     """Redis pool + circuit breaker; `app.state.kv`."""
 
-    __slots__ = ("breaker", "config", "redis")
+    __slots__ = ("_slots", "breaker", "config", "redis")
 
     def __init__(self, redis: Redis | None, config: KVConfig | None = None) -> None:
         self.redis = redis
         self.config = config or KVConfig()
+        # Queue for a pooled connection here: an exhausted pool is load, not an outage, and
+        # must not open the breaker (which would split the limits into per-process ones).
+        self._slots = asyncio.Semaphore(self.config.max_connections)
         self.breaker = CircuitBreaker(
             self._ping,
             failure_threshold=self.config.failure_threshold,
@@ -67,17 +71,15 @@ class KV:
         config = config or KVConfig()
         if url is None:
             return cls(None, config)
-        pool = BlockingConnectionPool.from_url(
+        pool = ConnectionPool.from_url(
             url,
             max_connections=config.max_connections,
-            timeout=config.connect_timeout,
             socket_connect_timeout=config.connect_timeout,
             socket_timeout=config.command_timeout,
             # No client-side retries: the breaker decides, and a retry is a per-request wait.
             retry=Retry(NoBackoff(), 0),
-            # Skips CLIENT SETINFO on each new connection (one fewer round trip).
-            lib_name=None,
-            lib_version=None,
+            # Skips CLIENT SETINFO on each new connection (fewer round trips on connect).
+            driver_info=None,
         )
         return cls(Redis(connection_pool=pool), config)
 
@@ -117,13 +119,15 @@ class KV:
         """Run `on_redis` while Redis is usable, else (or on its failure) `on_memory`."""
         redis = self.redis
         if redis is not None and self.breaker.state is BreakerState.CLOSED:
-            try:
-                result = await on_redis(redis)
-            except UNAVAILABLE_ERRORS as exc:
-                self.breaker.record_failure(exc)
-            else:
-                self.breaker.record_success()
-                return result
+            async with self._slots:
+                if self.breaker.state is BreakerState.CLOSED:  # it may have opened meanwhile
+                    try:
+                        result = await on_redis(redis)
+                    except UNAVAILABLE_ERRORS as exc:
+                        self.breaker.record_failure(exc)
+                    else:
+                        self.breaker.record_success()
+                        return result
         return await on_memory()
 
     async def _ping(self) -> None:
