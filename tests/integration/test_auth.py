@@ -7,9 +7,14 @@ import time
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
+from redis.asyncio import Redis
 
-from cortiware.auth.sessions import session_store_of
 from tests.support.auth import STAFF_PASSWORDS, create_owner, login, login_staff
+
+
+def _use_session(client: AsyncTestClient[Litestar], session_id: str) -> None:
+    client.cookies.clear()
+    client.cookies.set("cw_session", session_id, domain="testserver.local")
 
 
 @pytest.mark.parametrize("role", ["provider", "developer", "accountant"])
@@ -112,8 +117,8 @@ async def test_logout_destroys_the_server_side_session(client: AsyncTestClient[L
     response = await client.post("/api/auth/logout", headers={"X-CSRF-Token": token})
     assert response.status_code == 204
     assert (await client.get("/api/auth/me")).status_code == 401
-    replay = await client.get("/api/auth/me", cookies={"cw_session": old_cookie})
-    assert replay.status_code == 401
+    _use_session(client, old_cookie)
+    assert (await client.get("/api/auth/me")).status_code == 401
 
 
 async def test_login_rotates_the_session_id(client: AsyncTestClient[Litestar]) -> None:
@@ -129,19 +134,27 @@ async def test_login_rotates_the_session_id(client: AsyncTestClient[Litestar]) -
     second = client.cookies.get("cw_session")
     assert second
     assert second != first
-    replay = await client.get("/api/auth/me", cookies={"cw_session": first or ""})
-    assert replay.status_code == 401
+    assert first
+    _use_session(client, first)
+    assert (await client.get("/api/auth/me")).status_code == 401
+    _use_session(client, second)
     assert (await client.get("/api/auth/me")).json()["role"] == "developer"
 
 
-async def test_sessions_live_in_redis(app: Litestar, client: AsyncTestClient[Litestar]) -> None:
+async def test_sessions_live_in_redis(
+    app: Litestar, client: AsyncTestClient[Litestar], redis_url: str
+) -> None:
     """The session record is stored in Redis under the prefix, keyed by a hash of the id."""
     await login_staff(client, "accountant")
     session_id = client.cookies.get("cw_session")
     assert session_id
-    keys = [key.decode() async for key in app.state.redis.scan_iter(match="cwtest:*sessions*")]
-    assert len(keys) == 1
-    assert session_id not in keys[0]
-    ttl = await app.state.redis.ttl(keys[0])
+    prefix = app.state["settings"].redis_key_prefix
+    redis = Redis.from_url(redis_url)  # the test's own connection (the app's is on its loop)
+    try:
+        keys = [key.decode() async for key in redis.scan_iter(match=f"{prefix}sessions*")]
+        assert len(keys) == 1
+        assert session_id not in keys[0]
+        ttl = await redis.ttl(keys[0])
+    finally:
+        await redis.aclose()
     assert 1700 < ttl <= 1800
-    assert await session_store_of(app).load(session_id) is not None

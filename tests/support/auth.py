@@ -7,8 +7,10 @@ from dataclasses import dataclass
 
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from cortiware.auth.credentials import hash_password
+from cortiware.db.engine import create_engine
 from cortiware.db.models import Organization, Owner
 from tests.conftest import TEST_ENV
 
@@ -33,7 +35,16 @@ class OwnerAccount:
 async def create_owner(app: Litestar, org_name: str = "Acme") -> OwnerAccount:
     """Insert an organization with one owner (unique e-mail) and return its ids."""
     email = f"owner-{uuid.uuid4().hex[:10]}@example.com"
-    async with app.state.db_sessionmaker() as db, db.begin():
+    # An engine of the test's own event loop: the app's pool lives on the client's loop.
+    engine = create_engine(app.state["settings"].database_url, pool_size=1)
+    try:
+        return await _insert_owner(engine, org_name, email)
+    finally:
+        await engine.dispose()
+
+
+async def _insert_owner(engine: AsyncEngine, org_name: str, email: str) -> OwnerAccount:
+    async with AsyncSession(engine) as db, db.begin():
         org = Organization(name=org_name)
         db.add(org)
         await db.flush()

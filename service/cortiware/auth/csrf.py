@@ -81,7 +81,5 @@ async def _form_token(scope: Scope, receive: Receive, headers: Headers) -> str |
 
 
 async def _refuse(scope: Scope, receive: Receive, send: Send, detail: str) -> None:
-    app = scope["litestar_app"]
-    request = app.request_class(scope=scope, receive=receive)
-    response = problem_response(403, detail)
-    await response.to_asgi_response(app, request)(scope, receive, send)
+    request = scope["litestar_app"].request_class(scope=scope, receive=receive)
+    await problem_response(403, detail).to_asgi_response(None, request)(scope, receive, send)
