@@ -1,0 +1,102 @@
+"""Idempotency keys on real Redis: one side effect under 100 concurrent duplicates."""
+
+from __future__ import annotations
+
+import asyncio
+from functools import partial
+
+import httpx
+from litestar import Litestar, post
+from litestar.params import JSONBody
+
+from cortiware.errors import exception_handlers
+from cortiware.idempotency import ClaimOutcome, IdempotencyStore, StoredResponse
+from cortiware.kv import KV, KVConfig
+from cortiware.kv.wiring import redis_lifespan, redis_middleware
+from tests.conftest import SettingsFactory
+
+
+def _app(make_settings: SettingsFactory, redis_url: str, prefix: str) -> tuple[Litestar, list[int]]:
+    effects: list[int] = []
+
+    @post("/api/orders")
+    async def create(data: JSONBody[dict[str, int]]) -> dict[str, int]:
+        await asyncio.sleep(0.05)
+        effects.append(data["n"])
+        if data["n"] < 0 and len(effects) == 1:
+            raise RuntimeError("first attempt fails")
+        return {"n": data["n"]}
+
+    settings = make_settings(
+        REDIS_URL=redis_url, CORTIWARE_REDIS_PREFIX=prefix, RATE_LIMIT_DEFAULT="10000/minute"
+    )
+    app = Litestar(
+        route_handlers=[create],
+        middleware=redis_middleware(settings),
+        lifespan=[partial(redis_lifespan, settings=settings)],
+        exception_handlers=exception_handlers,
+    )
+    return app, effects
+
+
+async def test_100_concurrent_posts_with_one_key_have_one_side_effect(
+    make_settings: SettingsFactory, redis_url: str, redis_prefix: str
+) -> None:
+    """Of 100 concurrent POSTs with one key one runs; the rest get 409 or the replay."""
+    app, effects = _app(make_settings, redis_url, redis_prefix)
+    transport = httpx.ASGITransport(app=app)
+    client = httpx.AsyncClient(transport=transport, base_url="http://t")
+    async with app.lifespan(), client:
+        headers = {"Idempotency-Key": "order-1"}
+        responses = await asyncio.gather(
+            *(client.post("/api/orders", json={"n": 1}, headers=headers) for _ in range(100))
+        )
+        replay = await client.post("/api/orders", json={"n": 1}, headers=headers)
+        other = await client.post("/api/orders", json={"n": 2}, headers=headers)
+    assert effects == [1]
+    created = [r for r in responses if r.status_code == 201]
+    assert len([r for r in created if "idempotent-replayed" not in r.headers]) == 1
+    assert all(r.status_code in (201, 409) for r in responses)
+    assert all("retry-after" in r.headers for r in responses if r.status_code == 409)
+    assert replay.status_code == 201
+    assert replay.headers["idempotent-replayed"] == "true"
+    assert other.status_code == 422
+
+
+async def test_after_a_5xx_the_same_key_runs_again(
+    make_settings: SettingsFactory, redis_url: str, redis_prefix: str
+) -> None:
+    """A 500 releases the key in Redis so the retry executes."""
+    app, effects = _app(make_settings, redis_url, redis_prefix)
+    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t")
+    async with app.lifespan(), client:
+        headers = {"Idempotency-Key": "order-2"}
+        failed = await client.post("/api/orders", json={"n": -1}, headers=headers)
+        retried = await client.post("/api/orders", json={"n": -1}, headers=headers)
+    assert failed.status_code == 500
+    assert retried.status_code == 201
+    assert effects == [-1, -1]
+
+
+async def test_crashed_claim_is_taken_over_by_cas_and_the_old_token_loses(
+    redis_url: str, redis_prefix: str
+) -> None:
+    """After the lease of a crashed claim, a new request takes it; the old token cannot write."""
+    kv = KV.from_url(redis_url, KVConfig(key_prefix=redis_prefix))
+    store = IdempotencyStore(kv, lease=0.1)
+    old = await store.claim("k", "fp")
+    assert (await store.claim("k", "fp")).outcome is ClaimOutcome.IN_PROGRESS
+    await asyncio.sleep(0.15)
+    new = await store.claim("k", "fp")
+    assert old.token is not None
+    assert new.token is not None
+    assert new.outcome is ClaimOutcome.TAKEN_OVER
+    assert not await store.complete("k", old.token, StoredResponse(200, [], b"old"))
+    assert not await store.release("k", old.token)
+    assert await store.complete("k", new.token, StoredResponse(200, [], b"new"))
+    done = await store.claim("k", "fp")
+    assert kv.redis is not None
+    ttl = await kv.redis.ttl(f"{redis_prefix}idem:k")
+    await kv.aclose()
+    assert done.response == StoredResponse(200, [], b"new")
+    assert 24 * 3600 - 5 < ttl <= 24 * 3600
