@@ -10,6 +10,7 @@ from litestar import Controller, Request, delete, get, patch, post, put
 from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
+from sqlalchemy import delete as sql_delete
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -237,7 +238,8 @@ class PlanController(Controller):
                 'PATCH {"active": false} instead.'
             )
         before = snapshot(plan)
-        await db_session.delete(plan)
+        # A Core DELETE lets the database cascade to prices (the ORM would null plan_id).
+        await db_session.execute(sql_delete(Plan).where(Plan.id == plan.id))
         await record(
             db_session,
             actor=principal,
