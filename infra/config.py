@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import pulumi
 
@@ -468,7 +468,7 @@ def load() -> StackConfig:
     return StackConfig(
         stack=pulumi.get_stack(),
         region=pulumi.Config("aws").require("region"),
-        app_env=app_env,
+        app_env=cast(AppEnv, app_env),
         secret_rotation=cfg.require("secretRotation"),
         network=_network(_Section("network", cfg.require_object("network"))),
         domain=_domain(_Section("domain", cfg.require_object("domain"))),

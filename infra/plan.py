@@ -17,6 +17,7 @@ from pulumi_policy import (
     PolicyCustomTimeouts,
     PolicyResource,
     PolicyResourceOptions,
+    ReportViolation,
     StackValidationArgs,
 )
 
@@ -142,6 +143,13 @@ def _short_type(type_token: str) -> str:
     return f"{package}:{module.split('/')[0]}.{kind}"
 
 
+def _collector(policy: str, violations: list[Violation]) -> ReportViolation:
+    def report(message: str, _urn: str | None) -> None:
+        violations.append((policy, message))
+
+    return report
+
+
 def check_policies(run: OfflineRun) -> tuple[dict[str, int], list[Violation]]:
     """Run every rule of the policy pack over the run's resources.
 
@@ -160,9 +168,7 @@ def check_policies(run: OfflineRun) -> tuple[dict[str, int], list[Violation]]:
                 stack=run.stack,
                 protect=resource.protect,
             )
-            policy.validate(
-                args, lambda message, _urn, p=policy.name: violations.append((p, message))
-            )
+            policy.validate(args, _collector(policy.name, violations))
     opts = PolicyResourceOptions(False, [], None, [], PolicyCustomTimeouts(0, 0, 0), [])
     stack_resources = [
         PolicyResource(r.type, r.inputs, r.urn, r.name, opts, None, None, [], {}) for r in custom
@@ -170,8 +176,7 @@ def check_policies(run: OfflineRun) -> tuple[dict[str, int], list[Violation]]:
     for stack_policy in STACK_POLICIES:
         checked[stack_policy.name] = len(stack_resources)
         stack_policy.validate(
-            StackValidationArgs(stack_resources),
-            lambda message, _urn, p=stack_policy.name: violations.append((p, message)),
+            StackValidationArgs(stack_resources), _collector(stack_policy.name, violations)
         )
     return checked, violations
 

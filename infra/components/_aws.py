@@ -41,7 +41,7 @@ class AwsAccount:
 
 
 def tags(stack: str, name: str, **extra: str) -> dict[str, str]:
-    """Tags set explicitly on a resource (policies read these; provider default tags they cannot)."""
+    """Tags set explicitly on a resource (policies cannot see provider default tags)."""
     return {"Name": name, "Project": "cortiware", "Stack": stack, **extra}
 
 

@@ -345,15 +345,15 @@ def _metric(
 
 def _redis_max(members: Sequence[str], metric_name: str, stat: str) -> dict[str, Any]:
     """The worst node's value: a failover moves the primary, so every node is watched."""
+    ids = [f"node{i}" for i in range(len(members))]
     queries = [
-        _metric(f"node{i}", "AWS/ElastiCache", metric_name, stat, {"CacheClusterId": member})
-        for i, member in enumerate(members)
+        _metric(query_id, "AWS/ElastiCache", metric_name, stat, {"CacheClusterId": member})
+        for query_id, member in zip(ids, members, strict=True)
     ]
-    ids = ", ".join(q["id"] for q in queries)
     worst: aws.cloudwatch.MetricAlarmMetricQueryArgsDict = {
         "id": "worst",
         "label": f"worst node {metric_name}",
         "return_data": True,
-        "expression": f"MAX([{ids}])",
+        "expression": f"MAX([{', '.join(ids)}])",
     }
     return {"metric_queries": [*queries, worst]}

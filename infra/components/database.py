@@ -21,7 +21,7 @@ from infra.config import DatabaseConfig
 
 __all__ = ["RDS_PASSWORD_SPECIALS", "Database", "DatabaseArgs", "postgres_url"]
 
-RDS_PASSWORD_SPECIALS = "!#$%&*()-_=+[]{}<>:?~^."
+RDS_PASSWORD_SPECIALS = "!#$%&*()-_=+[]{}<>:?~^."  # noqa: S105 - a character set
 """Specials for the master password: RDS rejects ``/``, ``@``, ``"``, ``'`` and space."""
 
 DB_NAME = "cortiware"

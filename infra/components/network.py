@@ -7,6 +7,7 @@ service → Redis; the load balancer alone accepts the internet, on 80 and 443.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pulumi
@@ -50,6 +51,10 @@ class SecurityGroups:
     cache: aws.ec2.SecurityGroup
 
 
+def _nth(index: int) -> Callable[[list[str]], str]:
+    return lambda names: names[index]
+
+
 def subnet_cidrs(vpc_cidr: str, az_count: int) -> dict[str, list[str]]:
     """Carve the VPC into 16 equal blocks: public, private and isolated tiers, one per AZ each."""
     network = ipaddress.ip_network(vpc_cidr)
@@ -63,7 +68,7 @@ def subnet_cidrs(vpc_cidr: str, az_count: int) -> dict[str, list[str]]:
 
 
 class Network(pulumi.ComponentResource):
-    """VPC over ``az_count`` AZs with NAT (one or one per AZ), flow logs and tiered security groups."""
+    """VPC over ``az_count`` AZs with NAT (shared or per AZ), flow logs and tiered groups."""
 
     def __init__(
         self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None
@@ -85,7 +90,7 @@ class Network(pulumi.ComponentResource):
         zones = aws.get_availability_zones_output(
             state="available", opts=pulumi.InvokeOutputOptions(parent=self)
         )
-        az_names = [zones.names.apply(lambda names, i=i: names[i]) for i in range(cfg.az_count)]
+        az_names = [zones.names.apply(_nth(i)) for i in range(cfg.az_count)]
 
         def subnets(tier: str) -> list[aws.ec2.Subnet]:
             return [
@@ -148,7 +153,7 @@ class Network(pulumi.ComponentResource):
                 )
             )
         for i, subnet in enumerate(private):
-            # Staging shares one NAT (cheaper, one AZ's outage cuts egress); prod keeps egress per AZ.
+            # Staging shares one NAT (cheaper; an AZ outage cuts egress); prod has one per AZ.
             nat = self.nat_gateways[i if cfg.nat_per_az else 0]
             rt = aws.ec2.RouteTable(
                 f"{name}-private-rt-{i}",

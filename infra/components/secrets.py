@@ -43,7 +43,7 @@ REQUIRED_SECRET_VARIABLES = (
 )
 """Always created; ``OIDC_CLIENT_SECRET`` and ``SENTRY_DSN`` are added when configured."""
 
-STAFF_PASSWORD_SPECIALS = "-_.~!#%*+="
+STAFF_PASSWORD_SPECIALS = "-_.~!#%*+="  # noqa: S105 - a character set
 """Specials of staff passwords: none needs quoting in a shell, URL or JSON."""
 
 ONBOARDING_SECRET_LENGTH = 96

@@ -82,7 +82,7 @@ class ServiceArgs:
 
 
 class Service(pulumi.ComponentResource):
-    """ECR, ECS cluster and Fargate service, ALB with HTTPS, autoscaling, migration and prune jobs."""
+    """ECR, ECS/Fargate service behind HTTPS, autoscaling, migration and prune jobs."""
 
     def __init__(
         self, name: str, args: ServiceArgs, opts: pulumi.ResourceOptions | None = None

@@ -35,7 +35,7 @@ class PrivateBucketArgs:
 
 
 class PrivateBucket(pulumi.ComponentResource):
-    """A bucket nobody outside the account can read: public access blocked, owner-enforced, TLS-only."""
+    """A private bucket: public access blocked, owner-enforced, TLS-only."""
 
     def __init__(
         self, name: str, args: PrivateBucketArgs, opts: pulumi.ResourceOptions | None = None

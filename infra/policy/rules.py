@@ -33,8 +33,8 @@ __all__ = [
     "redis_auth_token",
     "redis_encrypted_at_rest",
     "redis_tls",
-    "s3_public_access_blocked",
     "s3_public_access_block_complete",
+    "s3_public_access_blocked",
     "stack_of",
     "validation_args",
 ]

@@ -7,7 +7,6 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 import pytest
-
 from infra.offline import OfflineRun, PlannedResource, run_offline
 
 STACKS = ("staging", "prod")

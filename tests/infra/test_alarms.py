@@ -1,12 +1,12 @@
-"""Alarms: each names a runbook that exists; the topic e-mails the stack's recipients; the canary."""
+"""Alarms and their runbooks, the alarm topic's subscribers, and the health canary."""
 
 from __future__ import annotations
 
 import pytest
-
 from infra.components.alarms import ALARM_NAMES
 from infra.components.canary import CANARY_SCRIPT
 from infra.offline import REPO_ROOT, OfflineRun
+
 from tests.infra.conftest import one
 
 pytestmark = pytest.mark.infra
@@ -80,12 +80,14 @@ def test_running_task_alarm_compares_running_with_desired(run: OfflineRun) -> No
 
 
 def test_canary_checks_health_every_five_minutes(run: OfflineRun) -> None:
-    """The canary calls /api/health at the stack's URL every 5 minutes from its own bucket and role."""
+    """The canary calls the stack's /api/health every 5 minutes with its own bucket and role."""
     canary = one(run, "aws:synthetics/canary:Canary")
     assert canary.inputs["schedule"]["expression"] == "rate(5 minutes)"
     assert canary.inputs["runConfig"]["environmentVariables"]["BASE_URL"] == run.outputs["url"]
     assert canary.inputs["executionRoleArn"].endswith(":role/canary-role")
-    assert canary.inputs["artifactS3Location"].startswith(f"s3://cortiware-{run.stack}-canary-artifacts-")
+    assert canary.inputs["artifactS3Location"].startswith(
+        f"s3://cortiware-{run.stack}-canary-artifacts-"
+    )
     assert canary.inputs["startCanary"] is True
     assert "/api/health" in CANARY_SCRIPT
     compile(CANARY_SCRIPT, "health_check.py", "exec")

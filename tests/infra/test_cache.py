@@ -6,9 +6,9 @@ import string
 from urllib.parse import unquote, urlsplit
 
 import pytest
-
 from infra.components.cache import REDIS_TOKEN_SPECIALS, redis_url
 from infra.offline import OfflineRun
+
 from tests.infra.conftest import one
 
 pytestmark = pytest.mark.infra
@@ -38,7 +38,7 @@ def test_failover_and_multi_az_only_in_prod(staging: OfflineRun, prod: OfflineRu
 
 
 def test_snapshots_slow_log_and_parameter_group(run: OfflineRun) -> None:
-    """Snapshots are retained, the slow log goes to CloudWatch and the group has its own parameters."""
+    """Snapshots are kept, the slow log goes to CloudWatch, and parameters are its own."""
     group = one(run, REDIS)
     assert group.inputs["snapshotRetentionLimit"] >= 1
     delivery = group.inputs["logDeliveryConfigurations"][0]

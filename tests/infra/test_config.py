@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from infra.config import ConfigError
 from infra.offline import run_offline, stack_config
 
@@ -31,7 +30,9 @@ def _with(stack: str, key: str, **changes: object) -> dict[str, str]:
         ("domain", {"name": None, "certificateArn": None}, "only serves HTTPS"),
     ],
 )
-def test_invalid_values_are_rejected_with_the_key(key: str, changes: dict[str, object], message: str) -> None:
+def test_invalid_values_are_rejected_with_the_key(
+    key: str, changes: dict[str, object], message: str
+) -> None:
     """An out-of-range or inconsistent value stops the program with a message naming the key."""
     with pytest.raises(ConfigError, match=message.replace(".", r"\.").replace("<=", "<=")):
         run_offline("staging", _with("staging", key, **changes))
@@ -41,6 +42,15 @@ def test_stack_files_hold_every_per_stack_choice() -> None:
     """Both stack files set sizes, retention, Multi-AZ, AZ count, e-mails, domain and counts."""
     for stack in ("staging", "prod"):
         config = stack_config(stack)
-        for key in ("network", "domain", "database", "cache", "service", "alerts", "archive", "canary"):
+        for key in (
+            "network",
+            "domain",
+            "database",
+            "cache",
+            "service",
+            "alerts",
+            "archive",
+            "canary",
+        ):
             assert f"cortiware:{key}" in config
         assert config["cortiware:appEnv"] in {"staging", "production"}

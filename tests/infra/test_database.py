@@ -6,9 +6,9 @@ import string
 from urllib.parse import unquote, urlsplit
 
 import pytest
-
 from infra.components.database import RDS_PASSWORD_SPECIALS, postgres_url
 from infra.offline import OfflineRun, PlannedResource
+
 from tests.infra.conftest import one
 
 pytestmark = pytest.mark.infra
@@ -32,7 +32,7 @@ def test_backup_retention_gives_point_in_time_recovery(stack: str, days: int) ->
 
 
 def test_postgres_16_encrypted_with_the_stack_cmk(run: OfflineRun) -> None:
-    """The instance runs PostgreSQL 16 with storage and Performance Insights under the database CMK."""
+    """PostgreSQL 16 storage and Performance Insights are encrypted with the database CMK."""
     primary = _primary(run)
     key_arn = run.named("database-key")
     assert primary.inputs["engine"] == "postgres"
@@ -69,7 +69,7 @@ def test_final_snapshot_has_a_unique_identifier(run: OfflineRun) -> None:
 
 
 def test_private_autoscaled_monitored_and_logged(run: OfflineRun) -> None:
-    """The instance is private, autoscales storage and has PI, enhanced monitoring and log exports."""
+    """The instance is private, autoscales storage, and has PI, monitoring and log exports."""
     primary = _primary(run)
     assert primary.inputs["publiclyAccessible"] is False
     assert primary.inputs["maxAllocatedStorage"] > primary.inputs["allocatedStorage"]
@@ -118,7 +118,9 @@ def test_backup_plan_is_daily_with_a_cross_region_copy_in_prod(
         assert rule["schedule"].startswith("cron(")
         assert len(rule.get("copyActions") or []) == copies
         selection = one(run, "aws:backup/selection:Selection")
-        assert selection.inputs["resources"] == [f"arn:aws:rds:eu-west-1:123456789012:db:cortiware-{run.stack}-db"]
+        assert selection.inputs["resources"] == [
+            f"arn:aws:rds:eu-west-1:123456789012:db:cortiware-{run.stack}-db"
+        ]
     provider = one(prod, "pulumi:providers:aws")
     assert provider.inputs["region"] == "eu-central-1"
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from infra.components.service import METRICS_NAMESPACE
 from infra.offline import OfflineRun
+
 from tests.infra.conftest import policy_statements
 
 pytestmark = pytest.mark.infra
@@ -31,7 +31,7 @@ def test_no_wildcard_resources_except_documented_ones(run: OfflineRun) -> None:
         for statement in policy_statements(role_policy):
             resources = statement["Resource"]
             assert all(isinstance(r, str) and r for r in resources), role_policy.name
-            if any("*" == r for r in resources):
+            if any(r == "*" for r in resources):
                 assert WILDCARD_ALLOWED.get(statement.get("Sid", "")) == statement["Action"]
             assert not any(a.endswith(":*") or a == "*" for a in statement["Action"])
 
@@ -45,7 +45,7 @@ def test_wildcard_metric_permissions_are_namespace_bound(run: OfflineRun) -> Non
 
 
 def test_execution_role_reads_only_its_own_secrets(run: OfflineRun) -> None:
-    """The execution role may read exactly the stack's application secret ARNs, and decrypt via SM."""
+    """The execution role reads exactly the stack's secret ARNs and decrypts only via SM."""
     statements = _statements(run, "service-execution-policy")
     read = statements["ReadOwnSecrets"]
     assert read["Action"] == ["secretsmanager:GetSecretValue"]
@@ -72,13 +72,15 @@ def test_task_role_writes_only_the_archive_prefix(run: OfflineRun) -> None:
 
 
 def test_scheduler_may_run_only_the_prune_task(run: OfflineRun) -> None:
-    """The scheduler role runs the prune task definition on its own cluster and passes only its roles."""
+    """The scheduler role runs only the prune task on its own cluster and passes only its roles."""
     statements = _statements(run, "service-scheduler-policy")
     run_task = statements["RunPruneTaskOnOwnCluster"]
     assert run_task["Resource"] == [
         f"arn:aws:ecs:eu-west-1:123456789012:task-definition/cortiware-{run.stack}-audit-prune:1"
     ]
-    assert run_task["Condition"]["ArnEquals"]["ecs:cluster"].endswith(f"cluster/cortiware-{run.stack}")
+    assert run_task["Condition"]["ArnEquals"]["ecs:cluster"].endswith(
+        f"cluster/cortiware-{run.stack}"
+    )
     assert statements["PassTaskRoles"]["Condition"] == {
         "StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}
     }

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-
 from infra.components.network import PUBLIC_INGRESS_TAG, subnet_cidrs
 from infra.offline import OfflineRun
 from infra.policy import rules
+
 from tests.infra.conftest import container, one
 
 pytestmark = pytest.mark.infra
@@ -32,7 +32,7 @@ def test_staging_spans_two_azs_with_one_nat(staging: OfflineRun) -> None:
 
 
 def test_prod_spans_three_azs_with_a_nat_per_az(prod: OfflineRun) -> None:
-    """Prod has every tier in 3 AZs and one NAT gateway per AZ, each private subnet using its own."""
+    """Prod has every tier in 3 AZs and a NAT gateway per AZ, each private subnet using its own."""
     for tier in ("public", "private", "isolated"):
         assert len(_subnets(prod, tier)) == 3
     nats = prod.of_type("aws:ec2/natGateway:NatGateway")

@@ -8,7 +8,6 @@ import subprocess
 import sys
 
 import pytest
-
 from infra.offline import REPO_ROOT, OfflineRun
 from infra.plan import check_policies, render
 
@@ -37,7 +36,9 @@ def test_a_violation_makes_the_plan_fail(prod: OfflineRun) -> None:
     )
     broken = dataclasses.replace(prod, resources=resources)
     _, violations = check_policies(broken)
-    assert violations == [("rds-storage-encrypted", "database-instance: storageEncrypted must be true")]
+    assert violations == [
+        ("rds-storage-encrypted", "database-instance: storageEncrypted must be true")
+    ]
     out = io.StringIO()
     assert render(broken, out) == 1
     assert "FAIL  rds-storage-encrypted" in out.getvalue()

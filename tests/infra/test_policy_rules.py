@@ -6,6 +6,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import pytest
+from infra.policy import rules
+from infra.policy.rules import validation_args
 from pulumi_policy import (
     PolicyCustomTimeouts,
     PolicyResource,
@@ -14,9 +16,6 @@ from pulumi_policy import (
     ResourceValidationArgs,
     StackValidationArgs,
 )
-
-from infra.policy import rules
-from infra.policy.rules import validation_args
 
 pytestmark = pytest.mark.infra
 
@@ -34,7 +33,11 @@ GOOD_RDS = {
     "deletionProtection": True,
     "tags": {"Environment": "production"},
 }
-GOOD_REDIS = {"transitEncryptionEnabled": True, "atRestEncryptionEnabled": True, "authToken": "t" * 32}
+GOOD_REDIS = {
+    "transitEncryptionEnabled": True,
+    "atRestEncryptionEnabled": True,
+    "authToken": "t" * 32,
+}
 LB_TAG = {"Exposure": "public-load-balancer"}
 
 
@@ -58,24 +61,48 @@ CASES: list[tuple[Validator, str, dict[str, Any], dict[str, Any]]] = [
     (rules.rds_not_public, RDS, GOOD_RDS, {**GOOD_RDS, "publiclyAccessible": True}),
     (rules.rds_final_snapshot, RDS, GOOD_RDS, {**GOOD_RDS, "skipFinalSnapshot": True}),
     (rules.redis_tls, REDIS, GOOD_REDIS, {**GOOD_REDIS, "transitEncryptionEnabled": False}),
-    (rules.redis_encrypted_at_rest, REDIS, GOOD_REDIS, {**GOOD_REDIS, "atRestEncryptionEnabled": False}),
-    (rules.redis_auth_token, REDIS, GOOD_REDIS, {k: v for k, v in GOOD_REDIS.items() if k != "authToken"}),
+    (
+        rules.redis_encrypted_at_rest,
+        REDIS,
+        GOOD_REDIS,
+        {**GOOD_REDIS, "atRestEncryptionEnabled": False},
+    ),
+    (
+        rules.redis_auth_token,
+        REDIS,
+        GOOD_REDIS,
+        {k: v for k, v in GOOD_REDIS.items() if k != "authToken"},
+    ),
     (
         rules.s3_public_access_block_complete,
         rules.PUBLIC_ACCESS_BLOCK,
-        {flag: True for flag in rules.PUBLIC_ACCESS_FLAGS},
-        {**{flag: True for flag in rules.PUBLIC_ACCESS_FLAGS}, "restrictPublicBuckets": False},
+        dict.fromkeys(rules.PUBLIC_ACCESS_FLAGS, True),
+        {**dict.fromkeys(rules.PUBLIC_ACCESS_FLAGS, True), "restrictPublicBuckets": False},
     ),
     (
         rules.no_world_open_ingress,
         SG_RULE,
-        {"cidrIpv4": "0.0.0.0/0", "fromPort": 443.0, "toPort": 443.0, "ipProtocol": "tcp", "tags": LB_TAG},
-        {"cidrIpv4": "0.0.0.0/0", "fromPort": 22.0, "toPort": 22.0, "ipProtocol": "tcp", "tags": LB_TAG},
+        {
+            "cidrIpv4": "0.0.0.0/0",
+            "fromPort": 443.0,
+            "toPort": 443.0,
+            "ipProtocol": "tcp",
+            "tags": LB_TAG,
+        },
+        {
+            "cidrIpv4": "0.0.0.0/0",
+            "fromPort": 22.0,
+            "toPort": 22.0,
+            "ipProtocol": "tcp",
+            "tags": LB_TAG,
+        },
     ),
 ]
 
 
-@pytest.mark.parametrize(("validator", "resource_type", "good", "bad"), CASES, ids=lambda c: getattr(c, "__name__", ""))
+@pytest.mark.parametrize(
+    ("validator", "resource_type", "good", "bad"), CASES, ids=lambda c: getattr(c, "__name__", "")
+)
 def test_rule_passes_compliant_and_reports_violating(
     validator: Validator, resource_type: str, good: dict[str, Any], bad: dict[str, Any]
 ) -> None:
@@ -91,7 +118,12 @@ def test_rules_ignore_other_resource_types() -> None:
 
 def test_replicas_are_exempt_from_backup_and_final_snapshot_rules() -> None:
     """A read replica needs neither its own backups nor a final snapshot (AWS refuses one)."""
-    replica = {**GOOD_RDS, "replicateSourceDb": "primary", "backupRetentionPeriod": 0.0, "skipFinalSnapshot": True}
+    replica = {
+        **GOOD_RDS,
+        "replicateSourceDb": "primary",
+        "backupRetentionPeriod": 0.0,
+        "skipFinalSnapshot": True,
+    }
     assert _violations(rules.rds_backups_retained, RDS, replica) == []
     assert _violations(rules.rds_final_snapshot, RDS, replica) == []
 
@@ -100,7 +132,13 @@ def test_replicas_are_exempt_from_backup_and_final_snapshot_rules() -> None:
     "props",
     [
         {"cidrIpv4": "0.0.0.0/0", "fromPort": 443.0, "toPort": 443.0, "ipProtocol": "tcp"},
-        {"cidrIpv6": "::/0", "fromPort": 0.0, "toPort": 65535.0, "ipProtocol": "tcp", "tags": LB_TAG},
+        {
+            "cidrIpv6": "::/0",
+            "fromPort": 0.0,
+            "toPort": 65535.0,
+            "ipProtocol": "tcp",
+            "tags": LB_TAG,
+        },
         {"cidrIpv4": "0.0.0.0/0", "ipProtocol": "-1", "tags": LB_TAG},
     ],
     ids=["untagged-443", "ipv6-all-ports", "all-traffic"],
@@ -112,18 +150,42 @@ def test_world_open_ingress_variants_are_reported(props: dict[str, Any]) -> None
 
 def test_inline_security_group_rules_are_checked() -> None:
     """Inline ingress blocks and legacy SecurityGroupRule resources are judged the same way."""
-    inline = {"ingress": [{"cidrBlocks": ["0.0.0.0/0"], "fromPort": 5432.0, "toPort": 5432.0, "protocol": "tcp"}]}
+    inline = {
+        "ingress": [
+            {"cidrBlocks": ["0.0.0.0/0"], "fromPort": 5432.0, "toPort": 5432.0, "protocol": "tcp"}
+        ]
+    }
     assert len(_violations(rules.no_world_open_ingress, rules.SECURITY_GROUP, inline)) == 1
-    legacy = {"type": "ingress", "cidrBlocks": ["10.0.0.0/8"], "fromPort": 22.0, "toPort": 22.0, "protocol": "tcp"}
+    legacy = {
+        "type": "ingress",
+        "cidrBlocks": ["10.0.0.0/8"],
+        "fromPort": 22.0,
+        "toPort": 22.0,
+        "protocol": "tcp",
+    }
     assert _violations(rules.no_world_open_ingress, rules.SECURITY_GROUP_RULE, legacy) == []
 
 
 def test_prod_database_needs_deletion_protection_and_protect() -> None:
     """A prod primary without deletion protection or Pulumi protect is reported; staging is not."""
-    assert _violations(rules.prod_database_deletion_protected, RDS, GOOD_RDS, stack="prod", protect=True) == []
+    assert (
+        _violations(
+            rules.prod_database_deletion_protected, RDS, GOOD_RDS, stack="prod", protect=True
+        )
+        == []
+    )
     unprotected = {**GOOD_RDS, "deletionProtection": False}
-    assert len(_violations(rules.prod_database_deletion_protected, RDS, unprotected, stack="prod", protect=True)) == 1
-    assert len(_violations(rules.prod_database_deletion_protected, RDS, GOOD_RDS, stack="prod")) == 1
+    assert (
+        len(
+            _violations(
+                rules.prod_database_deletion_protected, RDS, unprotected, stack="prod", protect=True
+            )
+        )
+        == 1
+    )
+    assert (
+        len(_violations(rules.prod_database_deletion_protected, RDS, GOOD_RDS, stack="prod")) == 1
+    )
     staging = {**unprotected, "tags": {"Environment": "staging"}}
     assert _violations(rules.prod_database_deletion_protected, RDS, staging, stack="staging") == []
 
@@ -136,10 +198,12 @@ def _stack_resource(resource_type: str, props: Mapping[str, Any], name: str) -> 
 
 def test_every_bucket_needs_a_public_access_block() -> None:
     """The stack rule passes when each bucket has a complete block and reports the one without."""
-    complete = {flag: True for flag in rules.PUBLIC_ACCESS_FLAGS}
+    complete = dict.fromkeys(rules.PUBLIC_ACCESS_FLAGS, True)
     resources = [
         _stack_resource(rules.BUCKET, {"bucket": "covered"}, "covered"),
-        _stack_resource(rules.PUBLIC_ACCESS_BLOCK, {"bucket": "covered", **complete}, "covered-pab"),
+        _stack_resource(
+            rules.PUBLIC_ACCESS_BLOCK, {"bucket": "covered", **complete}, "covered-pab"
+        ),
     ]
     found: list[str] = []
     rules.s3_public_access_blocked(StackValidationArgs(resources), lambda m, _u: found.append(m))

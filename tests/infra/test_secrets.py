@@ -6,9 +6,9 @@ import base64
 import string
 
 import pytest
-
 from infra.components.secrets import REQUIRED_SECRET_VARIABLES, STAFF_PASSWORD_SPECIALS
 from infra.offline import OfflineRun, PlannedResource
+
 from tests.infra.conftest import container
 
 pytestmark = pytest.mark.infra
@@ -102,7 +102,7 @@ def test_generated_secret_character_sets(run: OfflineRun) -> None:
 
 
 def test_federation_secret_is_standard_webhooks_format(run: OfflineRun) -> None:
-    """FEDERATION_WEBHOOK_SECRETS is whsec_ plus base64 of 32 random bytes, rotated by the keeper."""
+    """FEDERATION_WEBHOOK_SECRETS is whsec_ + base64 of 32 random bytes, rotated by the keeper."""
     key = run.named("secrets-federation-key")
     assert key.inputs["length"] == 32
     assert key.inputs["keepers"] == {"rotation": "2025-01-01"}
@@ -112,7 +112,7 @@ def test_federation_secret_is_standard_webhooks_format(run: OfflineRun) -> None:
 
 
 def test_composed_urls_and_stripe_keys(run: OfflineRun) -> None:
-    """The URLs point at the proxy, the instance and Redis over TLS; Stripe keys come from config."""
+    """URLs point at the proxy, the instance and Redis over TLS; Stripe keys come from config."""
     assert _value(run, "DATABASE_URL").startswith("postgresql://cortiware_admin:")
     assert ".proxy-" in _value(run, "DATABASE_URL")
     assert _value(run, "DATABASE_URL").endswith(":5432/cortiware?sslmode=require")

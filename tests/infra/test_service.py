@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from infra.offline import OfflineRun
+
 from tests.infra.conftest import container, one
 
 pytestmark = pytest.mark.infra
@@ -17,7 +17,14 @@ def test_web_container_serves_with_workers_and_liveness_check(run: OfflineRun) -
     web = container(run, "web")
     workers = "2" if run.stack == "staging" else "4"
     assert web["command"] == [
-        "cortiware", "serve", "--host", "0.0.0.0", "--port", "8000", "--workers", workers,
+        "cortiware",
+        "serve",
+        "--host",
+        "0.0.0.0",  # noqa: S104 - the expected command line, not a bind
+        "--port",
+        "8000",
+        "--workers",
+        workers,
     ]
     assert web["portMappings"][0]["containerPort"] == 8000
     assert "/api/health/live" in " ".join(web["healthCheck"]["command"])
@@ -38,7 +45,7 @@ def test_environment_names_the_app_env_and_origin(staging: OfflineRun, prod: Off
 
 
 def test_migration_and_prune_jobs(run: OfflineRun) -> None:
-    """Migrations run `cortiware migrate`; a daily schedule runs the prune into the archive prefix."""
+    """Migrations run `cortiware migrate`; a daily schedule prunes into the archive prefix."""
     assert container(run, "migrate")["command"] == ["cortiware", "migrate"]
     bucket = run.outputs["archiveBucket"]
     prune = container(run, "audit-prune")["command"]
@@ -68,7 +75,7 @@ def test_cluster_has_container_insights(run: OfflineRun) -> None:
 
 def test_http_redirects_to_https_with_modern_tls(run: OfflineRun) -> None:
     """Port 80 redirects to HTTPS; 443 uses a TLS 1.2+ policy and the validated certificate."""
-    listeners = {l.inputs["port"]: l for l in run.of_type("aws:lb/listener:Listener")}
+    listeners = {lst.inputs["port"]: lst for lst in run.of_type("aws:lb/listener:Listener")}
     redirect = listeners[80].inputs["defaultActions"][0]
     assert redirect["type"] == "redirect"
     assert redirect["redirect"]["protocol"] == "HTTPS"
@@ -133,4 +140,6 @@ def test_repository_is_immutable_and_scanned(run: OfflineRun) -> None:
 def test_load_balancer_deletion_protection_in_prod(staging: OfflineRun, prod: OfflineRun) -> None:
     """The prod load balancer cannot be deleted by accident; staging's can."""
     assert one(prod, "aws:lb/loadBalancer:LoadBalancer").inputs["enableDeletionProtection"] is True
-    assert one(staging, "aws:lb/loadBalancer:LoadBalancer").inputs["enableDeletionProtection"] is False
+    assert (
+        one(staging, "aws:lb/loadBalancer:LoadBalancer").inputs["enableDeletionProtection"] is False
+    )

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from infra.offline import OfflineRun
+
 from tests.infra.conftest import one
 
 pytestmark = pytest.mark.infra
@@ -18,7 +18,12 @@ def test_every_bucket_blocks_public_access(run: OfflineRun) -> None:
     blocks = run.of_type("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")
     assert {b.inputs["bucket"] for b in blocks} == buckets
     for block in blocks:
-        for flag in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets"):
+        for flag in (
+            "blockPublicAcls",
+            "blockPublicPolicy",
+            "ignorePublicAcls",
+            "restrictPublicBuckets",
+        ):
             assert block.inputs[flag] is True
     ownership = run.of_type("aws:s3/bucketOwnershipControls:BucketOwnershipControls")
     assert {o.inputs["rule"]["objectOwnership"] for o in ownership} == {"BucketOwnerEnforced"}
