@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 STACK ?= staging
 
-.PHONY: install dev test test-unit test-integration test-infra check fmt plan bench load clean
+.PHONY: install dev test test-unit test-integration test-infra check fmt plan bench load openapi clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -54,6 +54,10 @@ bench: $(STAMP)
 ## make load: Locust scenarios against a local service (bounded, loopback), thresholds enforced
 load: $(STAMP)
 	$(BIN)/python loadtests/run.py $(LOAD_ARGS)
+
+## make openapi: regenerate docs/openapi.json from the application's routes
+openapi: $(STAMP)
+	$(BIN)/python -m cortiware.openapi docs/openapi.json
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache cortiware-dev.sqlite3*
