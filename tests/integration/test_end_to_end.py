@@ -47,6 +47,8 @@ async def test_provider_invites_and_owner_reads_its_organization(
     assert invite["email"] == email
     assert invite["accept_url"].startswith("http://testserver.local/onboarding?token=")
     token = invite["token"]
+    before = (await client.get("/api/provider/organizations")).json()  # fills the cache
+    assert email not in {o["owner_email"] for o in before}
 
     await client.post("/api/auth/logout")
     client.cookies.clear()

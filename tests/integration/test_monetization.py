@@ -116,6 +116,8 @@ async def test_config_read_and_write(provider: AsyncTestClient[Litestar]) -> Non
     """PUT changes only the given fields; a default plan must exist; unknown fields are 400."""
     code = _code()
     await provider.post("/api/provider/plans", json={"code": code, "name": "Default"})
+    cached = await provider.get("/api/provider/monetization/config")  # fills the cache
+    assert cached.json()["default_plan_code"] != code
     updated = await provider.put(
         "/api/provider/monetization/config",
         json={"default_plan_code": code, "trial_days": 30, "audit_retention_days": 400},
