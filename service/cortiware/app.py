@@ -27,6 +27,7 @@ from cortiware.kv.wiring import redis_lifespan, redis_middleware
 from cortiware.logging import configure_logging
 from cortiware.metrics_publisher import metrics_lifespan
 from cortiware.middleware.request_context import RequestContextMiddleware
+from cortiware.pages import page_route_handlers, template_config
 from cortiware.settings import Settings
 from cortiware.webhooks.routes import federation_webhook, stripe_webhook
 
@@ -67,6 +68,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
     # principal the session middleware puts into the scope.
     middleware += auth_middleware(settings)
     route_handlers += auth_route_handlers(settings)
+    # Server-rendered pages (/login, /provider, /owner, /onboarding) and /static.
+    route_handlers += page_route_handlers()
     # Onboarding, monetization, organizations, portals and the audit log (issue 4, part B).
     route_handlers += business_route_handlers()
     # Stripe billing and signed webhooks (issue 5); /api/webhooks/* is exempt from CSRF,
@@ -92,6 +95,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "maybe_principal": Provide(provide_optional_principal),
         },
         exception_handlers=exception_handlers,
+        template_config=template_config(),
         request_max_body_size=MAX_BODY_BYTES,
         state=_initial_state(settings),
         response_cache_config=ResponseCacheConfig(default_expiration=0),

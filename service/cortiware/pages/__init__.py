@@ -1,0 +1,64 @@
+"""Server-rendered pages (contract §3 "Pages"): Jinja templates and a small stylesheet.
+
+The pages are a thin HTML client of the JSON API (see `_api.py`): forms post to page
+routes, which call the API in-process and render the answer.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Final
+
+from litestar import Router
+from litestar.datastructures import ResponseHeader
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.static_files import create_static_files_router
+from litestar.template.config import TemplateConfig
+
+from cortiware.errors import Forbidden
+from cortiware.pages.guards import (
+    LoginRequired,
+    forbidden_page,
+    redirect_to_login,
+    require_page_roles,
+)
+from cortiware.pages.onboarding import OnboardingPages
+from cortiware.pages.owner import OwnerPages
+from cortiware.pages.provider import ProviderPages
+from cortiware.pages.session import SessionPages
+
+__all__ = ["page_route_handlers", "require_page_roles", "template_config"]
+
+_PACKAGE: Final = Path(__file__).resolve().parent.parent
+TEMPLATES_DIR: Final = _PACKAGE / "templates"
+STATIC_DIR: Final = _PACKAGE / "static"
+# Pages load only their own stylesheet; forms post only here (or redirect to Stripe's pages).
+_CSP: Final = (
+    "default-src 'none'; style-src 'self'; img-src 'self'; "
+    "form-action 'self' https://billing.stripe.com https://checkout.stripe.com; "
+    "frame-ancestors 'none'; base-uri 'none'"
+)
+
+
+def template_config() -> TemplateConfig[JinjaTemplateEngine]:
+    """Jinja templates from `cortiware/templates` (autoescaped)."""
+    return TemplateConfig(directory=TEMPLATES_DIR, engine=JinjaTemplateEngine)
+
+
+def page_route_handlers() -> list[Any]:
+    """The page router and `/static`."""
+    pages = Router(
+        path="/",
+        route_handlers=[SessionPages, ProviderPages, OwnerPages, OnboardingPages],
+        exception_handlers={LoginRequired: redirect_to_login, Forbidden: forbidden_page},
+        response_headers=[
+            ResponseHeader(name="Content-Security-Policy", value=_CSP),
+            ResponseHeader(name="X-Frame-Options", value="DENY"),
+            ResponseHeader(name="Referrer-Policy", value="no-referrer"),
+        ],
+        include_in_schema=False,
+    )
+    static = create_static_files_router(
+        path="/static", directories=[STATIC_DIR], include_in_schema=False
+    )
+    return [pages, static]

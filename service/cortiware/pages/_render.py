@@ -1,0 +1,35 @@
+"""`render()`: a page template with what every page needs in its context."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from litestar import Request
+from litestar.response import Template
+
+from cortiware.auth.principal import principal_of
+from cortiware.pages._api import form_csrf_token
+
+__all__ = ["render"]
+
+
+def render(
+    request: Request[Any, Any, Any], template: str, *, status: int = 200, **context: Any
+) -> Template:
+    """Render `template` with the principal, the form CSRF token and a fresh form key.
+
+    `form_key` becomes the `Idempotency-Key` of the form's API call, so submitting the same
+    rendered form twice (double click, reload) replays the first answer instead of acting twice.
+    """
+    return Template(
+        template_name=template,
+        context={
+            "principal": principal_of(request),
+            "csrf_token": form_csrf_token(request),
+            "form_key": uuid.uuid4().hex,
+            **context,
+        },
+        status_code=status,
+        headers={"Cache-Control": "no-store"},
+    )
