@@ -241,7 +241,7 @@ async def run_http(
     port = _free_port()
     command = [sys.executable, "-m", "cortiware.cli", "serve", "--port", str(port)]
     command += ["--workers", str(workers)]
-    server = subprocess.Popen(
+    server = subprocess.Popen(  # noqa: ASYNC220 - started once, before anything is timed
         command,
         env={**os.environ, **env},
         stdout=subprocess.DEVNULL,
