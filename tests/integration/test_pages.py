@@ -1,0 +1,191 @@
+"""The pages render and their forms submit, over HTTP, on PostgreSQL and Redis."""
+
+from __future__ import annotations
+
+import html
+import re
+import uuid
+
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+
+from tests.support.auth import STAFF_PASSWORDS, create_owner
+
+_FIELD = re.compile(r'name="(_csrf|_form_key)" value="([^"]*)"')
+
+
+def _hidden(page: str) -> dict[str, str]:
+    """The `_csrf` and `_form_key` hidden fields of the first form on `page`."""
+    return dict(_FIELD.findall(page))
+
+
+async def _page_login(client: AsyncTestClient[Litestar], username: str, password: str) -> str:
+    response = await client.post(
+        "/login", data={"username": username, "password": password}, follow_redirects=False
+    )
+    assert response.status_code == 303, response.text
+    return response.headers["location"]
+
+
+async def test_pages_redirect_to_login_without_session(client: AsyncTestClient[Litestar]) -> None:
+    """`/provider`, `/owner` and `/account` send an anonymous visitor to `/login`."""
+    for path in ("/provider", "/owner", "/account"):
+        response = await client.get(path, follow_redirects=False)
+        assert response.status_code == 303
+        assert response.headers["location"] == f"/login?next={path}"
+
+
+async def test_login_page_renders_an_accessible_form(client: AsyncTestClient[Litestar]) -> None:
+    """The login page is HTML with labelled fields, the stylesheet and a strict CSP."""
+    response = await client.get("/login")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    page = response.text
+    assert '<label for="username">' in page
+    assert '<label for="password">' in page
+    assert 'href="/static/site.css"' in page
+    assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
+    css = await client.get("/static/site.css")
+    assert css.status_code == 200
+    assert "text/css" in css.headers["content-type"]
+
+
+async def test_login_form_redirects_by_role(client: AsyncTestClient[Litestar]) -> None:
+    """Provider lands on /provider, developer and accountant on /account."""
+    assert await _page_login(client, "provider", STAFF_PASSWORDS["provider"]) == "/provider"
+    for role in ("developer", "accountant"):
+        client.cookies.clear()
+        assert await _page_login(client, role, STAFF_PASSWORDS[role]) == "/account"
+        account = await client.get("/account")
+        assert account.status_code == 200
+        assert f"Role: <strong>{role}</strong>" in account.text
+
+
+async def test_login_form_failure_shows_one_message(client: AsyncTestClient[Litestar]) -> None:
+    """Wrong credentials re-render the form with the generic error and no session."""
+    response = await client.post("/login", data={"username": "provider", "password": "nope"})
+    assert response.status_code == 401
+    assert "Invalid username or password." in response.text
+    assert client.cookies.get("cw_session") is None
+
+
+async def test_login_form_honours_a_local_next_only(client: AsyncTestClient[Litestar]) -> None:
+    """`next` is followed when it is a local path and ignored when it points off-site."""
+    response = await client.post(
+        "/login",
+        data={"username": "provider", "password": STAFF_PASSWORDS["provider"], "next": "//x.io"},
+        follow_redirects=False,
+    )
+    assert response.headers["location"] == "/provider"
+
+
+async def test_provider_forms_submit(client: AsyncTestClient[Litestar]) -> None:
+    """Each provider form posts through the API and the dashboard shows the result."""
+    await _page_login(client, "provider", STAFF_PASSWORDS["provider"])
+    dashboard = await client.get("/provider")
+    assert dashboard.status_code == 200
+    assert "Provider dashboard" in dashboard.text
+    code = f"pg{uuid.uuid4().hex[:8]}"
+
+    plan = await client.post(
+        "/provider/plans",
+        data={**_hidden(dashboard.text), "code": code, "name": "Page Plan", "description": ""},
+    )
+    assert plan.status_code == 200, plan.text
+    assert "Plan created." in plan.text
+    plan_id = re.search(rf'<option value="([0-9a-f-]{{36}})">Page Plan \({code}\)', plan.text)
+    assert plan_id is not None
+
+    price = await client.post(
+        "/provider/prices",
+        data={**_hidden(plan.text), "plan_id": plan_id.group(1), "amount_cents": "1900",
+              "interval": "month"},
+    )  # fmt: skip
+    assert "Price added." in price.text
+
+    coupon = await client.post(
+        "/provider/coupons",
+        data={**_hidden(price.text), "code": code.upper(), "percent_off": "10",
+              "duration": "once"},
+    )  # fmt: skip
+    assert "Coupon created." in coupon.text
+
+    config = await client.post(
+        "/provider/monetization/config",
+        data={**_hidden(coupon.text), "trial_days": "21", "currency": "usd"},
+    )
+    assert "Monetization settings saved." in config.text
+    assert 'name="trial_days" type="number" min="0" max="365" value="21"' in config.text
+
+    duplicate = await client.post(
+        "/provider/plans", data={**_hidden(config.text), "code": code, "name": "Again"}
+    )
+    assert duplicate.status_code == 409
+    assert 'role="alert"' in duplicate.text
+
+
+async def test_form_without_csrf_field_is_refused(client: AsyncTestClient[Litestar]) -> None:
+    """A page form post without the `_csrf` field is 403 (a forged cross-site form)."""
+    await _page_login(client, "provider", STAFF_PASSWORDS["provider"])
+    response = await client.post("/provider/plans", data={"code": "forged", "name": "Forged"})
+    assert response.status_code == 403
+
+
+async def test_invite_onboarding_and_owner_pages(client: AsyncTestClient[Litestar]) -> None:
+    """Invite on /provider, accept on /onboarding, then the owner logs in and sees /owner."""
+    await _page_login(client, "provider", STAFF_PASSWORDS["provider"])
+    dashboard = await client.get("/provider")
+    email = f"pages-{uuid.uuid4().hex[:8]}@example.com"
+    invited = await client.post(
+        "/provider/invites",
+        data={**_hidden(dashboard.text), "email": email, "org_name": "Pages Org",
+              "expires_in_hours": "24"},
+    )  # fmt: skip
+    assert invited.status_code == 200, invited.text
+    link = re.search(r'<code class="link">([^<]+)</code>', invited.text)
+    assert link is not None
+    accept_url = html.unescape(link.group(1))
+    assert accept_url.startswith("http://testserver.local/onboarding?token=")
+
+    await client.post("/logout", data=_hidden(invited.text))
+    assert client.cookies.get("cw_session") is None
+    form = await client.get(accept_url.removeprefix("http://testserver.local"))
+    assert form.status_code == 200
+    assert "Pages Org" in form.text
+    token = re.search(r'name="token" value="([^"]+)"', form.text)
+    assert token is not None
+    accepted = await client.post(
+        "/onboarding",
+        data={**_hidden(form.text), "token": html.unescape(token.group(1)), "name": "Pat",
+              "password": "a-long-owner-password"},
+    )  # fmt: skip
+    assert accepted.status_code == 201, accepted.text
+    assert "Your organization is ready." in accepted.text
+
+    reused = await client.get(accept_url.removeprefix("http://testserver.local"))
+    assert reused.status_code == 409
+
+    assert await _page_login(client, email, "a-long-owner-password") == "/owner"
+    owner_page = await client.get("/owner")
+    assert owner_page.status_code == 200
+    assert "Pages Org" in owner_page.text
+    assert 'action="/owner/billing/portal"' in owner_page.text
+
+
+async def test_bad_onboarding_link_shows_its_error(client: AsyncTestClient[Litestar]) -> None:
+    """A tampered token renders the page with the API's 400 and its message."""
+    response = await client.get("/onboarding?token=not-a-real-token")
+    assert response.status_code == 400
+    assert 'role="alert"' in response.text
+
+
+async def test_owner_cannot_open_the_provider_page(
+    app: Litestar, client: AsyncTestClient[Litestar]
+) -> None:
+    """An owner on /provider gets an HTML 403 page, not the dashboard."""
+    owner = await create_owner(app)
+    await _page_login(client, owner.email, owner.password)
+    response = await client.get("/provider")
+    assert response.status_code == 403
+    assert response.headers["content-type"].startswith("text/html")
+    assert "Provider dashboard" not in response.text
