@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
@@ -16,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cortiware.db.engine import create_engine
 from cortiware.db.models import Activity, OnboardingInvite, Organization, Owner
+from cortiware.onboarding import service
 from cortiware.onboarding.tokens import issue_token
 from tests.conftest import TEST_ENV
 from tests.support.auth import login_staff
@@ -116,19 +118,54 @@ async def test_every_onboarding_error_status(
 
 
 async def test_two_concurrent_accepts_create_one_organization(
-    client: AsyncTestClient[Litestar], db: async_sessionmaker[AsyncSession]
+    app: Litestar, db: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Two accepts of one invite at once, with different Idempotency-Keys: one 201, one 409."""
-    invite = await _invite(client, org_name=f"Race {uuid.uuid4().hex[:6]}")
-    results = await asyncio.gather(
-        _accept(client, invite["token"]), _accept(client, invite["token"])
-    )
-    assert sorted(status for status, _ in results) == [201, 409]
+    # Both requests are held after verifying the token until both got there, so the claim
+    # itself (the conditional UPDATE) decides, not the order of arrival.
+    barrier = asyncio.Barrier(2)
+    real_hash = service.hash_password
+
+    async def hash_together(password: str) -> str:
+        hashed = await real_hash(password)
+        await asyncio.wait_for(barrier.wait(), 10)
+        return hashed
+
+    monkeypatch.setattr(service, "hash_password", hash_together)
+    # httpx on the ASGI app in this loop: the test client would run requests one by one.
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        app.lifespan(),
+        httpx.AsyncClient(transport=transport, base_url="http://testserver.local") as http,
+    ):
+        login = await http.post(
+            "/api/auth/login",
+            json={"username": "provider", "password": TEST_ENV["PROVIDER_PASSWORD"]},
+        )
+        http.headers["X-CSRF-Token"] = login.json()["csrf_token"]
+        org_name = f"Race {uuid.uuid4().hex[:6]}"
+        created = await http.post(
+            "/api/provider/invites",
+            json={"email": f"race-{uuid.uuid4().hex[:8]}@example.com", "org_name": org_name},
+        )
+        invite = created.json()
+        http.cookies.clear()
+        del http.headers["X-CSRF-Token"]
+
+        async def accept() -> httpx.Response:
+            return await http.post(
+                "/api/onboarding/accept",
+                json={"token": invite["token"], "name": "Ada", "password": PASSWORD},
+                headers={"Idempotency-Key": uuid.uuid4().hex},
+            )
+
+        results = await asyncio.gather(accept(), accept())
+    assert sorted(r.status_code for r in results) == [201, 409]
+    loser = next(r for r in results if r.status_code == 409)
+    assert loser.json()["detail"] == "This invite has been accepted already."
     async with db() as session:
         orgs = await session.scalar(
-            select(func.count())
-            .select_from(Organization)
-            .where(Organization.name == invite["org_name"])
+            select(func.count()).select_from(Organization).where(Organization.name == org_name)
         )
         owners = await session.scalar(
             select(func.count()).select_from(Owner).where(Owner.email == invite["email"])
