@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Final
 
-from sqlalchemy import Row, func, or_, select, update
+from sqlalchemy import BigInteger, Row, String, func, literal, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -214,6 +214,11 @@ async def apply_subscription(
 ) -> Outcome:
     """Apply a `customer.subscription.*` event's object unless a newer event already did."""
     stripe_id = str(obj["id"])
+    if session.get_bind().dialect.name == "postgresql" and await _update_if_newer(
+        session, stripe_id, obj, event
+    ):
+        return Outcome.PROCESSED
+    # The row is new, the event is stale, or this is SQLite: lock, compare, then write.
     row = await _locked(session, stripe_id)
     created = False
     if row is None:
@@ -227,6 +232,28 @@ async def apply_subscription(
             return Outcome.UNMATCHED
     if not is_newer(event, row.last_event_created, row.last_event_id):
         return Outcome.STALE
+    after = (
+        await session.execute(
+            update(Subscription)
+            .where(Subscription.id == row.id)
+            .values(_subscription_update(obj, event))
+            .returning(*(getattr(Subscription, name) for name in SUBSCRIPTION_FIELDS))
+        )
+    ).one()
+    before = {name: getattr(row, name) for name in SUBSCRIPTION_FIELDS}
+    await _audit(
+        session,
+        event,
+        subscription_id=row.id,
+        organization_id=row.organization_id,
+        before=before,
+        after=after._asdict(),
+        created=created,
+    )
+    return Outcome.PROCESSED
+
+
+def _subscription_update(obj: Mapping[str, Any], event: EventRef) -> dict[str, Any]:
     values = subscription_values(obj)
     plan_code = (
         select(Plan.code)
@@ -235,22 +262,57 @@ async def apply_subscription(
         .limit(1)
         .scalar_subquery()
     )
-    after = (
-        await session.execute(
-            update(Subscription)
-            .where(Subscription.id == row.id)
-            .values(
-                **values,
-                plan_code=func.coalesce(plan_code, Subscription.plan_code),
-                last_event_created=event.created,
-                last_event_id=event.id,
-            )
-            .returning(*(getattr(Subscription, name) for name in SUBSCRIPTION_FIELDS))
+    return {
+        **values,
+        "plan_code": func.coalesce(plan_code, Subscription.plan_code),
+        "last_event_created": event.created,
+        "last_event_id": event.id,
+    }
+
+
+async def _update_if_newer(
+    session: AsyncSession, stripe_id: str, obj: Mapping[str, Any], event: EventRef
+) -> bool:
+    """PostgreSQL fast path: lock, compare and write in one statement, when the row exists
+    and the event is newer. False means "not applied" (no row, or not newer)."""
+    old = (
+        select(*_LOCKED_COLUMNS)
+        .where(Subscription.stripe_subscription_id == stripe_id)
+        .with_for_update()
+        .cte("old")
+    )
+    newer = or_(
+        old.c.last_event_created.is_(None),
+        tuple_(old.c.last_event_created, func.coalesce(old.c.last_event_id, ""))
+        < tuple_(literal(event.created, BigInteger()), literal(event.id, String())),
+    )
+    result = await session.execute(
+        update(Subscription)
+        .where(Subscription.id == old.c.id, newer)
+        .values(_subscription_update(obj, event))
+        .returning(
+            old.c.id,
+            old.c.organization_id,
+            *(old.c[name].label(f"before_{name}") for name in SUBSCRIPTION_FIELDS),
+            *(getattr(Subscription, name).label(f"after_{name}") for name in SUBSCRIPTION_FIELDS),
         )
-    ).one()
-    before = {name: getattr(row, name) for name in SUBSCRIPTION_FIELDS}
-    await _audit(session, row, event, before, after._asdict(), created=created)
-    return Outcome.PROCESSED
+    )
+    row = result.one_or_none()
+    if row is None:
+        return False
+    data = row._mapping
+    before = {name: data[f"before_{name}"] for name in SUBSCRIPTION_FIELDS}
+    after = {name: data[f"after_{name}"] for name in SUBSCRIPTION_FIELDS}
+    await _audit(
+        session,
+        event,
+        subscription_id=row.id,
+        organization_id=row.organization_id,
+        before=before,
+        after=after,
+        created=False,
+    )
+    return True
 
 
 async def apply_invoice(session: AsyncSession, obj: Mapping[str, Any], event: EventRef) -> Outcome:
@@ -274,17 +336,26 @@ async def apply_invoice(session: AsyncSession, obj: Mapping[str, Any], event: Ev
         .values(**values, last_payment_event_created=event.created, last_payment_event_id=event.id)
     )
     before = {name: getattr(row, name) for name in _PAYMENT_FIELDS}
-    await _audit(session, row, event, before, values, created=False)
+    await _audit(
+        session,
+        event,
+        subscription_id=row.id,
+        organization_id=row.organization_id,
+        before=before,
+        after=values,
+        created=False,
+    )
     return Outcome.PROCESSED
 
 
 async def _audit(
     session: AsyncSession,
-    row: Row[Any],
     event: EventRef,
+    *,
+    subscription_id: uuid.UUID,
+    organization_id: uuid.UUID,
     before: Mapping[str, Any],
     after: Mapping[str, Any],
-    *,
     created: bool,
 ) -> None:
     if not created and all(before.get(name) == value for name, value in after.items()):
@@ -293,10 +364,10 @@ async def _audit(
         session,
         actor=STRIPE_ACTOR,
         entity="subscription",
-        entity_id=row.id,
+        entity_id=subscription_id,
         action="subscription.linked" if created else "subscription.synced",
         before=None if created else before,
         after=after,
-        organization_id=row.organization_id,
+        organization_id=organization_id,
     )
     entry.request_id = event.id[:64] or None  # the Stripe event that made the change
