@@ -86,13 +86,16 @@ entrypoint="$(docker image inspect -f '{{json .Config.Entrypoint}}' "$IMAGE")"
 t=$SECONDS
 docker run -d --name "$NAME" -p 127.0.0.1::8000 --health-interval=2s --health-start-period=30s \
   "$IMAGE" >/dev/null
-port="$(docker port "$NAME" 8000/tcp | head -1 | sed 's/.*://')"
+ports="$(docker port "$NAME" 8000/tcp)"
+port="${ports%%$'\n'*}"
+port="${port##*:}"
 [ -n "$port" ] || fail "no published port"
 url="http://127.0.0.1:$port/api/health/live"
 log "container $NAME (image user '$user') published on $url"
 
 body=""
-for _ in $(seq 1 120); do
+deadline=$((SECONDS + 120))
+while [ "$SECONDS" -lt "$deadline" ]; do
   [ "$(docker inspect -f '{{.State.Running}}' "$NAME")" = true ] || fail "the container exited"
   if body="$(.venv/bin/python - "$url" 2>/dev/null <<'PY'
 import json
@@ -121,11 +124,14 @@ pid1_uid="$(docker exec "$NAME" cat /proc/1/status | awk '/^Uid:/ {print $2}')"
 [ "$pid1_uid" != 0 ] || fail "PID 1 runs as root"
 log "runs as uid $uid (PID 1 uid $pid1_uid)"
 
-docker logs "$NAME" 2>&1 | grep -q 'embedded default' \
+# (Captured first: `docker logs | grep -q` would fail under pipefail when grep exits early.)
+container_logs="$(docker logs "$NAME" 2>&1)"
+grep -q 'embedded default' <<<"$container_logs" \
   || fail "the first log lines do not say it runs on the embedded default"
 
 status=""
-for _ in $(seq 1 60); do
+deadline=$((SECONDS + 60))
+while [ "$SECONDS" -lt "$deadline" ]; do
   status="$(docker inspect -f '{{.State.Health.Status}}' "$NAME")"
   [ "$status" = healthy ] && break
   [ "$status" = unhealthy ] && break
