@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Final
 
-from sqlalchemy import BigInteger, Row, String, func, literal, or_, select, tuple_, update
+from sqlalchemy import Row, bindparam, func, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -233,12 +233,7 @@ async def apply_subscription(
     if not is_newer(event, row.last_event_created, row.last_event_id):
         return Outcome.STALE
     after = (
-        await session.execute(
-            update(Subscription)
-            .where(Subscription.id == row.id)
-            .values(_subscription_update(obj, event))
-            .returning(*(getattr(Subscription, name) for name in SUBSCRIPTION_FIELDS))
-        )
+        await session.execute(_UPDATE_BY_ID, {"row_id": row.id, **_update_params(obj, event)})
     ).one()
     before = {name: getattr(row, name) for name in SUBSCRIPTION_FIELDS}
     await _audit(
@@ -253,8 +248,28 @@ async def apply_subscription(
     return Outcome.PROCESSED
 
 
-def _subscription_update(obj: Mapping[str, Any], event: EventRef) -> dict[str, Any]:
-    values = subscription_values(obj)
+_WRITTEN: Final = (
+    "status",
+    "stripe_price_id",
+    "amount_cents",
+    "currency",
+    "interval",
+    "current_period_start",
+    "current_period_end",
+    "cancel_at_period_end",
+    "trial_end",
+    "last_event_created",
+    "last_event_id",
+)
+
+
+def _build_update() -> tuple[Any, Any]:
+    """The two subscription UPDATEs, built once: constructing SQLAlchemy expressions costs
+    more CPU per event than executing a cached one (parameters are bound at execution)."""
+    table = Subscription.__table__
+    values: dict[str, Any] = {
+        name: bindparam(f"v_{name}", type_=table.c[name].type) for name in _WRITTEN
+    }
     plan_code = (
         select(Plan.code)
         .join(Price, Price.plan_id == Plan.id)
@@ -262,12 +277,47 @@ def _subscription_update(obj: Mapping[str, Any], event: EventRef) -> dict[str, A
         .limit(1)
         .scalar_subquery()
     )
-    return {
-        **values,
-        "plan_code": func.coalesce(plan_code, Subscription.plan_code),
-        "last_event_created": event.created,
-        "last_event_id": event.id,
-    }
+    values["plan_code"] = func.coalesce(plan_code, Subscription.plan_code)
+    by_id = (
+        update(Subscription)
+        .where(Subscription.id == bindparam("row_id"))
+        .values(values)
+        .returning(*(getattr(Subscription, name) for name in SUBSCRIPTION_FIELDS))
+    )
+    # PostgreSQL fast path: lock, compare and write in one statement.
+    old = (
+        select(*_LOCKED_COLUMNS)
+        .where(Subscription.stripe_subscription_id == bindparam("stripe_id"))
+        .with_for_update()
+        .cte("old")
+    )
+    newer = or_(
+        old.c.last_event_created.is_(None),
+        tuple_(old.c.last_event_created, func.coalesce(old.c.last_event_id, ""))
+        < tuple_(values["last_event_created"], values["last_event_id"]),
+    )
+    guarded = (
+        update(Subscription)
+        .where(Subscription.id == old.c.id, newer)
+        .values(values)
+        .returning(
+            old.c.id,
+            old.c.organization_id,
+            *(old.c[name].label(f"before_{name}") for name in SUBSCRIPTION_FIELDS),
+            *(getattr(Subscription, name).label(f"after_{name}") for name in SUBSCRIPTION_FIELDS),
+        )
+    )
+    return by_id, guarded
+
+
+_UPDATE_BY_ID, _UPDATE_IF_NEWER = _build_update()
+
+
+def _update_params(obj: Mapping[str, Any], event: EventRef) -> dict[str, Any]:
+    values = subscription_values(obj)
+    values["last_event_created"] = event.created
+    values["last_event_id"] = event.id
+    return {f"v_{name}": values[name] for name in _WRITTEN}
 
 
 async def _update_if_newer(
@@ -275,27 +325,8 @@ async def _update_if_newer(
 ) -> bool:
     """PostgreSQL fast path: lock, compare and write in one statement, when the row exists
     and the event is newer. False means "not applied" (no row, or not newer)."""
-    old = (
-        select(*_LOCKED_COLUMNS)
-        .where(Subscription.stripe_subscription_id == stripe_id)
-        .with_for_update()
-        .cte("old")
-    )
-    newer = or_(
-        old.c.last_event_created.is_(None),
-        tuple_(old.c.last_event_created, func.coalesce(old.c.last_event_id, ""))
-        < tuple_(literal(event.created, BigInteger()), literal(event.id, String())),
-    )
     result = await session.execute(
-        update(Subscription)
-        .where(Subscription.id == old.c.id, newer)
-        .values(_subscription_update(obj, event))
-        .returning(
-            old.c.id,
-            old.c.organization_id,
-            *(old.c[name].label(f"before_{name}") for name in SUBSCRIPTION_FIELDS),
-            *(getattr(Subscription, name).label(f"after_{name}") for name in SUBSCRIPTION_FIELDS),
-        )
+        _UPDATE_IF_NEWER, {"stripe_id": stripe_id, **_update_params(obj, event)}
     )
     row = result.one_or_none()
     if row is None:
