@@ -143,6 +143,7 @@ async def test_thousand_events_three_times_shuffled_end_in_newest_state_once_eac
         assert (row.last_event_created, row.last_event_id) == (event["created"], event["id"])
         assert row.status == obj["status"], sub
         assert row.stripe_price_id == item["price"]["id"], sub
+        assert row.current_period_end is not None
         assert int(row.current_period_end.timestamp()) == item["current_period_end"], sub
         assert row.cancel_at_period_end is obj["cancel_at_period_end"], sub
     expected_orgs = {f"sub_{run}_{i:03d}": org for i, (org, _) in enumerate(organizations)}

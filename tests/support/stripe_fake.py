@@ -100,7 +100,13 @@ class FakeStripe(stripe.HTTPClient):
 
     # --- the stripe.HTTPClient interface ----------------------------------------------
     def request(
-        self, method: str, url: str, headers: Mapping[str, str] | None, post_data: Any = None
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str] | None,
+        post_data: Any = None,
+        *,
+        _usage: list[str] | None = None,
     ) -> tuple[str, int, Mapping[str, str]]:
         """Answer a synchronous SDK call."""
         body, status = self._handle(method, url, dict(headers or {}), post_data)

@@ -88,14 +88,14 @@ def test_parse_event_keeps_id_type_and_created() -> None:
     )
 
 
-def _headers(body: bytes, key: bytes = KEY, **over: str) -> dict[str, str]:
+def _headers(body: bytes, key: bytes = KEY, over: dict[str, str] | None = None) -> dict[str, str]:
     now = int(time.time())
     headers = {
         "webhook-id": "msg_1",
         "webhook-timestamp": str(now),
         "webhook-signature": standard.sign(key, "msg_1", now, body),
     }
-    headers.update(over)
+    headers.update(over or {})
     return headers
 
 
@@ -118,7 +118,7 @@ def test_standard_webhooks_rotation_several_signatures_and_keys() -> None:
     body = b"{}"
     other = standard.sign(b"other", "msg_1", int(time.time()), body)
     good = _headers(body, KEY)["webhook-signature"]
-    headers = _headers(body, KEY, **{"webhook-signature": f"{other} {good}"})
+    headers = _headers(body, KEY, {"webhook-signature": f"{other} {good}"})
     standard.verify([b"unrelated", KEY], headers, body)
 
 
@@ -128,9 +128,9 @@ def test_standard_webhooks_rotation_several_signatures_and_keys() -> None:
         (_headers(b"{}"), b'{"x":1}'),
         (_headers(b"{}", b"wrong-key"), b"{}"),
         ({"webhook-id": "msg_1", "webhook-timestamp": "1"}, b"{}"),
-        (_headers(b"{}", **{"webhook-timestamp": str(int(time.time()) - 301)}), b"{}"),
-        (_headers(b"{}", **{"webhook-timestamp": "soon"}), b"{}"),
-        (_headers(b"{}", **{"webhook-signature": "v2,abc"}), b"{}"),
+        (_headers(b"{}", KEY, {"webhook-timestamp": str(int(time.time()) - 301)}), b"{}"),
+        (_headers(b"{}", KEY, {"webhook-timestamp": "soon"}), b"{}"),
+        (_headers(b"{}", KEY, {"webhook-signature": "v2,abc"}), b"{}"),
     ],
     ids=["tampered", "wrong-key", "missing-signature", "stale", "bad-timestamp", "no-v1"],
 )
