@@ -212,7 +212,7 @@ async def run_asgi(
 
     app = create_app(Settings.from_env(env))
     logging.getLogger().setLevel(logging.WARNING)  # no access line per request on the console
-    transport = httpx.ASGITransport(app=app)
+    transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]  # same ASGI, narrower types
     async with (
         app.lifespan(),
         httpx.AsyncClient(transport=transport, base_url="http://bench.local") as client,
@@ -251,13 +251,15 @@ async def run_http(
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     try:
         async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as client:
-            for _ in range(200):
+            deadline = time.monotonic() + 120  # a loaded machine imports slowly
+            while True:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("cortiware serve did not start")
                 try:
                     if (await client.get("/api/health/live")).status_code == 200:
                         break
                 except httpx.TransportError:
-                    pass
-                await asyncio.sleep(0.1)
+                    await asyncio.sleep(0.25)
 
             async def send(body: bytes, headers: dict[str, str]) -> str:
                 response = await client.post("/api/webhooks/stripe", content=body, headers=headers)
