@@ -10,8 +10,9 @@
 # No image registry is used: the base image is a Debian bookworm root file system made by
 # debootstrap from Debian's package mirror and loaded with `docker import`; every other image
 # is built FROM it with the Dockerfiles under .ci/docker/. The root file system tarball is
-# cached under .ci/work/ (git-ignored) and the engine keeps the images, so a second run costs
-# seconds. CORTIWARE_CI_FRESH_IMAGES=1 (or `up --fresh`) rebuilds everything from scratch.
+# cached under .ci/work/ (git-ignored): a second run in the same checkout costs seconds, while
+# a fresh clone (CI) always runs debootstrap itself, whatever images the engine still has.
+# CORTIWARE_CI_FRESH_IMAGES=1 (or `up --fresh`) rebuilds everything from scratch.
 #
 # Images made here:
 #   cortiware-ci/debian:base   bookworm minbase + postgresql-15, redis-server, python3, venv
@@ -76,7 +77,8 @@ start_engine() {
     log "dockerd $(our_dockerd_pid) is starting; waiting for it"
   else
     log "starting dockerd (log: ${DOCKERD_LOG#"$ROOT"/})"
-    dockerd >"$DOCKERD_LOG" 2>&1 </dev/null &
+    # 9>&-: the engine must not inherit (and hold) the lock below.
+    dockerd >"$DOCKERD_LOG" 2>&1 </dev/null 9>&- &
     echo $! >"$DOCKERD_PID_FILE"
   fi
   local pid i
@@ -200,8 +202,10 @@ build_images() {
   build_image cortiware-ci/postgres:15 "$ROOT/.ci/docker/postgres"
   build_image cortiware-ci/redis:7 "$ROOT/.ci/docker/redis"
   build_image cortiware-ci/python:3.11 "$ROOT/.ci/docker/python"
-  # Dangling leftovers of earlier builds of these images only.
+  # Dangling leftovers of earlier builds of these images (and of images built FROM them) only.
+  local t=$SECONDS
   docker image prune -f --filter label=org.cortiware.ci.rootfs >/dev/null 2>&1 || true
+  [ $((SECONDS - t)) -lt 3 ] || log "pruned superseded cortiware-ci images in $((SECONDS - t)) s"
 }
 
 status() {
@@ -216,6 +220,15 @@ cmd="${1:-up}"
 shift || true
 FRESH="${CORTIWARE_CI_FRESH_IMAGES:-0}"
 [ "${1:-}" = --fresh ] && FRESH=1
+# One `up`/`engine` at a time per checkout: .ci/run may start `up` early in the background
+# (to overlap debootstrap with other work); a later `up` then waits here and reuses its result.
+if [ "$cmd" = up ] || [ "$cmd" = engine ]; then
+  exec 9>"$WORK/images.lock"
+  if ! flock -n 9; then
+    log "another images.sh is running in this checkout; waiting for it"
+    flock 9
+  fi
+fi
 case "$cmd" in
   up)
     start=$SECONDS
