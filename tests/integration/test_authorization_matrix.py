@@ -111,7 +111,8 @@ ROUTES: dict[str, Case] = {
     "POST /onboarding": Case(public=True, body={}),
     "GET /provider": Case(page=True),
     "POST /provider/invites": Case(page=True, body={}),
-    "POST /provider/monetization/config": Case(page=True, body={}),
+    # An invalid value: the config is one global row other tests rely on.
+    "POST /provider/monetization/config": Case(page=True, body={"trial_days": "-1"}),
     "POST /provider/plans": Case(page=True, body={}),
     "POST /provider/prices": Case(page=True, body={}),
     "POST /provider/coupons": Case(page=True, body={}),

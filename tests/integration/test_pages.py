@@ -8,7 +8,10 @@ import uuid
 
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from cortiware.db.engine import create_engine
+from cortiware.seed import seed
 from tests.support.auth import STAFF_PASSWORDS, create_owner
 
 _FIELD = re.compile(r'name="(_csrf|_form_key)" value="([^"]*)"')
@@ -79,8 +82,15 @@ async def test_login_form_honours_a_local_next_only(client: AsyncTestClient[Lite
     assert response.headers["location"] == "/provider"
 
 
-async def test_provider_forms_submit(client: AsyncTestClient[Litestar]) -> None:
+async def test_provider_forms_submit(client: AsyncTestClient[Litestar], database_url: str) -> None:
     """Each provider form posts through the API and the dashboard shows the result."""
+    # The monetization config is one global row: start from the seeded one, as other tests do.
+    engine = create_engine(database_url, pool_size=1)
+    try:
+        async with AsyncSession(engine) as session, session.begin():
+            await seed(session)
+    finally:
+        await engine.dispose()
     await _page_login(client, "provider", STAFF_PASSWORDS["provider"])
     dashboard = await client.get("/provider")
     assert dashboard.status_code == 200
@@ -110,15 +120,25 @@ async def test_provider_forms_submit(client: AsyncTestClient[Litestar]) -> None:
     )  # fmt: skip
     assert "Coupon created." in coupon.text
 
+    # The config is global (shared with other tests): change it, check, then restore it.
+    trial = re.search(
+        r'name="trial_days" type="number" min="0" max="365" value="(\d+)"', coupon.text
+    )
+    assert trial is not None
+    changed = str(int(trial.group(1)) + 7)
     config = await client.post(
-        "/provider/monetization/config",
-        data={**_hidden(coupon.text), "trial_days": "21", "currency": "usd"},
+        "/provider/monetization/config", data={**_hidden(coupon.text), "trial_days": changed}
     )
     assert "Monetization settings saved." in config.text
-    assert 'name="trial_days" type="number" min="0" max="365" value="21"' in config.text
+    assert f'name="trial_days" type="number" min="0" max="365" value="{changed}"' in config.text
+    restored = await client.post(
+        "/provider/monetization/config",
+        data={**_hidden(config.text), "trial_days": trial.group(1)},
+    )
+    assert "Monetization settings saved." in restored.text
 
     duplicate = await client.post(
-        "/provider/plans", data={**_hidden(config.text), "code": code, "name": "Again"}
+        "/provider/plans", data={**_hidden(restored.text), "code": code, "name": "Again"}
     )
     assert duplicate.status_code == 409
     assert 'role="alert"' in duplicate.text
