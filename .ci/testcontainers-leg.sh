@@ -36,16 +36,21 @@ export CORTIWARE_TEST_REDIS_IMAGE=cortiware-ci/redis:7
 
 log "pytest tests/integration through testcontainers (output also in ${OUT#"$ROOT"/})"
 tests_start=$SECONDS
-since="$(date +%s)"
+# Independent evidence of what the run did: the engine's container-start events, streamed
+# (the engine keeps only a short backlog of past events).
+EVENTS="$WORK/testcontainers-leg.events"
+docker events --filter type=container --filter event=start --format '{{.From}}' >"$EVENTS" &
+events_pid=$!
+trap 'kill "$events_pid" 2>/dev/null || true; bash "$ROOT/.ci/images.sh" stop' EXIT
 set +e
 .venv/bin/pytest tests/integration -p no:cacheprovider "$@" 2>&1 | tee "$OUT"
 rc=${PIPESTATUS[0]}
 set -e
 tests_s=$((SECONDS - tests_start))
-until_ts="$(date +%s)"
-# Independent evidence: which containers the engine started during the run.
-started_images="$(docker events --since "$since" --until "$((until_ts + 1))" \
-  --filter type=container --filter event=start --format '{{.From}}' 2>/dev/null | sort | uniq -c)"
+sleep 1
+kill "$events_pid" 2>/dev/null || true
+wait "$events_pid" 2>/dev/null || true
+started_images="$(sort "$EVENTS" | uniq -c)"
 log "containers started during the run:${started_images:+$'\n'}${started_images:- none}"
 
 leftover="$(docker ps -aq --filter "ancestor=cortiware-ci/postgres:15" --filter "ancestor=cortiware-ci/redis:7" | wc -l)"
