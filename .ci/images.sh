@@ -4,6 +4,8 @@
 #   bash .ci/images.sh [up]     install docker.io + debootstrap if missing, start dockerd if
 #                               nothing answers, build every cortiware-ci/* image (idempotent)
 #   bash .ci/images.sh engine   only the package install + engine start
+#   bash .ci/images.sh rootfs   only the packages + the cached root file system (no engine):
+#                               safe to run in the background early in .ci/run
 #   bash .ci/images.sh stop     stop the dockerd this script started (by the PID it recorded)
 #   bash .ci/images.sh status   engine, images and cache state
 #
@@ -173,7 +175,8 @@ build_base_image() {
   key="$(rootfs_key)"
   tar="$WORK/rootfs/$SUITE-$key.tar"
   if [ "${FRESH:-0}" != 1 ] && [ -s "$tar" ] \
-    && [ "$(image_label "$BASE_IMAGE" org.cortiware.ci.rootfs)" = "$key" ]; then
+    && [ "$(image_label "$BASE_IMAGE" org.cortiware.ci.rootfs)" = "$key" ] \
+    && [ "$(image_label "$BASE_IMAGE" org.cortiware.ci.rootfs-tar)" = "$(stat -c %Y-%s "$tar")" ]; then
     log "$BASE_IMAGE present (rootfs $key, ${tar#"$ROOT"/})"
     return 0
   fi
@@ -183,6 +186,7 @@ build_base_image() {
     --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
     --change 'ENV LANG=C.UTF-8' \
     --change "LABEL org.cortiware.ci.rootfs=$key" \
+    --change "LABEL org.cortiware.ci.rootfs-tar=$(stat -c %Y-%s "$tar")" \
     --change 'CMD ["bash"]' \
     "$tar" "$BASE_IMAGE" >/dev/null
 }
@@ -220,9 +224,10 @@ cmd="${1:-up}"
 shift || true
 FRESH="${CORTIWARE_CI_FRESH_IMAGES:-0}"
 [ "${1:-}" = --fresh ] && FRESH=1
-# One `up`/`engine` at a time per checkout: .ci/run may start `up` early in the background
-# (to overlap debootstrap with other work); a later `up` then waits here and reuses its result.
-if [ "$cmd" = up ] || [ "$cmd" = engine ]; then
+# One `up`/`engine`/`rootfs` at a time per checkout: .ci/run may start `rootfs` early in the
+# background (to overlap debootstrap with other work); a later `up` then waits here and
+# reuses its result.
+if [ "$cmd" = up ] || [ "$cmd" = engine ] || [ "$cmd" = rootfs ]; then
   exec 9>"$WORK/images.lock"
   if ! flock -n 9; then
     log "another images.sh is running in this checkout; waiting for it"
@@ -237,7 +242,13 @@ case "$cmd" in
     log "engine and images ready in $((SECONDS - start)) s"
     ;;
   engine) start_engine ;;
+  rootfs)
+    # Packages and the root file system tarball only; no engine is started, so it can run in
+    # the background beside `make test` (whose harness would otherwise see an engine).
+    ensure_packages
+    build_rootfs_tar >/dev/null
+    ;;
   stop) stop_engine ;;
   status) status ;;
-  *) die "usage: $0 [up [--fresh]|engine|stop|status]" ;;
+  *) die "usage: $0 [up [--fresh]|rootfs [--fresh]|engine|stop|status]" ;;
 esac
