@@ -217,7 +217,7 @@ status() {
   elif engine_answers; then echo "dockerd: answering (not started by this script)"
   else echo "dockerd: not running"; fi
   ls -lh "$WORK/rootfs" 2>/dev/null || echo "rootfs cache: none"
-  engine_answers && docker image ls 'cortiware-ci/*' || true
+  if engine_answers; then docker image ls 'cortiware-ci/*'; fi
 }
 
 cmd="${1:-up}"

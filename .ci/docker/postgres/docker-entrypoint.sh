@@ -27,7 +27,7 @@ if [ "$(id -u)" = 0 ]; then
   chown postgres:postgres "$PGDATA" /var/run/postgresql
   chmod 0700 "$PGDATA"
   chmod 2775 /var/run/postgresql
-  exec setpriv --reuid=postgres --regid=postgres --init-groups "$BASH_SOURCE" "$@"
+  exec setpriv --reuid=postgres --regid=postgres --init-groups "${BASH_SOURCE[0]}" "$@"
 fi
 
 : "${POSTGRES_USER:=postgres}"
@@ -66,6 +66,7 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
     fi
   fi
   for f in /docker-entrypoint-initdb.d/*; do
+    # shellcheck disable=SC1090 # init scripts are the user's, sourced as upstream does
     case "$f" in
       *.sh) log "running $f"; . "$f" ;;
       *.sql) log "running $f"; "${psql[@]}" --dbname "$POSTGRES_DB" -f "$f" >/dev/null ;;
