@@ -67,7 +67,7 @@ log "$(find "$WHEELS" -name '*.whl' | wc -l) wheels in ${t_wheels} s"
 
 t=$SECONDS
 log "docker build --build-arg BASE_IMAGE=$BASE_IMAGE -t $IMAGE ."
-docker build --build-arg "BASE_IMAGE=$BASE_IMAGE" -t "$IMAGE" . >"$WORK/image-build.log" 2>&1 \
+docker build --force-rm --build-arg "BASE_IMAGE=$BASE_IMAGE" -t "$IMAGE" . >"$WORK/image-build.log" 2>&1 \
   || { tail -40 "$WORK/image-build.log" >&2; fail "docker build"; }
 grep -q 'installing prebuilt wheels' "$WORK/image-build.log" \
   || fail "the build did not use the prebuilt wheels"

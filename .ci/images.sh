@@ -195,7 +195,7 @@ build_image() {
   local name="$1" dir="$2" out args=()
   [ "${FRESH:-0}" = 1 ] && args+=(--no-cache)
   log "docker build -> $name"
-  if ! out="$(docker build "${args[@]}" -t "$name" "$dir" 2>&1)"; then
+  if ! out="$(docker build --force-rm "${args[@]}" -t "$name" "$dir" 2>&1)"; then
     printf '%s\n' "$out" >&2
     die "docker build $name failed"
   fi
