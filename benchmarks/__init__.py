@@ -1,0 +1,1 @@
+"""Benchmarks against named peers; `make bench` runs `python -m benchmarks.run`."""

@@ -1,0 +1,81 @@
+"""`make bench`: rate-limit throughput vs peers and the latency the middleware adds.
+
+Usage: `.venv/bin/python -m benchmarks.run [--seconds 5] [--concurrency 32] [--requests 3000]`.
+Everything runs against a private redis-server started here (pinned to CPU 1, this process
+to CPU 0) and stopped at the end; the shared Redis is never touched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import statistics
+import tempfile
+
+import redis
+
+from benchmarks import latency, ratelimit
+from benchmarks._redis import private_redis
+
+BENCH_ENV = {
+    "APP_ENV": "test",
+    "CORTIWARE_REDIS_PREFIX": "bench:",
+}
+
+
+def _settings_env(workdir: str) -> dict[str, str]:
+    return {**BENCH_ENV, "DATABASE_URL": f"sqlite:///{workdir}/bench.sqlite3"}
+
+
+async def _main(args: argparse.Namespace) -> None:
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {0})
+    with private_redis(cpu=1) as url, tempfile.TemporaryDirectory() as workdir:
+        server = redis.Redis.from_url(url).info("server")["redis_version"]
+        print(f"python {platform.python_version()}, redis-server {server}, {os.cpu_count()} CPUs")
+        print(f"rate-limit decisions: concurrency {args.concurrency}, {args.seconds}s each\n")
+        header = "| limiter | decisions/s | client commands/decision (MONITOR) |"
+        print(header + " commandstats/decision |")
+        print("| --- | ---: | ---: | --- |")
+        results = []
+        for make in ratelimit.contenders(url):
+            result = await ratelimit.measure(url, make, args.concurrency, args.seconds)
+            results.append(result)
+            commands = ", ".join(f"{k} {v:.2f}" for k, v in result.commands.items())
+            print(
+                f"| {result.name} | {result.per_second:,.0f} | {result.round_trips:.2f} | "
+                f"{commands} |"
+            )
+        ours = results[0].per_second
+        print()
+        for other in results[1:]:
+            print(f"cortiware GCRA vs {other.name}: {ours / other.per_second:.1f}x")
+
+        print(f"\nlatency over loopback, {args.requests} sequential POSTs each:\n")
+        samples = await latency.measure(url, _settings_env(workdir), args.requests)
+        print("| app | p50 ms | p99 ms |")
+        print("| --- | ---: | ---: |")
+        for name, values in samples.items():
+            p50 = statistics.median(values)
+            p99 = latency.percentile(values, 99)
+            print(f"| {name} | {p50:.3f} | {p99:.3f} |")
+        added50 = statistics.median(samples["full_app"]) - statistics.median(samples["bare_app"])
+        added99 = latency.percentile(samples["full_app"], 99) - latency.percentile(
+            samples["bare_app"], 99
+        )
+        print(f"\nadded by rate limit + idempotency: p50 {added50:.3f} ms, p99 {added99:.3f} ms")
+
+
+def main() -> None:
+    """Parse arguments and run every benchmark."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--requests", type=int, default=3000)
+    asyncio.run(_main(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
