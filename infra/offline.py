@@ -8,6 +8,8 @@ inputs and resource options. ``make plan`` and ``tests/infra`` both use this mod
 
 from __future__ import annotations
 
+import asyncio
+import atexit
 import base64
 import hashlib
 import importlib
@@ -376,6 +378,31 @@ class _RecordingMonitor(MockMonitor):
         return response
 
 
+_OWN_LOOP: asyncio.AbstractEventLoop | None = None
+
+
+def _ensure_event_loop() -> None:
+    # Pulumi's runtime creates futures on the thread's current loop. A closed or missing one
+    # (left behind by asyncio.run() or pytest-asyncio in the same process) makes it fail with
+    # "There is no current event loop", so install one loop of our own, closed at exit.
+    global _OWN_LOOP  # noqa: PLW0603 - one loop per process, created lazily
+    try:
+        loop = asyncio.get_event_loop_policy().get_event_loop()
+    except RuntimeError:
+        loop = None
+    if loop is None or loop.is_closed():
+        if _OWN_LOOP is None or _OWN_LOOP.is_closed():
+            _OWN_LOOP = asyncio.new_event_loop()
+            atexit.register(_OWN_LOOP.close)
+        asyncio.set_event_loop(_OWN_LOOP)
+
+
+def close_event_loop() -> None:
+    """Close the loop `run_offline` may have installed (test sessions call this at the end)."""
+    if _OWN_LOOP is not None and not _OWN_LOOP.is_closed():
+        _OWN_LOOP.close()
+
+
 def run_offline(stack: str, config: Mapping[str, str] | None = None) -> OfflineRun:
     """Run ``infra/__main__.py`` for ``stack`` under mocks and return what it declared.
 
@@ -387,6 +414,7 @@ def run_offline(stack: str, config: Mapping[str, str] | None = None) -> OfflineR
     """
     values = dict(stack_config(stack) if config is None else config)
     _load_provider_modules()
+    _ensure_event_loop()
     region = values.get("aws:region", "eu-west-1")
     mocks = AwsMocks(region)
     monitor = _RecordingMonitor(mocks)

@@ -7,7 +7,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 import pytest
-from infra.offline import OfflineRun, PlannedResource, run_offline
+from infra.offline import OfflineRun, PlannedResource, close_event_loop, run_offline
 
 STACKS = ("staging", "prod")
 
@@ -72,3 +72,10 @@ def walk(value: Any) -> Iterator[Any]:
     elif isinstance(value, list):
         for item in value:
             yield from walk(item)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _close_offline_loop() -> Iterator[None]:
+    """Close the event loop the offline runs may have installed, before pytest's leak check."""
+    yield
+    close_event_loop()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator, Iterator
 
@@ -31,9 +32,13 @@ def backends(request: pytest.FixtureRequest) -> Iterator[Backends]:
         chosen = pick()
     except BackendUnavailable as exc:
         pytest.exit(f"cortiware: {exc}", returncode=1)
+    # Written around pytest's output capture, so a green run shows the banner too (CI's
+    # testcontainers leg checks for it).
     reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
     if reporter is not None:
-        reporter.write_line(chosen.describe())
+        with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
+            reporter.write_line(chosen.describe())
     yield chosen
     chosen.stop()
 
@@ -41,6 +46,14 @@ def backends(request: pytest.FixtureRequest) -> Iterator[Backends]:
 @pytest.fixture(scope="session")
 def database_url(backends: Backends) -> Iterator[str]:
     """A fresh, migrated PostgreSQL database for this run (dropped afterwards)."""
+    with scratch_database(backends.admin_database_url) as url:
+        asyncio.run(migrate.upgrade(url))
+        yield url
+
+
+@pytest.fixture
+def isolated_database_url(backends: Backends) -> Iterator[str]:
+    """A migrated database of this test's own, for tests that act on every row (replay, sync)."""
     with scratch_database(backends.admin_database_url) as url:
         asyncio.run(migrate.upgrade(url))
         yield url

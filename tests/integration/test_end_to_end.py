@@ -12,7 +12,14 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cortiware.db.engine import create_engine
-from cortiware.db.models import Activity, AuditEntry, OnboardingInvite, Owner, Subscription
+from cortiware.db.models import (
+    Activity,
+    AuditEntry,
+    MonetizationConfig,
+    OnboardingInvite,
+    Owner,
+    Subscription,
+)
 from cortiware.seed import DEFAULT_PLAN_CODE, seed
 from tests.support.auth import login, login_staff
 
@@ -35,6 +42,10 @@ async def test_provider_invites_and_owner_reads_its_organization(
     """Invite, verify, accept: org, owner, trial, audit and funnel rows; then the owner logs in."""
     async with db() as session, session.begin():
         await seed(session)
+        # Other tests of this run edit the global config; state this test's precondition.
+        config = await session.get(MonetizationConfig, 1)
+        assert config is not None
+        config.default_plan_code, config.trial_days = DEFAULT_PLAN_CODE, 14
     email = f"founder-{uuid.uuid4().hex[:8]}@example.com"
 
     client.headers["X-CSRF-Token"] = await login_staff(client, "provider")

@@ -114,8 +114,9 @@ async def test_event_created_after_the_sync_still_wins(
     assert (await subscription_row(db, sub)).status == "canceled"
 
 
-def test_replay_command_processes_unmatched_events_since(database_url: str) -> None:
+def test_replay_command_processes_unmatched_events_since(isolated_database_url: str) -> None:
     """`cortiware stripe replay --since 1h` re-processes unmatched events once matched."""
+    database_url = isolated_database_url
     suffix = uuid.uuid4().hex[:10]
     customer, sub, evt = f"cus_{suffix}", f"sub_{suffix}", f"evt_{suffix}"
 
