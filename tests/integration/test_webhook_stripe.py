@@ -339,3 +339,34 @@ async def test_first_stripe_subscription_adopts_the_trial_row(
             .where(Subscription.organization_id == org)
         )
     assert count == 1
+
+
+async def test_processed_event_refreshes_the_cached_organization_list(
+    client: Client, db: async_sessionmaker[AsyncSession]
+) -> None:
+    """After a processed event the provider's cached organization list shows the new status."""
+    from tests.support.auth import login_staff
+
+    sub, customer, evt = _ids()
+    org_id = await create_organization(db, customer=customer, name=f"Cached {sub}")
+    client.headers["X-CSRF-Token"] = await login_staff(client, "provider")
+
+    async def status_in_list() -> str | None:
+        rows = (await client.get("/api/provider/organizations")).json()
+        return next(r["subscription_status"] for r in rows if r["id"] == str(org_id))
+
+    assert await status_in_list() is None  # cached now, without a subscription
+    now = int(time.time())
+    created = subscription_event(
+        evt, "customer.subscription.created", now, subscription_object(sub, customer=customer)
+    )
+    assert (await _deliver(client, created)).json()["status"] == "processed"
+    assert await status_in_list() == "active"
+    updated = subscription_event(
+        evt + "u",
+        "customer.subscription.updated",
+        now + 1,
+        subscription_object(sub, customer=customer, status="past_due"),
+    )
+    assert (await _deliver(client, updated)).json()["status"] == "processed"
+    assert await status_in_list() == "past_due"

@@ -15,6 +15,7 @@ from litestar.di import NamedDependency
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cortiware.errors import BadRequest, NotFound, problem_response
+from cortiware.monetization.caching import commit_and_invalidate
 from cortiware.settings import Settings
 from cortiware.webhooks import federation, stripe_events
 
@@ -50,6 +51,10 @@ async def stripe_webhook(
         return problem_response(
             500, "The event could not be processed; it is stored and will be retried."
         )
+    if receipt.status == "processed":
+        # Subscription status shows in the cached organization views: drop them once the
+        # change is committed, on every instance.
+        await commit_and_invalidate(db_session, state, "organizations")
     return Response({"received": True, "id": receipt.event_id, "status": receipt.status})
 
 
