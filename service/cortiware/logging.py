@@ -62,3 +62,5 @@ def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
         logging.getLogger(name).propagate = True
     # Our request middleware writes one access line with the request id; uvicorn's is redundant.
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+    # Alembic announces every plugin it loads at INFO; only its warnings matter to operators.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
