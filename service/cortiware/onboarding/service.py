@@ -16,12 +16,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 import anyio.to_thread
-from argon2 import PasswordHasher
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cortiware.audit import Actor, record, snapshot
+from cortiware.auth import credentials
 from cortiware.db.models import (
     MonetizationConfig,
     OnboardingInvite,
@@ -53,9 +53,6 @@ __all__ = [
 
 DEFAULT_EXPIRES_IN_HOURS: Final = 72
 _EMAIL: Final = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
-# argon2id with the library's defaults (RFC 9106 low-memory profile); the parameters are
-# stored in each hash, so owner login verifies with any PasswordHasher.
-_hasher: Final = PasswordHasher()
 
 
 def normalise_email(email: str) -> str:
@@ -67,8 +64,8 @@ def normalise_email(email: str) -> str:
 
 
 async def hash_password(password: str) -> str:
-    """The argon2id hash of `password`, computed off the event loop."""
-    return await anyio.to_thread.run_sync(_hasher.hash, password)
+    """The argon2id hash of `password` (the login's own hasher), computed off the event loop."""
+    return await anyio.to_thread.run_sync(credentials.hash_password, password)
 
 
 @dataclass(frozen=True, slots=True)
