@@ -4,6 +4,6 @@
 API; `retention.prune` and `cli` implement `cortiware audit prune`.
 """
 
-from cortiware.audit.recorder import SYSTEM, Actor, record, redact, snapshot
+from cortiware.audit.recorder import SYSTEM, Actor, insert, record, redact, snapshot
 
-__all__ = ["SYSTEM", "Actor", "record", "redact", "snapshot"]
+__all__ = ["SYSTEM", "Actor", "insert", "record", "redact", "snapshot"]

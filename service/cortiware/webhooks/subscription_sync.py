@@ -391,7 +391,7 @@ async def _audit(
 ) -> None:
     if not created and all(before.get(name) == value for name, value in after.items()):
         return
-    entry = await audit.record(
+    await audit.insert(
         session,
         actor=STRIPE_ACTOR,
         entity="subscription",
@@ -400,5 +400,5 @@ async def _audit(
         before=None if created else before,
         after=after,
         organization_id=organization_id,
+        request_id=event.id,  # the Stripe event that made the change
     )
-    entry.request_id = event.id[:64] or None  # the Stripe event that made the change
