@@ -125,7 +125,7 @@ def archive_for(url: str) -> FileArchive | S3Archive:
         if not parts.netloc:
             raise ArchiveError("--archive-to s3 URLs look like s3://bucket/prefix")
         try:
-            import boto3  # type: ignore[import-not-found, unused-ignore]  # optional extra
+            import boto3  # a dependency; imported lazily, only `--archive-to s3://` needs it
         except ImportError:
             raise ArchiveError(
                 "s3:// archiving needs boto3, which is not installed here "
