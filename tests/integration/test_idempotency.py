@@ -100,3 +100,75 @@ async def test_crashed_claim_is_taken_over_by_cas_and_the_old_token_loses(
     await kv.aclose()
     assert done.response == StoredResponse(200, [], b"new")
     assert 24 * 3600 - 5 < ttl <= 24 * 3600
+
+
+def _limited_app(
+    make_settings: SettingsFactory, redis_url: str, prefix: str
+) -> tuple[Litestar, list[int]]:
+    effects: list[int] = []
+
+    @post("/api/items")
+    async def create(data: JSONBody[dict[str, int]]) -> dict[str, int]:
+        effects.append(data["n"])
+        return {"n": data["n"]}
+
+    settings = make_settings(
+        REDIS_URL=redis_url, CORTIWARE_REDIS_PREFIX=prefix, RATE_LIMIT_DEFAULT="3/minute"
+    )
+    app = Litestar(
+        route_handlers=[create],
+        middleware=redis_middleware(settings),
+        lifespan=[partial(redis_lifespan, settings=settings)],
+        exception_handlers=exception_handlers,
+    )
+    return app, effects
+
+
+async def test_keyed_requests_are_limited_by_the_claim_script_in_one_bucket(
+    make_settings: SettingsFactory, redis_url: str, redis_prefix: str
+) -> None:
+    """The claim decides the limit: keyed and unkeyed requests share one exact bucket,
+    carry the rate-limit headers, and a refused keyed request runs nothing and claims nothing.
+    """
+    app, effects = _limited_app(make_settings, redis_url, redis_prefix)
+    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t")
+    async with app.lifespan(), client:
+        first = await client.post("/api/items", json={"n": 1}, headers={"Idempotency-Key": "a"})
+        plain = await client.post("/api/items", json={"n": 2})
+        third = await client.post("/api/items", json={"n": 3}, headers={"Idempotency-Key": "b"})
+        refused = await client.post("/api/items", json={"n": 4}, headers={"Idempotency-Key": "c"})
+        refused_plain = await client.post("/api/items", json={"n": 5})
+        redis = app.state.kv.redis
+        claimed = [k async for k in redis.scan_iter(match=f"{redis_prefix}idem:*")]
+    assert [r.status_code for r in (first, plain, third)] == [201, 201, 201]
+    assert [r.headers["ratelimit-remaining"] for r in (first, plain, third)] == ["2", "1", "0"]
+    assert first.headers["ratelimit-policy"] == '"default";q=3;w=60'
+    assert refused.status_code == 429
+    assert refused.headers["content-type"].startswith("application/problem+json")
+    assert int(refused.headers["retry-after"]) >= 1
+    assert refused.headers["ratelimit-remaining"] == "0"
+    assert refused_plain.status_code == 429
+    assert effects == [1, 2, 3]
+    assert len(claimed) == 2  # "a" and "b"; the refused "c" left no record
+
+
+async def test_limit_and_claim_together_in_memory_while_redis_is_unconfigured() -> None:
+    """Without Redis the combined claim uses the in-memory GCRA and store, same outcomes."""
+    from cortiware.idempotency.store import LimitCheck
+    from cortiware.ratelimit import GCRALimiter
+
+    kv = KV(None)
+    store, limiter = IdempotencyStore(kv), GCRALimiter(kv)
+    check = LimitCheck(limiter, "b", 2, 60)
+    first = await store.claim("k1", "fp", check)
+    again = await store.claim("k1", "fp", check)
+    refused = await store.claim("k2", "fp", check)
+    assert first.outcome is ClaimOutcome.ACQUIRED
+    assert first.decision is not None
+    assert first.decision.allowed
+    assert first.decision.remaining == 1
+    assert again.outcome is ClaimOutcome.IN_PROGRESS
+    assert refused.outcome is ClaimOutcome.LIMITED
+    assert refused.decision is not None
+    assert not refused.decision.allowed
+    assert (await store.claim("k2", "fp")).outcome is ClaimOutcome.ACQUIRED  # nothing was held

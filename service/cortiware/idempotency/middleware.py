@@ -24,12 +24,23 @@ from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from cortiware import metrics
-from cortiware.idempotency.store import ClaimOutcome, IdempotencyStore, StoredResponse
+from cortiware.idempotency.store import (
+    ClaimOutcome,
+    IdempotencyStore,
+    LimitCheck,
+    StoredResponse,
+)
 from cortiware.ratelimit._respond import send_problem
 from cortiware.ratelimit.client_ip import IPNetwork, client_ip
-from cortiware.ratelimit.middleware import principal_of
+from cortiware.ratelimit.middleware import DEFERRED_LIMIT_SCOPE_KEY, DeferredLimit, principal_of
 
-__all__ = ["IDEMPOTENCY_STATE_KEY", "REQUIRED_ON", "IdempotencyMiddleware", "valid_key"]
+__all__ = [
+    "IDEMPOTENCY_STATE_KEY",
+    "REQUIRED_ON",
+    "IdempotencyMiddleware",
+    "takes_claim",
+    "valid_key",
+]
 
 IDEMPOTENCY_STATE_KEY: Final = "idempotency"
 """`app.state` key of the `IdempotencyStore`, created in the app lifespan."""
@@ -61,6 +72,22 @@ def valid_key(key: str) -> bool:
     return 1 <= len(key) <= 255 and all(" " <= c <= "~" for c in key)
 
 
+def takes_claim(scope: Scope) -> bool:
+    """True when `IdempotencyMiddleware` will claim a key for this request.
+
+    `RateLimitMiddleware(defer=takes_claim)` then leaves its decision to the claim script.
+    """
+    path = scope["path"]
+    if (
+        scope.get("method") not in _METHODS
+        or not path.startswith("/api/")
+        or path.startswith(_EXEMPT)
+    ):
+        return False
+    raw = _header(scope, b"idempotency-key")
+    return raw is not None and valid_key(raw.decode("latin-1"))
+
+
 def _header(scope: Scope, name: bytes) -> bytes | None:
     for key, value in scope["headers"]:
         if key == name:
@@ -90,11 +117,7 @@ class IdempotencyMiddleware(ASGIMiddleware):
         """Claim the key, then run, replay, or refuse with 400, 409 or 422."""
         method: str = scope["method"]  # type: ignore[typeddict-item]
         path = scope["path"]
-        if (
-            method not in _METHODS
-            or not path.startswith("/api/")
-            or path.startswith("/api/webhooks/")
-        ):
+        if method not in _METHODS or not path.startswith("/api/") or path.startswith(_EXEMPT):
             await next_app(scope, receive, send)
             return
         raw = _header(scope, b"idempotency-key")
@@ -134,10 +157,21 @@ class IdempotencyMiddleware(ASGIMiddleware):
         route: str = scope.get("path_template") or scope["path"]
         body = await scope["litestar_app"].request_class(scope=scope, receive=receive).body()
         record_key = hashlib.sha256(f"{who}\x00{route}\x00{key}".encode()).hexdigest()
+        deferred: DeferredLimit | None = scope.pop(DEFERRED_LIMIT_SCOPE_KEY, None)  # type: ignore[typeddict-item]
+        limit = (
+            LimitCheck(deferred.limiter, deferred.bucket, deferred.limit, deferred.period)
+            if deferred is not None
+            else None
+        )
         claim = await store.claim(
             record_key,
             fingerprint(method, scope["path"], scope["query_string"], body, who),
+            limit,
         )
+        if deferred is not None:
+            deferred.decision = claim.decision
+        if claim.outcome is ClaimOutcome.LIMITED:
+            return  # `RateLimitMiddleware` answers 429
         if claim.outcome is ClaimOutcome.COMPLETED:
             assert claim.response is not None
             _replayed.inc()

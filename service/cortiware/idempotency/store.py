@@ -12,10 +12,16 @@ response, once completed).
   blind overwrite of a live claim.
 - `complete` and `release` are compare-and-swap on the token: a claimant that lost its lease
   can neither overwrite nor delete its successor's record.
+
+`claim` can carry the request's rate-limit decision (`LimitCheck`): one script then runs the
+same GCRA as `GCRALimiter.hit` on the bucket and, only when the request is admitted, the
+claim; so a keyed request pays one round trip for both instead of two, and a refused
+request claims nothing.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 import time
 from dataclasses import dataclass
@@ -27,12 +33,14 @@ from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
 from cortiware.kv import KV
+from cortiware.ratelimit.gcra import Decision, GCRALimiter
 
 __all__ = [
     "COMPLETED_TTL",
     "ClaimOutcome",
     "ClaimResult",
     "IdempotencyStore",
+    "LimitCheck",
     "MemoryIdempotencyStore",
     "StoredResponse",
 ]
@@ -66,6 +74,35 @@ if rec[2] ~= ARGV[1] then return {'mismatch'} end
 return {'in_progress', tostring(lease - now)}
 """
 
+# KEYS[2] is the GCRA bucket, ARGV[4] its emission interval (us), ARGV[5] its limit: the
+# statements of `GCRA_LUA`; a refusal returns before the claim and writes nothing.
+_LIMIT_CLAIM_LUA: Final = (
+    """
+local interval = tonumber(ARGV[4])
+local limit = tonumber(ARGV[5])
+local t = redis.call('TIME')
+local now_us = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local tat = tonumber(redis.call('GET', KEYS[2]))
+if tat == nil or tat < now_us then tat = now_us end
+local new_tat = tat + interval
+local allow_at = new_tat - interval * limit
+if allow_at - now_us > 1 then
+  return {'limited', '', 0, 0, math.ceil(tat - now_us), math.ceil(allow_at - now_us)}
+end
+redis.call('SET', KEYS[2], string.format('%.0f', new_tat), 'PX',
+  math.max(1, math.ceil((new_tat - now_us) / 1000)))
+local decision = {1, math.max(0, math.floor((now_us - allow_at + 1) / interval)),
+  math.ceil(new_tat - now_us), 0}
+local function claim()
+"""
+    + _CLAIM_LUA
+    + """
+end
+local r = claim()
+return {r[1], r[2] or '', decision[1], decision[2], decision[3], decision[4]}
+"""
+)
+
 _COMPLETE_LUA: Final = """
 if redis.call('HGET', KEYS[1], 'tok') ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], 'st', 'c', 'resp', ARGV[2])
@@ -90,6 +127,8 @@ class ClaimOutcome(StrEnum):
     IN_PROGRESS = "in_progress"
     MISMATCH = "mismatch"
     COMPLETED = "completed"
+    LIMITED = "limited"
+    """Refused by the rate limit of a `LimitCheck`: nothing was claimed."""
 
 
 class StoredResponse(msgspec.Struct, array_like=True):
@@ -117,11 +156,24 @@ class ClaimResult:
     token: str | None = None
     response: StoredResponse | None = None
     retry_after: float = 0.0
+    decision: Decision | None = None
+    """The rate-limit decision, when `claim` was given a `LimitCheck`."""
 
     @property
     def owned(self) -> bool:
         """True when the caller must run the request and then complete or release."""
         return self.outcome in (ClaimOutcome.ACQUIRED, ClaimOutcome.TAKEN_OVER)
+
+
+@dataclass(frozen=True, slots=True)
+class LimitCheck:
+    """A rate-limit decision to take together with the claim: `limit` per `period` s."""
+
+    limiter: GCRALimiter
+    bucket: str
+    """The bucket key, as given to `GCRALimiter.hit`."""
+    limit: int
+    period: float
 
 
 @dataclass(slots=True)
@@ -195,7 +247,16 @@ class MemoryIdempotencyStore:
 class IdempotencyStore:
     """Idempotency records on Redis through `KV`, in memory while the breaker is open."""
 
-    __slots__ = ("_claim", "_complete", "_kv", "_release", "lease", "memory", "prefix")
+    __slots__ = (
+        "_claim",
+        "_complete",
+        "_kv",
+        "_limit_claim",
+        "_release",
+        "lease",
+        "memory",
+        "prefix",
+    )
 
     def __init__(self, kv: KV, *, lease: float = DEFAULT_LEASE, prefix: str = "idem") -> None:
         self._kv = kv
@@ -206,25 +267,50 @@ class IdempotencyStore:
         self._claim: AsyncScript | None = redis.register_script(_CLAIM_LUA) if redis else None
         self._complete: AsyncScript | None = redis.register_script(_COMPLETE_LUA) if redis else None
         self._release: AsyncScript | None = redis.register_script(_RELEASE_LUA) if redis else None
+        self._limit_claim: AsyncScript | None = (
+            redis.register_script(_LIMIT_CLAIM_LUA) if redis else None
+        )
 
-    async def claim(self, key: str, fingerprint: str) -> ClaimResult:
-        """Atomically claim `key` (a hash of the scope) for a request with `fingerprint`."""
+    async def claim(
+        self, key: str, fingerprint: str, limit: LimitCheck | None = None
+    ) -> ClaimResult:
+        """Atomically claim `key` (a hash of the scope) for a request with `fingerprint`.
+
+        With `limit`, first decide the rate limit in the same script: `LIMITED` (nothing
+        claimed) when refused; otherwise the claim's outcome, both carrying `decision`.
+        """
         full = self.prefix + key
 
         async def on_redis(redis: Redis) -> ClaimResult:
-            assert self._claim is not None
             token = secrets.token_hex(16)
             lease_ms = int(self.lease * 1000)
-            raw = await self._claim(keys=[full], args=[fingerprint, token, lease_ms], client=redis)
-            outcome = ClaimOutcome(raw[0].decode())
-            if outcome is ClaimOutcome.COMPLETED:
-                return ClaimResult(outcome, response=StoredResponse.decode(raw[1]))
-            if outcome is ClaimOutcome.IN_PROGRESS:
-                return ClaimResult(outcome, retry_after=int(raw[1]) / 1000)
-            return ClaimResult(outcome, token if outcome is not ClaimOutcome.MISMATCH else None)
+            if limit is None:
+                assert self._claim is not None
+                args: list[str | int] = [fingerprint, token, lease_ms]
+                raw = await self._claim(keys=[full], args=args, client=redis)
+                return _claim_result(raw, token, None)
+            assert self._limit_claim is not None
+            interval = repr(limit.period * 1_000_000 / limit.limit)
+            raw = await self._limit_claim(
+                keys=[full, limit.limiter.prefix + limit.bucket],
+                args=[fingerprint, token, lease_ms, interval, limit.limit],
+                client=redis,
+            )
+            allowed, remaining, reset_us, retry_us = (int(v) for v in raw[2:6])
+            decision = Decision(
+                allowed == 1, limit.limit, remaining, reset_us / 1_000_000, retry_us / 1_000_000
+            )
+            return _claim_result(raw, token, decision)
 
         async def on_memory() -> ClaimResult:
-            return self.memory.claim(full, fingerprint)
+            if limit is None:
+                return self.memory.claim(full, fingerprint)
+            decision = limit.limiter.memory.hit(
+                limit.limiter.prefix + limit.bucket, limit.limit, limit.period
+            )
+            if not decision.allowed:
+                return ClaimResult(ClaimOutcome.LIMITED, decision=decision)
+            return dataclasses.replace(self.memory.claim(full, fingerprint), decision=decision)
 
         return await self._kv.run(on_redis, on_memory)
 
@@ -255,3 +341,13 @@ class IdempotencyStore:
             return self.memory.release(full, token)
 
         return await self._kv.run(on_redis, on_memory)
+
+
+def _claim_result(raw: list[bytes], token: str, decision: Decision | None) -> ClaimResult:
+    outcome = ClaimOutcome(raw[0].decode())
+    if outcome is ClaimOutcome.COMPLETED:
+        return ClaimResult(outcome, response=StoredResponse.decode(raw[1]), decision=decision)
+    if outcome is ClaimOutcome.IN_PROGRESS:
+        return ClaimResult(outcome, retry_after=int(raw[1]) / 1000, decision=decision)
+    owned = outcome in (ClaimOutcome.ACQUIRED, ClaimOutcome.TAKEN_OVER)
+    return ClaimResult(outcome, token if owned else None, decision=decision)

@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from cortiware.cache import CACHE_STATE_KEY, Cache
 from cortiware.idempotency import IDEMPOTENCY_STATE_KEY, IdempotencyMiddleware, IdempotencyStore
+from cortiware.idempotency.middleware import takes_claim
 from cortiware.kv.client import KV, KVConfig
 from cortiware.ratelimit import (
     RATE_LIMITER_STATE_KEY,
@@ -24,9 +25,14 @@ __all__ = ["redis_lifespan", "redis_middleware"]
 
 
 def redis_middleware(settings: Settings) -> list[Any]:
-    """Rate limiting then idempotency; list them after the middleware that sets the principal."""
+    """Rate limiting then idempotency; list them after the middleware that sets the principal.
+
+    A keyed request's limit is decided by the idempotency claim script (one round trip).
+    """
     return [
-        RateLimitMiddleware(RateLimitPolicy.from_settings(settings), settings.trusted_proxies),
+        RateLimitMiddleware(
+            RateLimitPolicy.from_settings(settings), settings.trusted_proxies, defer=takes_claim
+        ),
         IdempotencyMiddleware(settings.trusted_proxies),
     ]
 

@@ -8,12 +8,19 @@ The principal of a logged-in request is read from `scope["cortiware_principal"]`
 (`PRINCIPAL_SCOPE_KEY`, a string such as `"provider:alice"` or `"owner:<uuid>"`): the
 authentication layer sets it in a middleware that runs before this one. Without it the
 bucket is the client IP.
+
+Deferral: for a request the idempotency middleware will claim (`defer(scope)` true), the
+decision is not taken here but handed on in `scope["cortiware_deferred_limit"]`
+(`DeferredLimit`); the claim script decides the limit first in the same round trip, records
+the decision on it, and on a refusal returns without running or answering, so this
+middleware sends the 429. Same GCRA, same bucket, same headers: one round trip less.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, Final
 
 import msgspec
@@ -24,16 +31,38 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from cortiware import metrics
 from cortiware.ratelimit._respond import send_problem
 from cortiware.ratelimit.client_ip import IPNetwork, client_ip
-from cortiware.ratelimit.gcra import GCRALimiter
+from cortiware.ratelimit.gcra import Decision, GCRALimiter
 from cortiware.ratelimit.headers import rate_limit_headers
 from cortiware.ratelimit.policy import GroupName, RateLimitPolicy, resolve_group
+from cortiware.settings import RateLimitSpec
 
-__all__ = ["PRINCIPAL_SCOPE_KEY", "RATE_LIMITER_STATE_KEY", "RateLimitMiddleware"]
+__all__ = [
+    "DEFERRED_LIMIT_SCOPE_KEY",
+    "PRINCIPAL_SCOPE_KEY",
+    "RATE_LIMITER_STATE_KEY",
+    "DeferredLimit",
+    "RateLimitMiddleware",
+]
 
 PRINCIPAL_SCOPE_KEY: Final = "cortiware_principal"
 """ASGI scope key holding the authenticated principal (a string), set by the auth layer."""
 RATE_LIMITER_STATE_KEY: Final = "rate_limiter"
 """`app.state` key of the `GCRALimiter`, created in the app lifespan."""
+DEFERRED_LIMIT_SCOPE_KEY: Final = "cortiware_deferred_limit"
+"""ASGI scope key of the `DeferredLimit` a downstream claim must decide."""
+
+
+@dataclass(slots=True)
+class DeferredLimit:
+    """A rate-limit decision left to the idempotency claim (see the module docstring)."""
+
+    limiter: GCRALimiter
+    bucket: str
+    limit: int
+    period: float
+    decision: Decision | None = None
+    """Set by whoever took the decision."""
+
 
 _limited = metrics.counter("ratelimit.limited")
 _allowed = metrics.counter("ratelimit.allowed")
@@ -61,9 +90,15 @@ class RateLimitMiddleware(ASGIMiddleware):
 
     scopes = (ScopeType.HTTP,)
 
-    def __init__(self, policy: RateLimitPolicy, trusted_proxies: Sequence[IPNetwork] = ()) -> None:
+    def __init__(
+        self,
+        policy: RateLimitPolicy,
+        trusted_proxies: Sequence[IPNetwork] = (),
+        defer: Callable[[Scope], bool] | None = None,
+    ) -> None:
         self.policy = policy
         self.trusted_proxies = tuple(trusted_proxies)
+        self.defer = defer
 
     async def bucket(self, group: GroupName, scope: Scope, receive: Receive) -> str:
         """The bucket key of this request within `group`."""
@@ -85,21 +120,23 @@ class RateLimitMiddleware(ASGIMiddleware):
             return
         limiter: GCRALimiter = scope["litestar_app"].state[RATE_LIMITER_STATE_KEY]
         spec = self.policy.spec(group)
-        decision = await limiter.hit(
-            await self.bucket(group, scope, receive), spec.limit, spec.period
-        )
-        headers = rate_limit_headers(group.value, spec.period, decision)
-        if not decision.allowed:
-            _limited.inc()
-            metrics.counter(f"ratelimit.limited.{group.value}").inc()
-            await send_problem(
+        bucket = await self.bucket(group, scope, receive)
+        if self.defer is not None and self.defer(scope):
+            await self._deferred(
                 scope,
                 receive,
                 send,
-                429,
-                f"Rate limit of {spec} exceeded for this client; retry after the given seconds.",
-                headers={k.decode(): v.decode() for k, v in headers},
+                next_app,
+                limiter=limiter,
+                bucket=bucket,
+                group=group,
+                spec=spec,
             )
+            return
+        decision = await limiter.hit(bucket, spec.limit, spec.period)
+        headers = rate_limit_headers(group.value, spec.period, decision)
+        if not decision.allowed:
+            await _refuse(scope, receive, send, group=group, spec=spec, headers=headers)
             return
         _allowed.inc()
 
@@ -109,3 +146,54 @@ class RateLimitMiddleware(ASGIMiddleware):
             await send(message)
 
         await next_app(scope, receive, send_with_headers)
+
+    async def _deferred(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        next_app: ASGIApp,
+        *,
+        limiter: GCRALimiter,
+        bucket: str,
+        group: GroupName,
+        spec: RateLimitSpec,
+    ) -> None:
+        slot = DeferredLimit(limiter, bucket, spec.limit, spec.period)
+        scope[DEFERRED_LIMIT_SCOPE_KEY] = slot  # type: ignore[typeddict-unknown-key]
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                if slot.decision is None:  # nobody claimed: still count the request
+                    slot.decision = await limiter.hit(bucket, spec.limit, spec.period)
+                    _allowed.inc()
+                headers = rate_limit_headers(group.value, spec.period, slot.decision)
+                message["headers"] = [*message.get("headers", ()), *headers]
+            await send(message)
+
+        await next_app(scope, receive, send_with_headers)
+        decision = slot.decision
+        if decision is not None and not decision.allowed:
+            headers = rate_limit_headers(group.value, spec.period, decision)
+            await _refuse(scope, receive, send, group=group, spec=spec, headers=headers)
+
+
+async def _refuse(
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    *,
+    group: GroupName,
+    spec: RateLimitSpec,
+    headers: list[tuple[bytes, bytes]],
+) -> None:
+    _limited.inc()
+    metrics.counter(f"ratelimit.limited.{group.value}").inc()
+    await send_problem(
+        scope,
+        receive,
+        send,
+        429,
+        f"Rate limit of {spec} exceeded for this client; retry after the given seconds.",
+        headers={k.decode(): v.decode() for k, v in headers},
+    )
