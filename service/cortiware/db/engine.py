@@ -28,7 +28,9 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         # replaces a connection the server closed (restart, terminated backend) for free;
         # one that died silently fails its statement and SQLAlchemy invalidates the pool.
         pool_timeout=5,
-        pool_recycle=1800,
+        # Well under RDS Proxy's idle client timeout (1800 s by default), so the proxy never
+        # closes a pooled connection behind our back.
+        pool_recycle=600,
         # asyncpg's connect timeout: a dead database fails fast instead of hanging health.
         connect_args={"timeout": 3, "command_timeout": 30},
     )
