@@ -13,6 +13,7 @@ __all__ = [
     "AwsAccount",
     "assume_role_policy",
     "customer_managed_key",
+    "managed_service_role",
     "policy_document",
     "statement",
     "tags",
@@ -83,6 +84,29 @@ def assume_role_policy(
     if source_account is not None:
         trust["Condition"] = {"StringEquals": {"aws:SourceAccount": source_account}}
     return policy_document(trust)
+
+
+def managed_service_role(
+    name: str,
+    *,
+    service: str,
+    managed_policy_arn: str,
+    attachment_name: str,
+    account_id: pulumi.Input[str],
+    tags: Mapping[str, str],
+    opts: pulumi.ResourceOptions,
+) -> aws.iam.Role:
+    """A role only `service` (from this account) may assume, with one AWS-managed policy."""
+    role = aws.iam.Role(
+        name,
+        assume_role_policy=assume_role_policy(service, source_account=account_id),
+        tags=dict(tags),
+        opts=opts,
+    )
+    aws.iam.RolePolicyAttachment(
+        attachment_name, role=role.name, policy_arn=managed_policy_arn, opts=opts
+    )
+    return role
 
 
 def customer_managed_key(

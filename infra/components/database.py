@@ -13,6 +13,7 @@ from infra.components._aws import (
     AwsAccount,
     assume_role_policy,
     customer_managed_key,
+    managed_service_role,
     policy_document,
     statement,
     tags,
@@ -113,19 +114,14 @@ class Database(pulumi.ComponentResource):
         )
         # Unique per stack lifetime, so a destroy/re-create never collides with an old snapshot.
         final_snapshot = random.RandomId(f"{name}-final-snapshot-id", byte_length=4, opts=child)
-        monitoring_role = aws.iam.Role(
+        monitoring_role = managed_service_role(
             f"{name}-monitoring-role",
-            assume_role_policy=assume_role_policy(
-                "monitoring.rds.amazonaws.com", source_account=args.account.account_id
-            ),
-            tags=tags(args.stack, f"{args.prefix}-rds-monitoring"),
-            opts=child,
-        )
-        aws.iam.RolePolicyAttachment(
-            f"{name}-monitoring-policy",
-            role=monitoring_role.name,
+            service="monitoring.rds.amazonaws.com",
             # AWS-managed and scoped by AWS to the RDSOSMetrics log group.
-            policy_arn="arn:aws:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole",
+            managed_policy_arn="arn:aws:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole",
+            attachment_name=f"{name}-monitoring-policy",
+            account_id=args.account.account_id,
+            tags=tags(args.stack, f"{args.prefix}-rds-monitoring"),
             opts=child,
         )
         self.instance: aws.rds.Instance = aws.rds.Instance(
@@ -363,19 +359,14 @@ class Database(pulumi.ComponentResource):
             tags=tags(args.stack, f"{args.prefix}-db-daily"),
             opts=child,
         )
-        role = aws.iam.Role(
+        role = managed_service_role(
             f"{name}-backup-role",
-            assume_role_policy=assume_role_policy(
-                "backup.amazonaws.com", source_account=args.account.account_id
-            ),
-            tags=tags(args.stack, f"{args.prefix}-db-backup"),
-            opts=child,
-        )
-        aws.iam.RolePolicyAttachment(
-            f"{name}-backup-role-policy",
-            role=role.name,
+            service="backup.amazonaws.com",
             # AWS-managed: AWS Backup needs its documented service-role permissions.
-            policy_arn="arn:aws:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForBackup",
+            managed_policy_arn="arn:aws:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForBackup",
+            attachment_name=f"{name}-backup-role-policy",
+            account_id=args.account.account_id,
+            tags=tags(args.stack, f"{args.prefix}-db-backup"),
             opts=child,
         )
         aws.backup.Selection(

@@ -9,7 +9,7 @@ from typing import Any
 
 import structlog
 from litestar import Litestar
-from litestar.config.response_cache import ResponseCacheConfig
+from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
@@ -97,8 +97,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         exception_handlers=exception_handlers,
         template_config=template_config(),
         request_max_body_size=MAX_BODY_BYTES,
-        state=_initial_state(settings),
-        response_cache_config=ResponseCacheConfig(default_expiration=0),
+        state=State({"settings": settings}),
         openapi_config=OpenAPIConfig(
             title="Cortiware API",
             version=__version__,
@@ -119,12 +118,6 @@ def business_route_handlers() -> list[Any]:
     from cortiware.portals import route_handlers as portals
 
     return [*onboarding, *monetization, *organizations, *portals, AuditController]
-
-
-def _initial_state(settings: Settings) -> Any:
-    from litestar.datastructures import State
-
-    return State({"settings": settings})
 
 
 def _init_sentry(settings: Settings) -> None:

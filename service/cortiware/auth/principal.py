@@ -61,16 +61,21 @@ def principal_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal | 
 
 def require_roles(
     *roles: Role,
+    anonymous: type[Unauthorized] = Unauthorized,
+    target: str = "endpoint",
 ) -> Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], None]:
-    """A guard: 401 without a session, 403 when the role is not one of `roles`."""
+    """A guard: `anonymous` (401) without a session, 403 when the role is not in `roles`.
+
+    Pages pass their own `anonymous` error, which their handler turns into a redirect.
+    """
     allowed = frozenset(roles)
 
     def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
         principal = principal_of(connection)
         if principal is None:
-            raise Unauthorized("Log in first.")
+            raise anonymous("Log in first.")
         if principal.role not in allowed:
-            raise Forbidden("Your role may not use this endpoint.")
+            raise Forbidden(f"Your role may not use this {target}.")
 
     guard.allowed_roles = allowed  # type: ignore[attr-defined]  # read by the authz matrix test
     return guard

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from cortiware.billing.client import stripe_call
 from cortiware.db.models import Subscription
 from cortiware.webhooks.subscription_sync import (
+    STRIPE_SUBSCRIPTION_FIELDS,
     EventRef,
     Outcome,
     apply_subscription,
@@ -27,17 +28,7 @@ from cortiware.webhooks.subscription_sync import (
 
 __all__ = ["Difference", "SyncReport", "sync_subscriptions"]
 
-_COMPARED = (
-    "status",
-    "stripe_price_id",
-    "amount_cents",
-    "currency",
-    "interval",
-    "current_period_start",
-    "current_period_end",
-    "cancel_at_period_end",
-    "trial_end",
-)
+_COMPARED = STRIPE_SUBSCRIPTION_FIELDS
 
 
 @dataclass(frozen=True, slots=True)

@@ -41,8 +41,8 @@ def redis_middleware(settings: Settings) -> list[Any]:
 async def redis_lifespan(app: Any, *, settings: Settings) -> AsyncGenerator[KV, None]:
     """Create `KV` and its users on `app.state`; close the pool on exit.
 
-    Sets `kv`, `redis` (the raw client or None), `rate_limiter`, `idempotency`, `cache`
-    and `redis_health` (the async probe `cortiware.health` calls).
+    Sets `kv`, `rate_limiter`, `idempotency`, `cache` and `redis_health` (the async probe
+    `cortiware.health` calls).
     """
     kv = KV.from_url(settings.redis_url, KVConfig(key_prefix=settings.redis_key_prefix))
 
@@ -51,7 +51,6 @@ async def redis_lifespan(app: Any, *, settings: Settings) -> AsyncGenerator[KV, 
         return "memory" if state == "not_configured" else state
 
     app.state.kv = kv
-    app.state.redis = kv.redis
     app.state[RATE_LIMITER_STATE_KEY] = GCRALimiter(kv)
     app.state[IDEMPOTENCY_STATE_KEY] = IdempotencyStore(kv)
     app.state[CACHE_STATE_KEY] = Cache(kv)

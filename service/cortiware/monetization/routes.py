@@ -18,9 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from cortiware.audit import record, snapshot
 from cortiware.auth import Principal, Role, require_roles
 from cortiware.cache import TTL_MONETIZATION, TTL_PLANS
+from cortiware.cache.read_through import commit_and_invalidate, read_through
 from cortiware.db.models import Coupon, MonetizationConfig, Plan, Price, Subscription
 from cortiware.errors import BadRequest, Conflict, NotFound, Unprocessable
-from cortiware.monetization.caching import commit_and_invalidate, read_through
 from cortiware.monetization.catalog import load_config, load_plans
 from cortiware.monetization.schemas import (
     ConfigOut,

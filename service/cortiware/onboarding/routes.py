@@ -25,8 +25,8 @@ from cortiware.activity import (
 )
 from cortiware.audit import record, snapshot
 from cortiware.auth import Principal, Role, require_roles
+from cortiware.cache.read_through import commit_and_invalidate
 from cortiware.db.models import OnboardingInvite
-from cortiware.monetization.caching import commit_and_invalidate
 from cortiware.onboarding.errors import InviteError
 from cortiware.onboarding.service import (
     DEFAULT_EXPIRES_IN_HOURS,

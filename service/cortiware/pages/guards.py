@@ -11,7 +11,7 @@ from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 from litestar.response import Redirect, Template
 
-from cortiware.auth.principal import Role, principal_of
+from cortiware.auth.principal import Role, principal_of, require_roles
 from cortiware.errors import Forbidden, Unauthorized
 
 __all__ = ["LoginRequired", "forbidden_page", "redirect_to_login", "require_page_roles"]
@@ -25,17 +25,7 @@ def require_page_roles(
     *roles: Role,
 ) -> Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], None]:
     """A guard: redirect to /login without a session, 403 when the role is not in `roles`."""
-    allowed = frozenset(roles)
-
-    def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-        principal = principal_of(connection)
-        if principal is None:
-            raise LoginRequired("Log in first.")
-        if principal.role not in allowed:
-            raise Forbidden("Your role may not use this page.")
-
-    guard.allowed_roles = allowed  # type: ignore[attr-defined]  # read by the authz matrix test
-    return guard
+    return require_roles(*roles, anonymous=LoginRequired, target="page")
 
 
 def redirect_to_login(request: Request[Any, Any, Any], _: LoginRequired) -> Response[Any]:

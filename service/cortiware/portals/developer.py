@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,6 +16,7 @@ from cortiware import __version__
 from cortiware.auth import Role, require_roles
 from cortiware.db import migrate
 from cortiware.db.models import WebhookEvent
+from cortiware.health import redis_status
 from cortiware.settings import Settings
 
 __all__ = ["DeveloperController", "Diagnostics", "Migrations"]
@@ -58,16 +57,6 @@ def _features(settings: Settings) -> dict[str, bool]:
     }
 
 
-async def _redis_status(state: State) -> str:
-    probe: Callable[[], Awaitable[str]] | None = state.get("redis_health")
-    if probe is None:
-        return "memory"
-    try:
-        return await asyncio.wait_for(probe(), 0.5)
-    except Exception:
-        return "down"
-
-
 class DeveloperController(Controller):
     """Diagnostics for developers (and providers)."""
 
@@ -91,7 +80,7 @@ class DeveloperController(Controller):
             version=__version__,
             app_env=settings.app_env.value,
             migrations=Migrations(head=head, current=current, up_to_date=head == current),
-            dependencies={"database": "ok", "redis": await _redis_status(state)},
+            dependencies={"database": "ok", "redis": await redis_status(state)},
             features=_features(settings),
             webhooks={
                 "unmatched": int(by_status.get("unmatched", 0)),

@@ -11,8 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cortiware.auth import Principal, Role, require_roles
 from cortiware.cache import TTL_ORGANIZATIONS
+from cortiware.cache.read_through import read_through
 from cortiware.errors import Forbidden, NotFound
-from cortiware.monetization.caching import read_through
 from cortiware.organizations import (
     OrganizationDetail,
     SubscriptionOut,

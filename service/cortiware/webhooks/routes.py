@@ -14,8 +14,8 @@ from litestar.datastructures import State
 from litestar.di import NamedDependency
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cortiware.cache.read_through import commit_and_invalidate
 from cortiware.errors import BadRequest, NotFound, problem_response
-from cortiware.monetization.caching import commit_and_invalidate
 from cortiware.settings import Settings
 from cortiware.webhooks import federation, stripe_events
 

@@ -23,6 +23,7 @@ from cortiware import audit
 from cortiware.db.models import Organization, Plan, Price, Subscription
 
 __all__ = [
+    "STRIPE_SUBSCRIPTION_FIELDS",
     "SUBSCRIPTION_FIELDS",
     "EventRef",
     "Outcome",
@@ -34,11 +35,10 @@ __all__ = [
 ]
 
 STRIPE_ACTOR: Final = audit.Actor(name="stripe", role="system")
-# The columns a subscription event writes (and the audit row compares).
-SUBSCRIPTION_FIELDS: Final = (
+# The columns read from a Stripe subscription object (`stripe sync` compares these).
+STRIPE_SUBSCRIPTION_FIELDS: Final = (
     "status",
     "stripe_price_id",
-    "plan_code",
     "amount_cents",
     "currency",
     "interval",
@@ -47,6 +47,9 @@ SUBSCRIPTION_FIELDS: Final = (
     "cancel_at_period_end",
     "trial_end",
 )
+# The columns a subscription event writes (and the audit row compares): plus the plan
+# derived from the price.
+SUBSCRIPTION_FIELDS: Final = (*STRIPE_SUBSCRIPTION_FIELDS, "plan_code")
 _PAYMENT_FIELDS: Final = ("last_payment_status", "last_payment_at")
 
 
@@ -248,19 +251,7 @@ async def apply_subscription(
     return Outcome.PROCESSED
 
 
-_WRITTEN: Final = (
-    "status",
-    "stripe_price_id",
-    "amount_cents",
-    "currency",
-    "interval",
-    "current_period_start",
-    "current_period_end",
-    "cancel_at_period_end",
-    "trial_end",
-    "last_event_created",
-    "last_event_id",
-)
+_WRITTEN: Final = (*STRIPE_SUBSCRIPTION_FIELDS, "last_event_created", "last_event_id")
 
 
 def _build_update() -> tuple[Any, Any]:

@@ -1,4 +1,4 @@
-"""The seam between route handlers and `cortiware.cache`: read through, invalidate after commit.
+"""Route handlers' use of the cache: read through it, invalidate after the commit.
 
 Invalidation happens after the transaction commits: invalidating earlier would let a
 concurrent reader cache the pre-commit state under the new generation.
