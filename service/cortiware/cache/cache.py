@@ -173,7 +173,8 @@ class Cache:
             return payload
         lock = self._kv.key("cache", "lock", key)
         token = secrets.token_hex(8)
-        if not await redis.set(lock, token, nx=True, px=int(LOCK_TTL * 1000)):
+        acquired = bool(await redis.set(lock, token, nx=True, px=int(LOCK_TTL * 1000)))
+        if not acquired:
             # Another process is fetching: wait for its value rather than query again.
             deadline = time.monotonic() + LOCK_TTL
             while time.monotonic() < deadline:
@@ -184,6 +185,14 @@ class Cache:
                     return payload
                 if not await redis.exists(lock):
                     break
+        # Read once more before fetching: the holder may have stored the value and released
+        # the lock between our first read and the SET NX (or between the last poll and EXISTS).
+        generation, payload = await self._read(redis, key)
+        if payload is not None:
+            if acquired:
+                await redis.delete(lock)
+            _hit.inc()
+            return payload
         _miss.inc()
         payload = await _fetch(fetch)
         entry = msgspec.msgpack.encode(_Entry(generation, payload))
