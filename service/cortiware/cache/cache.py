@@ -28,7 +28,7 @@ import msgspec
 from redis.asyncio import Redis
 
 from cortiware import metrics
-from cortiware.kv import KV
+from cortiware.kv import KV, UNAVAILABLE_ERRORS
 
 __all__ = ["Cache", "group_of"]
 
@@ -196,10 +196,15 @@ class Cache:
         _miss.inc()
         payload = await _fetch(fetch)
         entry = msgspec.msgpack.encode(_Entry(generation, payload))
-        async with redis.pipeline(transaction=False) as pipe:
-            pipe.set(self._kv.key("cache", "v", key), entry, px=max(1, int(ttl * 1000)))
-            pipe.delete(lock)
-            await pipe.execute()
+        try:
+            async with redis.pipeline(transaction=False) as pipe:
+                pipe.set(self._kv.key("cache", "v", key), entry, px=max(1, int(ttl * 1000)))
+                pipe.delete(lock)
+                await pipe.execute()
+        except UNAVAILABLE_ERRORS:
+            # The value is fetched and good: return it rather than let the memory path fetch
+            # it again. The lock expires by itself; the next command informs the breaker.
+            pass
         return payload
 
     async def _memory_get_or_fetch(
