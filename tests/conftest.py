@@ -36,6 +36,9 @@ def make_settings(tmp_path_factory: pytest.TempPathFactory) -> SettingsFactory:
     def build(**overrides: str | None) -> Settings:
         env = dict(TEST_ENV)
         env.setdefault("CORTIWARE_REDIS_PREFIX", f"cwtest:{uuid.uuid4().hex[:12]}:")
+        # Tests are about behaviour, not latency: a loaded CI machine must not trip the
+        # 0.25 s production timeout. Tests of timeouts and fallback set their own.
+        env.setdefault("CORTIWARE_REDIS_TIMEOUT", "2")
         if "DATABASE_URL" not in overrides:
             path = tmp_path_factory.mktemp("db") / "cortiware.sqlite3"
             env["DATABASE_URL"] = f"sqlite:///{path}"

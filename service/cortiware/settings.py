@@ -172,6 +172,8 @@ class Settings:
     uses_dev_defaults: tuple[str, ...] = ()
     redis_key_prefix: str = "cw:"
     """Prefix of every Redis key the service writes (tests isolate runs with it)."""
+    redis_timeout: float = 0.25
+    """Seconds to connect to Redis or to wait for one reply before the fallback is used."""
 
     @property
     def is_embedded_database(self) -> bool:
@@ -257,6 +259,17 @@ def _build(env: dict[str, str]) -> Settings:  # noqa: PLR0912, PLR0915 - one fla
         problems.append(f"REDIS_URL: required in {app_env.value}")
     elif redis_url is not None and not redis_url.startswith(("redis://", "rediss://", "unix://")):
         problems.append("REDIS_URL: must start with redis:// or rediss://")
+    # Not part of contract §2: an internal knob (tests under heavy load raise it).
+    redis_timeout = 0.25
+    raw_timeout = get("CORTIWARE_REDIS_TIMEOUT")
+    if raw_timeout is not None:
+        try:
+            redis_timeout = float(raw_timeout)
+        except ValueError:
+            redis_timeout = -1.0
+        if not 0 < redis_timeout <= 10:
+            problems.append("CORTIWARE_REDIS_TIMEOUT: must be a number of seconds in (0, 10]")
+            redis_timeout = 0.25
 
     stripe_secret = required("STRIPE_SECRET_KEY")
     if stripe_secret and not stripe_secret.startswith(("sk_", "rk_")):
@@ -383,4 +396,5 @@ def _build(env: dict[str, str]) -> Settings:  # noqa: PLR0912, PLR0915 - one fla
         uses_dev_defaults=tuple(used_defaults),
         # Not part of contract §2: an internal knob so test runs sharing a Redis never collide.
         redis_key_prefix=get("CORTIWARE_REDIS_PREFIX") or "cw:",
+        redis_timeout=redis_timeout,
     )

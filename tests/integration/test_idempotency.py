@@ -4,19 +4,24 @@ from __future__ import annotations
 
 import asyncio
 from functools import partial
+from pathlib import Path
 
 import httpx
 from litestar import Litestar, post
 from litestar.params import JSONBody
+from redis.asyncio import Redis
 
 from cortiware.errors import exception_handlers
 from cortiware.idempotency import ClaimOutcome, IdempotencyStore, StoredResponse
 from cortiware.kv import KV, KVConfig
 from cortiware.kv.wiring import redis_lifespan, redis_middleware
 from tests.conftest import SettingsFactory
+from tests.support.servers import redis_server
 
 
-def _app(make_settings: SettingsFactory, redis_url: str, prefix: str) -> tuple[Litestar, list[int]]:
+def _app(
+    make_settings: SettingsFactory, redis_url: str, prefix: str, **env: str
+) -> tuple[Litestar, list[int]]:
     effects: list[int] = []
 
     @post("/api/orders")
@@ -28,7 +33,10 @@ def _app(make_settings: SettingsFactory, redis_url: str, prefix: str) -> tuple[L
         return {"n": data["n"]}
 
     settings = make_settings(
-        REDIS_URL=redis_url, CORTIWARE_REDIS_PREFIX=prefix, RATE_LIMIT_DEFAULT="10000/minute"
+        REDIS_URL=redis_url,
+        CORTIWARE_REDIS_PREFIX=prefix,
+        RATE_LIMIT_DEFAULT="10000/minute",
+        **env,
     )
     app = Litestar(
         route_handlers=[create],
@@ -61,6 +69,35 @@ async def test_100_concurrent_posts_with_one_key_have_one_side_effect(
     assert replay.status_code == 201
     assert replay.headers["idempotent-replayed"] == "true"
     assert other.status_code == 422
+
+
+async def test_a_claim_whose_reply_is_lost_runs_nothing_and_the_retry_runs_once(
+    make_settings: SettingsFactory, redis_prefix: str, tmp_path: Path
+) -> None:
+    """Redis too slow to answer the claim: 503 + Retry-After, no side effect, no memory run.
+
+    `CLIENT PAUSE ... WRITE` holds the claim script past the 0.2 s timeout. Running the
+    request from the in-memory store then (the old behaviour) would run it a second time
+    when the retry finds Redis again; the store must instead refuse and clean up.
+    """
+    with redis_server(tmp_path) as server:
+        app, effects = _app(make_settings, server.url, redis_prefix, CORTIWARE_REDIS_TIMEOUT="0.2")
+        admin = Redis.from_url(server.url)
+        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t")
+        async with app.lifespan(), client:
+            headers = {"Idempotency-Key": "order-paused"}
+            await admin.execute_command("CLIENT", "PAUSE", 600, "WRITE")
+            paused = await client.post("/api/orders", json={"n": 7}, headers=headers)
+            await asyncio.sleep(1.0)  # the pause ends; the background release runs
+            retried = await client.post("/api/orders", json={"n": 7}, headers=headers)
+            replay = await client.post("/api/orders", json={"n": 7}, headers=headers)
+        await admin.aclose()
+    assert paused.status_code == 503
+    assert paused.headers["retry-after"] == "1"
+    assert paused.headers["content-type"].startswith("application/problem+json")
+    assert retried.status_code == 201
+    assert replay.headers["idempotent-replayed"] == "true"
+    assert effects == [7]
 
 
 async def test_after_a_5xx_the_same_key_runs_again(

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from cortiware import metrics
 from cortiware.kv import KV, BreakerState, CircuitBreaker, FallbackStore, KVConfig, redis_health
@@ -147,3 +148,27 @@ def test_metrics_registry_counts_and_snapshots() -> None:
     metrics.counter("test.kv.counter").inc()
     metrics.counter("test.kv.counter").inc(2)
     assert metrics.snapshot()["test.kv.counter"] >= 3
+
+
+async def test_a_timeout_runs_on_unsure_and_a_refused_connection_runs_on_memory() -> None:
+    """A lost reply (timeout) may hide an applied write: `on_unsure` runs, not `on_memory`."""
+    kv = _kv(_Flaky())
+
+    async def timed_out(_: Any) -> str:
+        raise RedisTimeoutError("Timeout reading from socket")
+
+    async def refused(_: Any) -> str:
+        raise RedisConnectionError("refused")
+
+    async def on_memory() -> str:
+        return "memory"
+
+    async def on_unsure() -> str:
+        return "unsure"
+
+    assert await kv.run(timed_out, on_memory, on_unsure=on_unsure) == "unsure"
+    kv.breaker.record_success()
+    assert await kv.run(refused, on_memory, on_unsure=on_unsure) == "memory"
+    kv.breaker.record_success()
+    assert await kv.run(timed_out, on_memory) == "memory"
+    await kv.aclose()

@@ -8,7 +8,9 @@ principal; so a key reused with another method, path, query or body is 422.
   24 h before its last body chunk is sent, so a retry that follows the response replays it;
 - repeat with the same fingerprint: the stored response + `Idempotent-Replayed: true`;
 - repeat while the first still runs: 409 with `Retry-After`;
-- a 5xx, an exception or a cancelled request releases the key, so a retry runs again.
+- a 5xx, an exception or a cancelled request releases the key, so a retry runs again;
+- Redis timed out on the claim (it may hold the claim; see `store`): 503 with `Retry-After`,
+  nothing runs, and a retry with the same key runs or replays once Redis answers.
 """
 
 from __future__ import annotations
@@ -197,6 +199,16 @@ class IdempotencyMiddleware(ASGIMiddleware):
                 409,
                 "A request with this Idempotency-Key is still being processed.",
                 headers={"Retry-After": retry},
+            )
+            return
+        if claim.outcome is ClaimOutcome.UNAVAILABLE:
+            await send_problem(
+                scope,
+                receive,
+                send,
+                503,
+                "The idempotency store did not answer in time; retry with the same key.",
+                headers={"Retry-After": str(max(1, math.ceil(claim.retry_after)))},
             )
             return
         if claim.outcome is ClaimOutcome.TAKEN_OVER:

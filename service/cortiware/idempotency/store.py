@@ -13,6 +13,14 @@ response, once completed).
 - `complete` and `release` are compare-and-swap on the token: a claimant that lost its lease
   can neither overwrite nor delete its successor's record.
 
+A Redis timeout leaves a write in doubt: the script may have run and only its reply was
+lost. So a claim that timed out is never retried in memory (the request would run there
+while its claim lives on in Redis): it answers `unavailable` (the middleware's 503 with
+`Retry-After`) and releases its possible claim with its own token in the background. A
+`complete` that timed out is retried in the background, so a retry of a request that ran
+replays it instead of running again after the lease. Once the breaker is open, Redis is
+known to be down and every call uses the in-memory store.
+
 `claim` can carry the request's rate-limit decision (`LimitCheck`): one script then runs the
 same GCRA as `GCRALimiter.hit` on the bucket and, only when the request is admitted, the
 claim; so a keyed request pays one round trip for both instead of two, and a refused
@@ -21,18 +29,24 @@ request claims nothing.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 import secrets
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import partial
 from typing import Final
 
 import msgspec
+import structlog
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
-from cortiware.kv import KV
+from cortiware import metrics
+from cortiware.kv import KV, UNAVAILABLE_ERRORS
 from cortiware.ratelimit.gcra import Decision, GCRALimiter
 
 __all__ = [
@@ -49,6 +63,13 @@ COMPLETED_TTL: Final = 24 * 3600
 """Seconds a completed response is kept for replay."""
 DEFAULT_LEASE: Final = 60.0
 """Seconds an in-progress claim is presumed alive before another request may take it over."""
+_REPAIR_DELAYS: Final = (0.0, 0.2, 1.0, 5.0)
+"""Seconds before each background attempt to settle a write whose reply was lost."""
+_MAX_REPAIRS: Final = 1024
+"""Pending background repairs per process; beyond it the record just expires (lease)."""
+
+_log = structlog.get_logger(__name__)
+_unsure = metrics.counter("idempotency.unsure")
 
 _CLAIM_LUA: Final = """
 local t = redis.call('TIME')
@@ -129,6 +150,8 @@ class ClaimOutcome(StrEnum):
     COMPLETED = "completed"
     LIMITED = "limited"
     """Refused by the rate limit of a `LimitCheck`: nothing was claimed."""
+    UNAVAILABLE = "unavailable"
+    """Redis timed out on the claim: the caller must not run the request now."""
 
 
 class StoredResponse(msgspec.Struct, array_like=True):
@@ -253,6 +276,7 @@ class IdempotencyStore:
         "_kv",
         "_limit_claim",
         "_release",
+        "_repairs",
         "lease",
         "memory",
         "prefix",
@@ -263,6 +287,7 @@ class IdempotencyStore:
         self.lease = lease
         self.prefix = kv.key(prefix) + ":"
         self.memory = MemoryIdempotencyStore(lease)
+        self._repairs: set[asyncio.Task[None]] = set()
         redis = kv.redis
         self._claim: AsyncScript | None = redis.register_script(_CLAIM_LUA) if redis else None
         self._complete: AsyncScript | None = redis.register_script(_COMPLETE_LUA) if redis else None
@@ -280,9 +305,9 @@ class IdempotencyStore:
         claimed) when refused; otherwise the claim's outcome, both carrying `decision`.
         """
         full = self.prefix + key
+        token = secrets.token_hex(16)
 
         async def on_redis(redis: Redis) -> ClaimResult:
-            token = secrets.token_hex(16)
             lease_ms = int(self.lease * 1000)
             if limit is None:
                 assert self._claim is not None
@@ -312,7 +337,12 @@ class IdempotencyStore:
                 return ClaimResult(ClaimOutcome.LIMITED, decision=decision)
             return dataclasses.replace(self.memory.claim(full, fingerprint), decision=decision)
 
-        return await self._kv.run(on_redis, on_memory)
+        async def on_unsure() -> ClaimResult:
+            _unsure.inc()
+            self._repair(partial(self._release_on, full, token), "release")
+            return ClaimResult(ClaimOutcome.UNAVAILABLE, retry_after=1.0)
+
+        return await self._kv.run(on_redis, on_memory, on_unsure=on_unsure)
 
     async def complete(self, key: str, token: str, response: StoredResponse) -> bool:
         """Keep `response` for 24 h if `token` still owns `key`; False when it lost it."""
@@ -320,27 +350,82 @@ class IdempotencyStore:
         blob = response.encode()
 
         async def on_redis(redis: Redis) -> bool:
-            assert self._complete is not None
-            args: list[str | bytes | int] = [token, blob, COMPLETED_TTL * 1000]
-            return bool(await self._complete(keys=[full], args=args, client=redis))
+            return await self._complete_on(full, token, blob, redis)
 
         async def on_memory() -> bool:
             return self.memory.complete(full, token, response)
 
-        return await self._kv.run(on_redis, on_memory)
+        async def on_unsure() -> bool:
+            _unsure.inc()
+            self._repair(partial(self._complete_on, full, token, blob), "complete")
+            return True  # settled as far as the caller goes: the record is kept either way
+
+        return await self._kv.run(on_redis, on_memory, on_unsure=on_unsure)
 
     async def release(self, key: str, token: str) -> bool:
         """Drop the in-progress claim if `token` still owns it, so a retry runs again."""
         full = self.prefix + key
 
         async def on_redis(redis: Redis) -> bool:
-            assert self._release is not None
-            return bool(await self._release(keys=[full], args=[token], client=redis))
+            return await self._release_on(full, token, redis)
 
         async def on_memory() -> bool:
             return self.memory.release(full, token)
 
-        return await self._kv.run(on_redis, on_memory)
+        async def on_unsure() -> bool:
+            _unsure.inc()
+            self._repair(partial(self._release_on, full, token), "release")
+            return False
+
+        return await self._kv.run(on_redis, on_memory, on_unsure=on_unsure)
+
+    async def _complete_on(self, full: str, token: str, blob: bytes, redis: Redis) -> bool:
+        assert self._complete is not None
+        args: list[str | bytes | int] = [token, blob, COMPLETED_TTL * 1000]
+        return bool(await self._complete(keys=[full], args=args, client=redis))
+
+    async def _release_on(self, full: str, token: str, redis: Redis) -> bool:
+        assert self._release is not None
+        return bool(await self._release(keys=[full], args=[token], client=redis))
+
+    def _repair(self, op: Callable[[Redis], Awaitable[object]], action: str) -> None:
+        """Re-run the compare-and-swap `op` in the background until Redis answers.
+
+        Safe to repeat: `complete` and `release` only act while the token owns the record.
+        Stops when the breaker opens (Redis is down: the record expires with its lease).
+        """
+        if len(self._repairs) >= _MAX_REPAIRS:
+            _log.warning("idempotency repair dropped: too many pending", action=action)
+            return
+
+        async def run() -> None:
+            for delay in _REPAIR_DELAYS:
+                await asyncio.sleep(delay)
+                redis = self._kv.redis
+                if redis is None or not self._kv.breaker.is_closed:
+                    break
+                try:
+                    await op(redis)
+                except UNAVAILABLE_ERRORS as exc:
+                    self._kv.breaker.record_failure(exc)
+                else:
+                    self._kv.breaker.record_success()
+                    return
+            _log.warning("idempotency repair abandoned", action=action)
+
+        task = asyncio.get_running_loop().create_task(run())
+        self._repairs.add(task)
+        task.add_done_callback(self._repairs.discard)
+
+    async def aclose(self) -> None:
+        """Give pending background repairs a moment, then cancel the rest."""
+        pending = set(self._repairs)
+        if pending:
+            _, late = await asyncio.wait(pending, timeout=1.0)
+            for task in late:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
 
 
 def _claim_result(raw: list[bytes], token: str, decision: Decision | None) -> ClaimResult:

@@ -5,6 +5,10 @@ calls `KV.run(on_redis, on_memory)`: `on_redis` runs against the pool while the 
 closed; on a connection error, timeout or other Redis error it records the failure and runs
 `on_memory` instead, so callers never see a Redis exception. With no `REDIS_URL` (development)
 `KV` has no pool and every call runs `on_memory`.
+
+A timeout is different from a refused connection: the command may have run on Redis and
+only its reply was lost. A caller whose write must not also happen in memory (an
+idempotency claim) passes `on_unsure`, which then runs instead of `on_memory`.
 """
 
 from __future__ import annotations
@@ -18,16 +22,19 @@ from redis.asyncio import ConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from cortiware.kv.breaker import BreakerState, CircuitBreaker
 
-__all__ = ["KV", "UNAVAILABLE_ERRORS", "KVConfig", "RedisHealth"]
+__all__ = ["KV", "UNAVAILABLE_ERRORS", "UNSURE_ERRORS", "KVConfig", "RedisHealth"]
 
 T = TypeVar("T")
 RedisHealth = Literal["ok", "degraded", "not_configured"]
 
 #: Errors meaning "Redis cannot answer now": trip the breaker and use the fallback.
 UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (RedisError, OSError, TimeoutError)
+#: Of those, the ones after which the command may still have run on Redis (reply lost).
+UNSURE_ERRORS: tuple[type[BaseException], ...] = (RedisTimeoutError, TimeoutError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,9 +122,16 @@ class KV:
         self,
         on_redis: Callable[[Redis], Awaitable[T]],
         on_memory: Callable[[], Awaitable[T]],
+        *,
+        on_unsure: Callable[[], Awaitable[T]] | None = None,
     ) -> T:
-        """Run `on_redis` while Redis is usable, else (or on its failure) `on_memory`."""
+        """Run `on_redis` while Redis is usable, else (or on its failure) `on_memory`.
+
+        When `on_redis` timed out (`UNSURE_ERRORS`) and `on_unsure` is given, run that
+        instead of `on_memory`: the command may have been applied on Redis.
+        """
         redis = self.redis
+        failure: BaseException | None = None
         if redis is not None and self.breaker.state is BreakerState.CLOSED:
             async with self._slots:
                 if self.breaker.state is BreakerState.CLOSED:  # it may have opened meanwhile
@@ -125,9 +139,12 @@ class KV:
                         result = await on_redis(redis)
                     except UNAVAILABLE_ERRORS as exc:
                         self.breaker.record_failure(exc)
+                        failure = exc
                     else:
                         self.breaker.record_success()
                         return result
+        if on_unsure is not None and isinstance(failure, UNSURE_ERRORS):
+            return await on_unsure()
         return await on_memory()
 
     async def _ping(self) -> None:

@@ -44,7 +44,14 @@ async def redis_lifespan(app: Any, *, settings: Settings) -> AsyncGenerator[KV, 
     Sets `kv`, `rate_limiter`, `idempotency`, `cache` and `redis_health` (the async probe
     `cortiware.health` calls).
     """
-    kv = KV.from_url(settings.redis_url, KVConfig(key_prefix=settings.redis_key_prefix))
+    kv = KV.from_url(
+        settings.redis_url,
+        KVConfig(
+            key_prefix=settings.redis_key_prefix,
+            connect_timeout=settings.redis_timeout,
+            command_timeout=settings.redis_timeout,
+        ),
+    )
 
     async def redis_health() -> Literal["ok", "degraded", "memory"]:
         state = await kv.check()
@@ -52,10 +59,12 @@ async def redis_lifespan(app: Any, *, settings: Settings) -> AsyncGenerator[KV, 
 
     app.state.kv = kv
     app.state[RATE_LIMITER_STATE_KEY] = GCRALimiter(kv)
-    app.state[IDEMPOTENCY_STATE_KEY] = IdempotencyStore(kv)
+    idempotency = IdempotencyStore(kv)
+    app.state[IDEMPOTENCY_STATE_KEY] = idempotency
     app.state[CACHE_STATE_KEY] = Cache(kv)
     app.state.redis_health = redis_health
     try:
         yield kv
     finally:
+        await idempotency.aclose()
         await kv.aclose()
