@@ -68,7 +68,7 @@ def test_production_lists_every_problem_without_values() -> None:
         ("TRUSTED_PROXIES", "10.0.0.0/33"),
         ("AUDIT_RETENTION_DAYS", "99999"),
         ("APP_ENV", "live"),
-        ("CORTIWARE_REDIS_TIMEOUT", "0"),
+        ("CORTIWARE_REDIS_TIMEOUT", "-1"),
         ("CORTIWARE_REDIS_TIMEOUT", "soon"),
     ],
 )
