@@ -9,7 +9,8 @@ end. Each event is a `customer.subscription.updated` for one of 200 subscription
 with the second of two configured secrets (the slow path: the first is tried and fails).
 Three ways in, each with fresh events:
 
-- pipeline: `verify_signature` + `parse_event` + `receive` in one session per event, no HTTP;
+- pipeline: `verify_signature` + `parse_event` + `StripeIngest.submit` (the endpoint's
+  group commit), no HTTP;
 - asgi: POSTs through the whole ASGI app in this process (middleware, routing, DI);
 - http: POSTs over TCP to `cortiware serve --workers N` (uvicorn) started for the run.
 """
@@ -180,22 +181,19 @@ async def drive(
 async def run_pipeline(
     database_url: str, events: list[tuple[bytes, dict[str, str]]], concurrency: int
 ) -> Result:
-    """verify + parse + receive + commit, one session per event, no HTTP."""
+    """verify + parse + `StripeIngest.submit` (group commit), no HTTP."""
     from sqlalchemy.ext.asyncio import async_sessionmaker
 
     from cortiware.db.engine import create_engine
     from cortiware.webhooks import stripe_events
+    from cortiware.webhooks.ingest import StripeIngest
 
     engine = create_engine(database_url, pool_size=concurrency)
-    sessionmaker = async_sessionmaker(engine, expire_on_commit=False)
+    ingest = StripeIngest(async_sessionmaker(engine, expire_on_commit=False))
 
     async def send(body: bytes, headers: dict[str, str]) -> str:
         stripe_events.verify_signature(body, headers["Stripe-Signature"], SECRETS)
-        event = stripe_events.parse_event(body)
-        async with sessionmaker() as session:
-            receipt = await stripe_events.receive(session, event)
-            await session.commit()
-        return receipt.status
+        return (await ingest.submit(stripe_events.parse_event(body))).status
 
     try:
         return await drive("pipeline (no HTTP)", events, concurrency, send)

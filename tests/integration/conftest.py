@@ -6,7 +6,9 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 
+import httpx
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
@@ -99,3 +101,19 @@ async def client(app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
     """An HTTP client for `app`, lifespan included."""
     async with AsyncTestClient(app=app, base_url="http://testserver.local") as test_client:
         yield test_client
+
+
+@asynccontextmanager
+async def in_loop_client(app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
+    """An in-loop ASGI client for `app`, lifespan included, whose requests really overlap.
+
+    `AsyncTestClient` hands each request to its portal thread, so requests `gather`ed on it
+    run one after another; tests about concurrency use this client instead. (A context
+    manager, not a fixture: the lifespan's cancel scope must end in the task it began in.)
+    """
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        app.lifespan(),
+        httpx.AsyncClient(transport=transport, base_url="http://testserver.local") as http,
+    ):
+        yield http

@@ -10,15 +10,16 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from typing import Any
 
+import httpx
 import pytest
 from litestar import Litestar
-from litestar.testing import AsyncTestClient
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cortiware import metrics
 from cortiware.db.engine import create_engine
 from cortiware.db.models import Subscription, WebhookEvent
+from tests.integration.conftest import in_loop_client
 from tests.support.stripe_fake import (
     create_organization,
     signed,
@@ -80,7 +81,7 @@ def _events(
 
 
 async def test_thousand_events_three_times_shuffled_end_in_newest_state_once_each(
-    client: AsyncTestClient[Litestar], db: async_sessionmaker[AsyncSession]
+    app: Litestar, db: async_sessionmaker[AsyncSession]
 ) -> None:
     """Every subscription ends in its newest event's state and each event is processed once."""
     rng = random.Random(20261125)
@@ -101,7 +102,7 @@ async def test_thousand_events_three_times_shuffled_end_in_newest_state_once_eac
     before = metrics.snapshot()
     gate = asyncio.Semaphore(CONCURRENCY)
 
-    async def deliver(body: str) -> tuple[int, str]:
+    async def deliver(client: httpx.AsyncClient, body: str) -> tuple[int, str]:
         async with gate:
             secret = rng.choice(("whsec_test_primary", "whsec_test_secondary"))
             response = await client.post(
@@ -109,13 +110,20 @@ async def test_thousand_events_three_times_shuffled_end_in_newest_state_once_eac
             )
         return response.status_code, response.json().get("status", response.text)
 
-    results = await asyncio.gather(*(deliver(body) for body in bodies))
+    async with in_loop_client(app) as client:
+        results = await asyncio.gather(*(deliver(client, body) for body in bodies))
     assert Counter(code for code, _ in results) == {200: 3000}
     assert Counter(status for _, status in results) == {"processed": 1000, "duplicate": 2000}
     after = metrics.snapshot()
     for name, expected in (("processed", 1000), ("duplicate", 2000), ("failed", 0)):
         key = f"webhooks.stripe.{name}"
         assert after.get(key, 0) - before.get(key, 0) == expected, key
+    # Concurrent deliveries were committed together (group commit), not one by one.
+    batches = "webhooks.stripe.batches"
+    assert after.get(batches, 0) - before.get(batches, 0) > 0
+    assert after.get("webhooks.stripe.batch_fallbacks", 0) == before.get(
+        "webhooks.stripe.batch_fallbacks", 0
+    )
 
     ids = [e["id"] for e in events]
     async with db() as session:

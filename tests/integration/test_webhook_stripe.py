@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -17,6 +18,7 @@ from cortiware import metrics
 from cortiware.db.engine import create_engine
 from cortiware.db.models import AuditEntry, Subscription
 from cortiware.webhooks import stripe_events, subscription_sync
+from tests.integration.conftest import in_loop_client
 from tests.support.stripe_fake import (
     create_organization,
     event_row,
@@ -257,6 +259,47 @@ async def test_processing_failure_is_500_kept_failed_and_retried(
     stored = await event_row(db, evt)
     assert (stored.status, stored.attempts, stored.error) == ("processed", 2, None)
     assert (await subscription_row(db, sub)).status == "active"
+
+
+async def test_a_poison_event_in_a_batch_fails_alone(
+    app: Litestar, db: async_sessionmaker[AsyncSession]
+) -> None:
+    """Concurrent deliveries share a transaction; one that breaks it is retried alone.
+
+    The poison event carries a non-numeric amount, which PostgreSQL refuses: the batch
+    rolls back, each event is processed in its own transaction, the poison is answered 500
+    and stored as failed, and every other event is processed.
+    """
+    good = []
+    for _ in range(20):
+        sub, customer, evt = _ids()
+        await create_organization(db, customer=customer)
+        obj = subscription_object(sub, customer=customer)
+        good.append((evt, sub, subscription_event(evt, "customer.subscription.created", 1, obj)))
+    sub, customer, poison_id = _ids()
+    await create_organization(db, customer=customer)
+    obj = subscription_object(sub, customer=customer)
+    obj["items"]["data"][0]["price"]["unit_amount"] = "lots"
+    poison = subscription_event(poison_id, "customer.subscription.created", 1, obj)
+    payloads = [p for _, _, p in good[:10]] + [poison] + [p for _, _, p in good[10:]]
+    before = metrics.snapshot()
+
+    async with in_loop_client(app) as http:
+        responses = await asyncio.gather(
+            *(http.post(URL, content=p, headers=signed(p, PRIMARY)) for p in payloads)
+        )
+
+    after = metrics.snapshot()
+    codes = [r.status_code for r in responses]
+    assert codes == [200] * 10 + [500] + [200] * 10
+    assert all(r.json()["status"] == "processed" for r in responses if r.status_code == 200)
+    stored = await event_row(db, poison_id)
+    assert (stored.status, stored.attempts) == ("failed", 1)
+    for evt, sub, _ in good:
+        assert (await event_row(db, evt)).status == "processed"
+        assert (await subscription_row(db, sub)).status == "active"
+    fallbacks = "webhooks.stripe.batch_fallbacks"
+    assert after.get(fallbacks, 0) - before.get(fallbacks, 0) >= 1
 
 
 async def test_invoice_events_record_the_newest_payment_outcome(

@@ -4,6 +4,15 @@
 API; `retention.prune` and `cli` implement `cortiware audit prune`.
 """
 
-from cortiware.audit.recorder import SYSTEM, Actor, insert, record, redact, snapshot
+from cortiware.audit.recorder import (
+    SYSTEM,
+    Actor,
+    insert,
+    insert_many,
+    record,
+    redact,
+    row,
+    snapshot,
+)
 
-__all__ = ["SYSTEM", "Actor", "insert", "record", "redact", "snapshot"]
+__all__ = ["SYSTEM", "Actor", "insert", "insert_many", "record", "redact", "row", "snapshot"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -26,7 +26,17 @@ from cortiware.db.base import utcnow
 from cortiware.db.models import AuditEntry
 from cortiware.ratelimit.client_ip import client_ip
 
-__all__ = ["REDACTED", "SYSTEM", "Actor", "insert", "record", "redact", "snapshot"]
+__all__ = [
+    "REDACTED",
+    "SYSTEM",
+    "Actor",
+    "insert",
+    "insert_many",
+    "record",
+    "redact",
+    "row",
+    "snapshot",
+]
 
 REDACTED: Final = "[redacted]"
 # Keys whose values are never stored, wherever they appear in before/after documents.
@@ -187,20 +197,50 @@ async def insert(
 ) -> None:
     """Write the row `record(...)` would (without IP and user agent), executed now in the
     session's transaction: it commits or rolls back with the change all the same."""
+    await session.execute(
+        _INSERT,
+        row(
+            actor=actor,
+            entity=entity,
+            entity_id=entity_id,
+            action=action,
+            before=before,
+            after=after,
+            organization_id=organization_id,
+            request_id=request_id,
+        ),
+    )
+
+
+def row(
+    *,
+    actor: Principal | Actor,
+    entity: str,
+    entity_id: object | None,
+    action: str,
+    before: Mapping[str, Any] | None = None,
+    after: Mapping[str, Any] | None = None,
+    organization_id: uuid.UUID | None = None,
+    request_id: str | None = None,
+) -> dict[str, Any]:
+    """The parameters of one `insert` row, for `insert_many`."""
     who = Actor.of(actor)
     if organization_id is None and isinstance(actor, Principal):
         organization_id = actor.organization_id
-    await session.execute(
-        _INSERT,
-        {
-            "created_at": utcnow(),
-            "actor": who.name[:320],
-            "role": who.role[:32],
-            "organization_id": organization_id,
-            "entity": entity,
-            "entity_id": None if entity_id is None else str(entity_id)[:255],
-            "action": action,
-            "changes": _changes(before, after),
-            "request_id": request_id[:64] if request_id else None,
-        },
-    )
+    return {
+        "created_at": utcnow(),
+        "actor": who.name[:320],
+        "role": who.role[:32],
+        "organization_id": organization_id,
+        "entity": entity,
+        "entity_id": None if entity_id is None else str(entity_id)[:255],
+        "action": action,
+        "changes": _changes(before, after),
+        "request_id": request_id[:64] if request_id else None,
+    }
+
+
+async def insert_many(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    """Write several `row(...)`s in one executemany (pipelined: one round trip on asyncpg)."""
+    if rows:
+        await session.execute(_INSERT, list(rows))

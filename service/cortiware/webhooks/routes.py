@@ -14,23 +14,39 @@ from litestar.datastructures import State
 from litestar.di import NamedDependency
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cortiware.cache.read_through import commit_and_invalidate
+from cortiware.cache import CACHE_STATE_KEY, Cache
 from cortiware.errors import BadRequest, NotFound, problem_response
 from cortiware.settings import Settings
 from cortiware.webhooks import federation, stripe_events
+from cortiware.webhooks.ingest import INGEST_STATE_KEY, StripeIngest
 
 __all__ = ["federation_webhook", "stripe_webhook"]
 
 _FEDERATION_VERIFIER = "federation_verifier"
 
 
+def _stripe_ingest(state: State) -> StripeIngest:
+    ingest: StripeIngest | None = state.get(INGEST_STATE_KEY)
+    if ingest is None:
+        cache = state.get(CACHE_STATE_KEY)
+
+        async def invalidate(receipts: list[stripe_events.Receipt]) -> None:
+            # Subscription status shows in the cached organization views: drop them once
+            # the change is committed, on every instance.
+            if isinstance(cache, Cache) and any(r.status == "processed" for r in receipts):
+                await cache.invalidate("organizations")
+
+        ingest = StripeIngest(state.db_sessionmaker, after_commit=invalidate)
+        state[INGEST_STATE_KEY] = ingest
+    return ingest
+
+
 @post("/api/webhooks/stripe", status_code=200, tags=["webhooks"], include_in_schema=True)
-async def stripe_webhook(
-    request: Request[Any, Any, State],
-    db_session: NamedDependency[AsyncSession],
-    state: State,
-) -> Response[Any]:
+async def stripe_webhook(request: Request[Any, Any, State], state: State) -> Response[Any]:
     """Receive a Stripe event: verified, stored once, synced; 500 keeps it for replay.
+
+    Concurrent deliveries are committed together (`cortiware.webhooks.ingest`); each is
+    answered once its own event is committed.
 
     Raises:
         BadRequest: bad or missing signature, stale timestamp, or not a Stripe event.
@@ -45,16 +61,11 @@ async def stripe_webhook(
     except stripe_events.InvalidEvent as exc:
         raise BadRequest(f"Invalid Stripe webhook: {exc}") from None
     try:
-        receipt = await stripe_events.receive(db_session, event)
+        receipt = await _stripe_ingest(state).submit(event)
     except stripe_events.ProcessingFailed:
-        # Returned, not raised: the session commits the event stored as failed.
         return problem_response(
             500, "The event could not be processed; it is stored and will be retried."
         )
-    if receipt.status == "processed":
-        # Subscription status shows in the cached organization views: drop them once the
-        # change is committed, on every instance.
-        await commit_and_invalidate(db_session, state, "organizations")
     return Response({"received": True, "id": receipt.event_id, "status": receipt.status})
 
 

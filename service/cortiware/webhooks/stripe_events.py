@@ -32,6 +32,7 @@ __all__ = [
     "ReplayReport",
     "parse_event",
     "receive",
+    "receive_many",
     "replay",
     "verify_signature",
 ]
@@ -107,7 +108,11 @@ def parse_event(payload: bytes) -> IncomingEvent:
         raise InvalidEvent("event type or created missing")
     if not isinstance(_object_of(body), Mapping):
         raise InvalidEvent("event has no data.object")
-    return IncomingEvent(SOURCE, event_id, event_type, body, created)
+    try:
+        raw: str | None = payload.decode("utf-8")
+    except UnicodeDecodeError:
+        raw = None
+    return IncomingEvent(SOURCE, event_id, event_type, body, created, raw)
 
 
 def _object_of(payload: Mapping[str, Any]) -> Any:
@@ -121,7 +126,7 @@ def _expected_status(event_type: str) -> str:
 
 
 async def _apply(session: AsyncSession, event: IncomingEvent) -> Outcome:
-    ref = EventRef(id=event.event_id, type=event.type, created=event.created or 0)
+    ref = _ref(event)
     obj = _object_of(event.payload)
     if event.type in SUBSCRIPTION_EVENTS:
         return await subscription_sync.apply_subscription(session, obj, ref)
@@ -131,11 +136,7 @@ async def _apply(session: AsyncSession, event: IncomingEvent) -> Outcome:
 
 
 async def _process(session: AsyncSession, event: IncomingEvent, claimed: Claim) -> Receipt:
-    outcome = await _apply(session, event)
-    status = Outcome.PROCESSED.value if outcome is Outcome.STALE else outcome.value
-    await store.finish(session, claimed, status)
-    metrics.counter(f"webhooks.stripe.{status}").inc()
-    return Receipt(event.event_id, status, outcome.value)
+    return await _finish(session, event, claimed, await _apply(session, event))
 
 
 async def receive(session: AsyncSession, event: IncomingEvent) -> Receipt:
@@ -154,6 +155,118 @@ async def receive(session: AsyncSession, event: IncomingEvent) -> Receipt:
     except Exception as exc:
         await _fail(session, event, exc)
         raise ProcessingFailed(event.event_id) from exc
+
+
+async def receive_many(session: AsyncSession, events: Sequence[IncomingEvent]) -> list[Receipt]:
+    """`receive` for a batch of deliveries in one transaction (PostgreSQL; the caller commits).
+
+    Costs a few round trips for the whole batch instead of several per event: one insert
+    stores every event (`store.claim_many`), one statement applies the newest event of each
+    subscription that already has a row (`subscription_sync.apply_newest`), one executemany
+    writes their audit rows. Older events of a subscription in the same batch are stale by
+    construction. Everything else (a subscription seen for the first time, a stale newest
+    event, invoices, other types) goes through the one-event path in the same transaction.
+    A repeated id within the batch is a duplicate delivery. Any exception propagates: the
+    caller rolls back and processes the events one by one (`receive`), which records
+    failures per event.
+    """
+    receipts: list[Receipt | None] = [None] * len(events)
+    first: dict[str, int] = {}
+    for index, event in enumerate(events):
+        if event.event_id in first:
+            receipts[index] = Receipt(event.event_id, "duplicate")
+        else:
+            first[event.event_id] = index
+    unique = [events[i] for i in first.values()]
+    claims = await store.claim_many(session, unique, [_expected_status(e.type) for e in unique])
+    claimed: list[tuple[IncomingEvent, Claim]] = []
+    for event, claim in zip(unique, claims, strict=True):
+        if claim is None:
+            receipts[first[event.event_id]] = Receipt(event.event_id, "duplicate")
+        else:
+            claimed.append((event, claim))
+    newest, older, rest = _by_subscription(claimed)
+    applied = await subscription_sync.apply_newest(
+        session,
+        [(_object_of(e.payload), _ref(e)) for e, _ in sorted(newest.values(), key=_by_object)],
+    )
+    outcome_of: dict[str, Outcome] = {}
+    for stripe_id, (event, claim) in newest.items():
+        if stripe_id in applied:
+            outcome_of[stripe_id] = Outcome.PROCESSED
+            receipt = await _finish(session, event, claim, Outcome.PROCESSED)
+        else:
+            outcome = await _apply(session, event)
+            outcome_of[stripe_id] = outcome
+            receipt = await _finish(session, event, claim, outcome)
+        receipts[first[event.event_id]] = receipt
+    for event, claim, stripe_id in older:
+        # Unmatched or ignored like its newest sibling (so replay finds it), else stale.
+        newer = outcome_of[stripe_id]
+        outcome = newer if newer in (Outcome.UNMATCHED, Outcome.IGNORED) else Outcome.STALE
+        receipts[first[event.event_id]] = await _finish(session, event, claim, outcome)
+    for event, claim in rest:
+        receipts[first[event.event_id]] = await _process(session, event, claim)
+    return _counted(receipts)
+
+
+def _counted(receipts: list[Receipt | None]) -> list[Receipt]:
+    done: list[Receipt] = []
+    for receipt in receipts:
+        assert receipt is not None  # `receive_many` fills every index
+        if receipt.status == "duplicate":
+            metrics.counter("webhooks.stripe.duplicate").inc()
+        done.append(receipt)
+    return done
+
+
+_Claimed = tuple[IncomingEvent, Claim]
+
+
+def _by_subscription(
+    claimed: list[_Claimed],
+) -> tuple[dict[str, _Claimed], list[tuple[IncomingEvent, Claim, str]], list[_Claimed]]:
+    """Split a batch: the newest event per subscription (the only one that can apply),
+    the older ones (with their subscription id), and the events of other types."""
+    newest: dict[str, _Claimed] = {}
+    older: list[tuple[IncomingEvent, Claim, str]] = []
+    rest: list[_Claimed] = []
+    for event, claim in claimed:
+        obj = _object_of(event.payload)
+        if event.type not in SUBSCRIPTION_EVENTS or not obj.get("id"):
+            rest.append((event, claim))
+            continue
+        stripe_id = str(obj["id"])
+        current = newest.get(stripe_id)
+        if current is None:
+            newest[stripe_id] = (event, claim)
+        elif _order(event) > _order(current[0]):
+            older.append((*current, stripe_id))
+            newest[stripe_id] = (event, claim)
+        else:
+            older.append((event, claim, stripe_id))
+    return newest, older, rest
+
+
+def _order(event: IncomingEvent) -> tuple[int, str]:
+    return (event.created or 0, event.event_id)
+
+
+def _by_object(item: tuple[IncomingEvent, Claim]) -> str:
+    return str(_object_of(item[0].payload)["id"])
+
+
+def _ref(event: IncomingEvent) -> EventRef:
+    return EventRef(id=event.event_id, type=event.type, created=event.created or 0)
+
+
+async def _finish(
+    session: AsyncSession, event: IncomingEvent, claimed: Claim, outcome: Outcome
+) -> Receipt:
+    status = Outcome.PROCESSED.value if outcome is Outcome.STALE else outcome.value
+    await store.finish(session, claimed, status)
+    metrics.counter(f"webhooks.stripe.{status}").inc()
+    return Receipt(event.event_id, status, outcome.value)
 
 
 async def _fail(session: AsyncSession, event: IncomingEvent, exc: Exception) -> None:

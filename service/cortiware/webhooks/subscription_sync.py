@@ -9,13 +9,13 @@ event arriving late changes nothing. Events created in the same second are order
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Final
 
-from sqlalchemy import Row, bindparam, func, or_, select, tuple_, update
+from sqlalchemy import Row, bindparam, func, or_, select, text, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -28,6 +28,7 @@ __all__ = [
     "EventRef",
     "Outcome",
     "apply_invoice",
+    "apply_newest",
     "apply_subscription",
     "invoice_subscription_id",
     "is_newer",
@@ -335,6 +336,119 @@ async def _update_if_newer(
         created=False,
     )
     return True
+
+
+# PostgreSQL batch path (`apply_newest`): one statement locks the batch's subscriptions (in
+# id order), compares each with its event and writes the newer ones; RETURNING gives the
+# before and after values for the audit rows. The fields' SQL types, for the unnest arrays:
+_SQL_TYPES: Final = {
+    "status": "varchar",
+    "stripe_price_id": "varchar",
+    "amount_cents": "integer",
+    "currency": "varchar",
+    "interval": "varchar",
+    "current_period_start": "timestamptz",
+    "current_period_end": "timestamptz",
+    "cancel_at_period_end": "boolean",
+    "trial_end": "timestamptz",
+    "last_event_created": "bigint",
+    "last_event_id": "varchar",
+}
+
+
+def _build_batch_update() -> Any:
+    def q(name: str) -> str:
+        return f'"{name}"'
+
+    arrays = ", ".join(f"CAST(:a_{n} AS {_SQL_TYPES[n]}[])" for n in _WRITTEN)
+    columns = ", ".join(q(n) for n in _WRITTEN)
+    kept = ", ".join(
+        f"s.{q(n)}"
+        for n in (
+            "id",
+            "organization_id",
+            "stripe_subscription_id",
+            "last_event_created",
+            "last_event_id",
+            *SUBSCRIPTION_FIELDS,
+        )
+    )
+    sets = ", ".join(f"{q(n)} = v.{q(n)}" for n in _WRITTEN)
+    newer = (
+        "(old.last_event_created IS NULL OR (old.last_event_created,"
+        " COALESCE(old.last_event_id, '')) < (v.last_event_created, v.last_event_id))"
+    )
+    returning = ", ".join(
+        [
+            "old.id",
+            "old.organization_id",
+            "old.stripe_subscription_id",
+            *(f"old.{q(n)} AS {q('before_' + n)}" for n in SUBSCRIPTION_FIELDS),
+            *(f"s.{q(n)} AS {q('after_' + n)}" for n in SUBSCRIPTION_FIELDS),
+        ]
+    )
+    # Only module constants are interpolated (column names and types); values are bound.
+    sql = (
+        f"WITH v AS (SELECT * FROM unnest(CAST(:stripe_ids AS varchar[]), {arrays})"  # noqa: S608
+        f" AS v(stripe_id, {columns})),"
+        f" old AS (SELECT {kept} FROM subscriptions s"
+        " WHERE s.stripe_subscription_id IN (SELECT stripe_id FROM v)"
+        " ORDER BY s.id FOR UPDATE)"
+        f" UPDATE subscriptions AS s SET {sets},"
+        " plan_code = COALESCE((SELECT p.code FROM plans p JOIN prices pr"
+        " ON pr.plan_id = p.id WHERE pr.stripe_price_id = v.stripe_price_id LIMIT 1),"
+        " old.plan_code), updated_at = :now"
+        " FROM old JOIN v ON v.stripe_id = old.stripe_subscription_id"
+        f" WHERE s.id = old.id AND {newer} RETURNING {returning}"
+    )
+    return text(sql).bindparams(bindparam("now", type_=Subscription.__table__.c.updated_at.type))
+
+
+_BATCH_UPDATE_IF_NEWER: Final = _build_batch_update()
+
+
+async def apply_newest(
+    session: AsyncSession, items: Sequence[tuple[Mapping[str, Any], EventRef]]
+) -> set[str]:
+    """Apply subscription events for distinct subscriptions in one statement (PostgreSQL).
+
+    Returns the Stripe subscription ids it applied (the row exists and the event is newer
+    than the last one applied), after writing their audit rows in one more round trip.
+    The rest are left to `apply_subscription` (new row, stale event, unknown organization).
+    """
+    if not items:
+        return set()
+    params: dict[str, Any] = {"stripe_ids": [str(obj["id"]) for obj, _ in items]}
+    rows = [_update_params(obj, event) for obj, event in items]
+    for name in _WRITTEN:
+        params[f"a_{name}"] = [row[f"v_{name}"] for row in rows]
+    params["now"] = datetime.now(UTC)
+    result = await session.execute(_BATCH_UPDATE_IF_NEWER, params)
+    by_id = {str(obj["id"]): event for obj, event in items}
+    applied: set[str] = set()
+    audit_rows = []
+    for row in result:
+        data = row._mapping
+        stripe_id = data["stripe_subscription_id"]
+        applied.add(stripe_id)
+        before = {name: data[f"before_{name}"] for name in SUBSCRIPTION_FIELDS}
+        after = {name: data[f"after_{name}"] for name in SUBSCRIPTION_FIELDS}
+        if before == after:
+            continue
+        audit_rows.append(
+            audit.row(
+                actor=STRIPE_ACTOR,
+                entity="subscription",
+                entity_id=data["id"],
+                action="subscription.synced",
+                before=before,
+                after=after,
+                organization_id=data["organization_id"],
+                request_id=by_id[stripe_id].id,
+            )
+        )
+    await audit.insert_many(session, audit_rows)
+    return applied
 
 
 async def apply_invoice(session: AsyncSession, obj: Mapping[str, Any], event: EventRef) -> Outcome:
