@@ -67,9 +67,14 @@ async def cortiware_gcra(url: str) -> Contender:
     return Contender("cortiware GCRA (redis-py, EVALSHA)", decide, kv.aclose)
 
 
-async def limits_strategy(url: str, strategy: str) -> Contender:
-    """`limits` with its async Redis storage (coredis, its default implementation)."""
-    storage = RedisStorage(url.replace("redis://", "async+redis://"), key_prefix="bench-limits")
+async def limits_strategy(url: str, strategy: str, implementation: str = "coredis") -> Contender:
+    """`limits` with its async Redis storage: coredis (its default) or redis-py (the client
+    this service uses, with the same hiredis parser)."""
+    storage = RedisStorage(
+        url.replace("redis://", "async+redis://"),
+        key_prefix="bench-limits",
+        implementation=implementation,  # type: ignore[arg-type]
+    )
     cls = MovingWindowRateLimiter if strategy == "moving" else SlidingWindowCounterRateLimiter
     limiter = cls(storage)
     item = RateLimitItemPerMinute(LIMIT)
@@ -81,7 +86,8 @@ async def limits_strategy(url: str, strategy: str) -> Contender:
         return None
 
     label = "moving window" if strategy == "moving" else "sliding window counter"
-    return Contender(f"limits {label} (async redis)", decide, close)
+    client = "async redis" if implementation == "coredis" else "async redis, redis-py"
+    return Contender(f"limits {label} ({client})", decide, close)
 
 
 async def litestar_middleware(url: str) -> Contender:
@@ -180,5 +186,7 @@ def contenders(url: str) -> list[Callable[[], Awaitable[Contender]]]:
         lambda: cortiware_gcra(url),
         lambda: limits_strategy(url, "moving"),
         lambda: limits_strategy(url, "sliding"),
+        lambda: limits_strategy(url, "moving", "redispy"),
+        lambda: limits_strategy(url, "sliding", "redispy"),
         lambda: litestar_middleware(url),
     ]

@@ -20,6 +20,7 @@ Hand-written: no library offers request coalescing over an SQLAlchemy session.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections.abc import Awaitable, Callable
 from typing import Final
 
@@ -72,7 +73,10 @@ class StripeIngest:
         future: asyncio.Future[Receipt] = asyncio.get_running_loop().create_future()
         self._queue.append((event, future))
         if self._worker is None or self._worker.done():
-            self._worker = asyncio.get_running_loop().create_task(self._drain())
+            # A fresh context: the worker serves many requests, not the one that woke it.
+            self._worker = asyncio.get_running_loop().create_task(
+                self._drain(), context=contextvars.Context()
+            )
         # Shielded: a client that hangs up does not cancel the batch others wait on.
         return await asyncio.shield(future)
 
