@@ -6,6 +6,7 @@ import ipaddress
 from functools import partial
 from typing import Any
 
+import httpx
 import pytest
 from litestar import Litestar, get, post
 from litestar.params import JSONBody
@@ -14,6 +15,7 @@ from litestar.testing import AsyncTestClient
 from cortiware.errors import exception_handlers
 from cortiware.kv.wiring import redis_lifespan, redis_middleware
 from cortiware.ratelimit import MemoryGCRA, client_ip, resolve_group
+from cortiware.ratelimit.client_ip import rate_limit_subject
 from cortiware.ratelimit.gcra import Decision
 from cortiware.ratelimit.headers import rate_limit_headers
 from tests.conftest import SettingsFactory
@@ -55,6 +57,39 @@ def test_trusted_proxy_forwarded_for_gives_right_most_untrusted_entry() -> None:
     """Behind a trusted proxy the right-most untrusted X-Forwarded-For entry is the client."""
     scope = _scope("10.0.0.5", "6.6.6.6, 198.51.100.7, 10.0.0.9")
     assert client_ip(scope, PROXY) == "198.51.100.7"
+
+
+def test_ipv6_clients_share_a_bucket_per_64_and_ipv4_is_per_address() -> None:
+    """An IPv6 client cannot take a fresh bucket per address of its /64."""
+    assert rate_limit_subject("2001:db8:1:2::1") == "2001:db8:1:2::/64"
+    assert rate_limit_subject("2001:db8:1:2:ffff:ffff:ffff:ffff") == "2001:db8:1:2::/64"
+    assert rate_limit_subject("2001:db8:1:3::1") == "2001:db8:1:3::/64"
+    assert rate_limit_subject("::ffff:192.0.2.1") == "192.0.2.1"
+    assert rate_limit_subject("192.0.2.1") == "192.0.2.1"
+    assert rate_limit_subject("testclient") == "testclient"
+
+
+async def test_addresses_of_one_ipv6_64_are_limited_together(
+    make_settings: SettingsFactory,
+) -> None:
+    """Requests from two addresses of one /64 drain one bucket; another /64 has its own."""
+    app = _app(make_settings, RATE_LIMIT_DEFAULT="2/minute")
+
+    async def get_from(client: httpx.AsyncClient) -> int:
+        return (await client.get("/api/ping")).status_code
+
+    statuses = []
+    async with app.lifespan():
+        for address in (
+            "2001:db8:0:1::10",
+            "2001:db8:0:1::20",
+            "2001:db8:0:1:abcd::1",
+            "2001:db8:0:2::1",
+        ):
+            transport = httpx.ASGITransport(app=app, client=(address, 1234))
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+                statuses.append(await get_from(client))
+    assert statuses == [200, 200, 429, 200]
 
 
 def test_trusted_proxy_without_forwarded_for_gives_the_peer() -> None:

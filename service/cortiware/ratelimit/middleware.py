@@ -7,7 +7,7 @@ and anchored at the first hit; it sends no `Retry-After`; and a Redis error beco
 The principal of a logged-in request is read from `scope["cortiware_principal"]`
 (`PRINCIPAL_SCOPE_KEY`, a string such as `"provider:alice"` or `"owner:<uuid>"`): the
 authentication layer sets it in a middleware that runs before this one. Without it the
-bucket is the client IP.
+bucket is the client IP (an IPv6 client's /64: `rate_limit_subject`).
 
 Deferral: for a request the idempotency middleware will claim (`defer(scope)` true), the
 decision is not taken here but handed on in `scope["cortiware_deferred_limit"]`
@@ -30,7 +30,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from cortiware import metrics
 from cortiware.ratelimit._respond import send_problem
-from cortiware.ratelimit.client_ip import IPNetwork, client_ip
+from cortiware.ratelimit.client_ip import IPNetwork, client_ip, rate_limit_subject
 from cortiware.ratelimit.gcra import Decision, GCRALimiter
 from cortiware.ratelimit.headers import rate_limit_headers
 from cortiware.ratelimit.policy import GroupName, RateLimitPolicy, resolve_group
@@ -102,7 +102,7 @@ class RateLimitMiddleware(ASGIMiddleware):
 
     async def bucket(self, group: GroupName, scope: Scope, receive: Receive) -> str:
         """The bucket key of this request within `group`."""
-        ip = client_ip(scope, self.trusted_proxies)
+        ip = rate_limit_subject(client_ip(scope, self.trusted_proxies))
         if group is GroupName.AUTH:
             # Hashed so usernames (owner e-mails) never appear in Redis keys.
             user = hashlib.sha256((await _login_username(scope, receive)).encode()).hexdigest()
