@@ -342,6 +342,44 @@ async def test_invoice_for_unknown_subscription_is_unmatched(
     assert (await _deliver(client, payload)).json()["status"] == "unmatched"
 
 
+async def test_invoices_that_came_before_their_subscription_apply_when_it_is_linked(
+    client: Client, db: async_sessionmaker[AsyncSession]
+) -> None:
+    """Stripe often sends the first invoice before `customer.subscription.created`: the
+    waiting invoices (new and pre-2025-03-31 payload shapes) apply when it is linked."""
+    sub, customer, evt = _ids()
+    await create_organization(db, customer=customer)
+    paid = invoice_event(
+        evt + "p",
+        "invoice.payment_succeeded",
+        1_770_000_300,
+        invoice_object(sub, customer=customer, paid_at=1_770_000_290),
+    )
+    old_shape = invoice_object(None, customer=customer)
+    old_shape["subscription"] = sub  # before API 2025-03-31: a top-level field
+    failed_earlier = invoice_event(evt + "f", "invoice.payment_failed", 1_770_000_100, old_shape)
+    other_sub = invoice_event(
+        evt + "o", "invoice.payment_failed", 1_770_000_100, invoice_object(sub + "x")
+    )
+    for payload in (paid, failed_earlier, other_sub):
+        assert (await _deliver(client, payload)).json()["status"] == "unmatched"
+
+    created = subscription_event(
+        evt,
+        "customer.subscription.created",
+        1_770_000_000,
+        subscription_object(sub, customer=customer),
+    )
+    assert (await _deliver(client, created)).json()["status"] == "processed"
+
+    row = await subscription_row(db, sub)
+    assert row.last_payment_status == "succeeded"
+    assert int(row.last_payment_at.timestamp()) == 1_770_000_290
+    assert (await event_row(db, evt + "p")).status == "processed"
+    assert (await event_row(db, evt + "f")).status == "processed"  # older: stale
+    assert (await event_row(db, evt + "o")).status == "unmatched"  # another subscription
+
+
 async def test_other_event_types_are_stored_and_ignored(
     client: Client, db: async_sessionmaker[AsyncSession]
 ) -> None:

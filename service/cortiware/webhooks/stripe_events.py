@@ -14,10 +14,11 @@ from typing import Any, Final
 
 import stripe
 import structlog
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cortiware import metrics
+from cortiware.db.base import utcnow
 from cortiware.webhooks import store, subscription_sync
 from cortiware.webhooks.store import Claim, IncomingEvent
 from cortiware.webhooks.subscription_sync import EventRef, Outcome
@@ -30,6 +31,7 @@ __all__ = [
     "ProcessingFailed",
     "Receipt",
     "ReplayReport",
+    "apply_waiting_invoices",
     "parse_event",
     "receive",
     "receive_many",
@@ -120,6 +122,49 @@ def _object_of(payload: Mapping[str, Any]) -> Any:
     return data.get("object") if isinstance(data, Mapping) else None
 
 
+async def apply_waiting_invoices(session: AsyncSession, stripe_subscription_id: str) -> int:
+    """Apply the invoice events stored as `unmatched` for a subscription that now has its
+    row (Stripe often sends `invoice.payment_succeeded` before
+    `customer.subscription.created`), in the transaction that linked it; returns how many.
+
+    Rows another transaction holds are skipped (`SKIP LOCKED`): a concurrent delivery or
+    `stripe replay` is processing them.
+    """
+    from cortiware.db.models import WebhookEvent
+
+    found = WebhookEvent.payload[("data", "object", "subscription")].as_string()
+    found_new = WebhookEvent.payload[
+        ("data", "object", "parent", "subscription_details", "subscription")
+    ].as_string()
+    rows = (
+        await session.execute(
+            select(WebhookEvent)
+            .where(
+                WebhookEvent.source == SOURCE,
+                WebhookEvent.status == Outcome.UNMATCHED.value,
+                WebhookEvent.type.in_(INVOICE_EVENTS),
+                or_(found == stripe_subscription_id, found_new == stripe_subscription_id),
+            )
+            .order_by(WebhookEvent.event_created, WebhookEvent.id)
+            .with_for_update(skip_locked=True)
+        )
+    ).scalars()
+    applied = 0
+    for row in rows:
+        event = IncomingEvent(row.source, row.event_id, row.type, row.payload, row.event_created)
+        outcome = await subscription_sync.apply_invoice(
+            session, _object_of(row.payload), _ref(event)
+        )
+        if outcome is Outcome.UNMATCHED:
+            continue
+        row.status = Outcome.PROCESSED.value if outcome is Outcome.STALE else outcome.value
+        row.attempts += 1
+        row.processed_at = utcnow()
+        metrics.counter("webhooks.stripe.unmatched_applied").inc()
+        applied += 1
+    return applied
+
+
 def _expected_status(event_type: str) -> str:
     handled = event_type in SUBSCRIPTION_EVENTS or event_type in INVOICE_EVENTS
     return Outcome.PROCESSED.value if handled else Outcome.IGNORED.value
@@ -129,7 +174,9 @@ async def _apply(session: AsyncSession, event: IncomingEvent) -> Outcome:
     ref = _ref(event)
     obj = _object_of(event.payload)
     if event.type in SUBSCRIPTION_EVENTS:
-        return await subscription_sync.apply_subscription(session, obj, ref)
+        return await subscription_sync.apply_subscription(
+            session, obj, ref, on_linked=apply_waiting_invoices
+        )
     if event.type in INVOICE_EVENTS:
         return await subscription_sync.apply_invoice(session, obj, ref)
     return Outcome.IGNORED

@@ -9,7 +9,7 @@ event arriving late changes nothing. Events created in the same second are order
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -214,9 +214,17 @@ async def _link(
 
 
 async def apply_subscription(
-    session: AsyncSession, obj: Mapping[str, Any], event: EventRef
+    session: AsyncSession,
+    obj: Mapping[str, Any],
+    event: EventRef,
+    *,
+    on_linked: Callable[[AsyncSession, str], Awaitable[object]] | None = None,
 ) -> Outcome:
-    """Apply a `customer.subscription.*` event's object unless a newer event already did."""
+    """Apply a `customer.subscription.*` event's object unless a newer event already did.
+
+    `on_linked(session, stripe_subscription_id)` runs in the same transaction when this
+    event gives the Stripe subscription its row (events that waited for it can apply).
+    """
     stripe_id = str(obj["id"])
     if session.get_bind().dialect.name == "postgresql" and await _update_if_newer(
         session, stripe_id, obj, event
@@ -234,6 +242,8 @@ async def apply_subscription(
         created = True
         if row is None:  # pragma: no cover - the row was deleted between two statements
             return Outcome.UNMATCHED
+        if on_linked is not None:
+            await on_linked(session, stripe_id)
     if not is_newer(event, row.last_event_created, row.last_event_id):
         return Outcome.STALE
     after = (
