@@ -79,6 +79,10 @@ class PlannedResource:
     provider: str
 
 
+ELB_LOG_ACCOUNTS = {"eu-west-1": "156460612806", "us-east-1": "127311923021"}
+"""Per-region ELB log-delivery accounts (docs.aws.amazon.com, "Enable access logs")."""
+
+
 @dataclass(frozen=True)
 class OfflineRun:
     """What one offline run of the program produced."""
@@ -301,6 +305,11 @@ class AwsMocks(pulumi.runtime.Mocks):
                 "userId": "OFFLINE",
                 "id": ACCOUNT_ID,
             }, []
+        if args.token == "aws:elb/getServiceAccount:getServiceAccount":  # noqa: S105 - invoke token
+            # The Elastic Load Balancing account that delivers access logs in the region
+            # (AWS's published table; only the regions the stacks use are listed).
+            account = ELB_LOG_ACCOUNTS[self.region]
+            return {"arn": f"arn:aws:iam::{account}:root", "id": account}, []
         raise NotImplementedError(f"the offline mocks do not answer {args.token}")
 
 

@@ -98,6 +98,10 @@ KEY_SETTINGS: Mapping[str, Sequence[tuple[str, str, Callable[[Any], str]]]] = {
         ("cpu", "cpu", str),
         ("memory", "memory", str),
     ],
+    "aws:lb/loadBalancer:LoadBalancer": [
+        ("enableDeletionProtection", "deletion-protection", _yes),
+        ("accessLogs", "access-logs", lambda v: f"{v['bucket']}/{v['prefix']}"),
+    ],
     "aws:lb/listener:Listener": [
         ("port", "port", lambda v: f"{v:g}"),
         ("protocol", "protocol", str),

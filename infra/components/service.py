@@ -21,6 +21,7 @@ from infra.components._aws import (
     tags,
 )
 from infra.components.network import APP_PORT, Network
+from infra.components.storage import PrivateBucket, PrivateBucketArgs
 from infra.config import StackConfig
 
 __all__ = [
@@ -39,6 +40,8 @@ LIVENESS_PATH = "/api/health/live"
 METRICS_NAMESPACE = "Cortiware"
 """The only CloudWatch namespace the task may put metrics into."""
 TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
+ALB_LOG_PREFIX = "alb"
+"""Key prefix of the load balancer's access logs in their bucket."""
 
 
 def serve_command(workers: int) -> list[str]:
@@ -366,6 +369,7 @@ class Service(pulumi.ComponentResource):
     ) -> tuple[aws.lb.LoadBalancer, aws.lb.TargetGroup, aws.lb.Listener]:
         cfg = args.config
         child = pulumi.ResourceOptions(parent=self)
+        logs = self._access_log_bucket(name, args)
         lb = aws.lb.LoadBalancer(
             f"{name}-alb",
             name=f"{cfg.prefix}-alb",
@@ -376,8 +380,10 @@ class Service(pulumi.ComponentResource):
             drop_invalid_header_fields=True,
             enable_deletion_protection=cfg.is_production,
             idle_timeout=60,
+            access_logs={"bucket": logs.bucket.bucket, "prefix": ALB_LOG_PREFIX, "enabled": True},
             tags=tags(cfg.stack, f"{cfg.prefix}-alb"),
-            opts=child,
+            # ELB checks it may write to the bucket when logging is switched on.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[logs.policy]),
         )
         target_group = aws.lb.TargetGroup(
             f"{name}-web-tg",
@@ -424,6 +430,44 @@ class Service(pulumi.ComponentResource):
             opts=child,
         )
         return lb, target_group, https
+
+    def _access_log_bucket(self, name: str, args: ServiceArgs) -> PrivateBucket:
+        """The ALB's access logs: SSE-S3 (the only encryption ELB log delivery supports),
+        writable by the region's Elastic Load Balancing account under our prefix only,
+        expired after the application log retention."""
+        cfg = args.config
+        # Regions older than August 2022 (eu-west-1 among them) deliver from a per-region
+        # ELB account, not from the `logdelivery.elasticloadbalancing` service principal.
+        elb_account = aws.elb.get_service_account_output().arn
+        path = f"{ALB_LOG_PREFIX}/AWSLogs/"
+
+        def delivery(bucket_arn: pulumi.Output[str]) -> dict[str, Any]:
+            return statement(
+                ["s3:PutObject"],
+                [pulumi.Output.concat(bucket_arn, "/", path, args.account.account_id, "/*")],
+                sid="ElbAccessLogDelivery",
+            ) | {"Principal": {"AWS": elb_account}}
+
+        return PrivateBucket(
+            f"{name}-alb-logs",
+            PrivateBucketArgs(
+                bucket_name=pulumi.Output.concat(cfg.prefix, "-alb-logs-", args.account.account_id),
+                label=f"{cfg.prefix}-alb-logs",
+                stack=cfg.stack,
+                kms_key_arn=None,
+                versioned=False,
+                lifecycle_rules=[
+                    {
+                        "id": "expire-access-logs",
+                        "status": "Enabled",
+                        "filter": {"prefix": ""},
+                        "expiration": {"days": cfg.service.log_retention_days},
+                    }
+                ],
+                allow_statements=[delivery],
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
 
     def _certificate(
         self, name: str, args: ServiceArgs, lb: aws.lb.LoadBalancer

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -32,6 +34,9 @@ class PrivateBucketArgs:
     """Keep object versions."""
     lifecycle_rules: list[aws.s3.BucketLifecycleConfigurationRuleArgsDict]
     """Lifecycle rules of the bucket."""
+    allow_statements: Sequence[Callable[[pulumi.Output[str]], Mapping[str, Any]]] = ()
+    """Extra policy statements, each built from the bucket ARN (S3 takes one policy per
+    bucket, so grants such as ALB log delivery join the TLS-only statement)."""
 
 
 class PrivateBucket(pulumi.ComponentResource):
@@ -88,7 +93,7 @@ class PrivateBucket(pulumi.ComponentResource):
         aws.s3.BucketLifecycleConfiguration(
             f"{name}-lifecycle", bucket=self.bucket.id, rules=args.lifecycle_rules, opts=child
         )
-        aws.s3.BucketPolicy(
+        self.policy: aws.s3.BucketPolicy = aws.s3.BucketPolicy(
             f"{name}-tls-only",
             bucket=self.bucket.id,
             policy=policy_document(
@@ -100,6 +105,7 @@ class PrivateBucket(pulumi.ComponentResource):
                     condition={"Bool": {"aws:SecureTransport": "false"}},
                 )
                 | {"Principal": "*"},
+                *(build(self.bucket.arn) for build in args.allow_statements),
             ),
             # The public-access block must exist first, or S3 may judge the policy "public".
             opts=pulumi.ResourceOptions(parent=self, depends_on=[access_block]),
