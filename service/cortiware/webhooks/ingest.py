@@ -116,16 +116,22 @@ class StripeIngest:
                 future.set_result(receipt)
 
     async def _run_one(self, pending: _Pending) -> None:
+        """One event in its own transaction; whatever happens touches only its future."""
         event, future = pending
-        async with self._sessionmaker() as session:
-            try:
-                receipt = await stripe_events.receive(session, event)
-            except ProcessingFailed as exc:
-                await session.commit()  # the event stored as failed, for retry and replay
-                if not future.done():
-                    future.set_exception(exc)
-                return
-            await session.commit()
+        try:
+            async with self._sessionmaker() as session:
+                try:
+                    receipt = await stripe_events.receive(session, event)
+                except ProcessingFailed as exc:
+                    await session.commit()  # the event stored as failed, for retry and replay
+                    if not future.done():
+                        future.set_exception(exc)
+                    return
+                await session.commit()
+        except Exception as exc:
+            if not future.done():
+                future.set_exception(exc)
+            return
         await self._committed([receipt])
         if not future.done():
             future.set_result(receipt)

@@ -114,7 +114,22 @@ def parse_event(payload: bytes) -> IncomingEvent:
         raw: str | None = payload.decode("utf-8")
     except UnicodeDecodeError:
         raw = None
+    if raw is not None and "\\u0000" in raw:
+        # PostgreSQL's jsonb cannot hold U+0000: store the event with each NUL replaced by
+        # U+FFFD, or it could never be stored (not even as failed, for replay).
+        body = _without_nul(body)
+        raw = None
     return IncomingEvent(SOURCE, event_id, event_type, body, created, raw)
+
+
+def _without_nul(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, list):
+        return [_without_nul(v) for v in value]
+    if isinstance(value, dict):
+        return {_without_nul(k): _without_nul(v) for k, v in value.items()}
+    return value
 
 
 def _object_of(payload: Mapping[str, Any]) -> Any:
@@ -233,6 +248,7 @@ async def receive_many(session: AsyncSession, events: Sequence[IncomingEvent]) -
         else:
             claimed.append((event, claim))
     newest, older, rest = _by_subscription(claimed)
+    await subscription_sync.lock_for_batch(session, _subscription_ids(claimed))
     applied = await subscription_sync.apply_newest(
         session,
         [(_object_of(e.payload), _ref(e)) for e, _ in sorted(newest.values(), key=_by_object)],
@@ -268,6 +284,20 @@ def _counted(receipts: list[Receipt | None]) -> list[Receipt]:
 
 
 _Claimed = tuple[IncomingEvent, Claim]
+
+
+def _subscription_ids(claimed: list[_Claimed]) -> list[str]:
+    """The Stripe subscriptions the events of a batch may lock."""
+    ids = []
+    for event, _ in claimed:
+        obj = _object_of(event.payload)
+        if event.type in SUBSCRIPTION_EVENTS and obj.get("id"):
+            ids.append(str(obj["id"]))
+        elif event.type in INVOICE_EVENTS:
+            found = subscription_sync.invoice_subscription_id(obj)
+            if found is not None:
+                ids.append(found)
+    return ids
 
 
 def _by_subscription(

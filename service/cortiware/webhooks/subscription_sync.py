@@ -32,6 +32,7 @@ __all__ = [
     "apply_subscription",
     "invoice_subscription_id",
     "is_newer",
+    "lock_for_batch",
     "subscription_values",
 ]
 
@@ -136,6 +137,36 @@ _LOCKED_COLUMNS: Final = (
 )
 
 
+# One PostgreSQL advisory lock per Stripe subscription id (class 7301, key its hashtext),
+# taken before a transaction decides "no row for this subscription" (an invoice stored as
+# unmatched) or creates that row (a link). The two cannot interleave: a link then sees
+# every invoice that was found unmatched, and an invoice sees a link that committed.
+_ADVISORY_ONE: Final = text("SELECT pg_advisory_xact_lock(7301, hashtext(:k))")
+# A batch takes all of its locks up front in one global order (advisory locks by key, then
+# rows by id), so two batches touching the same subscriptions never deadlock.
+_ADVISORY_MANY: Final = text(
+    "SELECT pg_advisory_xact_lock(7301, h) FROM (SELECT DISTINCT hashtext(k)"
+    " AS h FROM unnest(CAST(:ids AS varchar[])) AS k ORDER BY h) AS keys"
+)
+_LOCK_ROWS: Final = text(
+    "SELECT id FROM subscriptions WHERE stripe_subscription_id = ANY(CAST(:ids AS varchar[]))"
+    " ORDER BY id FOR UPDATE"
+)
+
+
+async def _serialize_linking(session: AsyncSession, stripe_subscription_id: str) -> None:
+    if session.get_bind().dialect.name == "postgresql":  # SQLite has one writer anyway
+        await session.execute(_ADVISORY_ONE, {"k": stripe_subscription_id})
+
+
+async def lock_for_batch(session: AsyncSession, stripe_subscription_ids: Sequence[str]) -> None:
+    """Take every lock a batch's events may need, in the one global order (PostgreSQL)."""
+    ids = sorted(set(stripe_subscription_ids))
+    if ids:
+        await session.execute(_ADVISORY_MANY, {"ids": ids})
+        await session.execute(_LOCK_ROWS, {"ids": ids})
+
+
 async def _locked(session: AsyncSession, stripe_subscription_id: str) -> Row[Any] | None:
     result = await session.execute(
         select(*_LOCKED_COLUMNS)
@@ -233,6 +264,9 @@ async def apply_subscription(
     # The row is new, the event is stale, or this is SQLite: lock, compare, then write.
     row = await _locked(session, stripe_id)
     created = False
+    if row is None:
+        await _serialize_linking(session, stripe_id)
+        row = await _locked(session, stripe_id)  # linked by a transaction we waited for
     if row is None:
         organization_id = await _organization_for(session, obj)
         if organization_id is None:
@@ -467,6 +501,10 @@ async def apply_invoice(session: AsyncSession, obj: Mapping[str, Any], event: Ev
     if stripe_id is None:
         return Outcome.IGNORED  # a one-off invoice: no subscription to update
     row = await _locked(session, stripe_id)
+    if row is None:
+        # Held until commit: a link of this subscription waits, then applies this invoice.
+        await _serialize_linking(session, stripe_id)
+        row = await _locked(session, stripe_id)
     if row is None:
         return Outcome.UNMATCHED
     if not is_newer(event, row.last_payment_event_created, row.last_payment_event_id):
