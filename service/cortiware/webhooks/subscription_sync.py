@@ -143,14 +143,15 @@ _LOCKED_COLUMNS: Final = (
 # every invoice that was found unmatched, and an invoice sees a link that committed.
 _ADVISORY_ONE: Final = text("SELECT pg_advisory_xact_lock(7301, hashtext(:k))")
 # A batch takes all of its locks up front in one global order (advisory locks by key, then
-# rows by id), so two batches touching the same subscriptions never deadlock.
-_ADVISORY_MANY: Final = text(
-    "SELECT pg_advisory_xact_lock(7301, h) FROM (SELECT DISTINCT hashtext(k)"
-    " AS h FROM unnest(CAST(:ids AS varchar[])) AS k ORDER BY h) AS keys"
-)
-_LOCK_ROWS: Final = text(
-    "SELECT id FROM subscriptions WHERE stripe_subscription_id = ANY(CAST(:ids AS varchar[]))"
-    " ORDER BY id FOR UPDATE"
+# rows by id), so two batches touching the same subscriptions never deadlock. One round
+# trip: the advisory locks are an uncorrelated sub-select, which PostgreSQL runs once as a
+# one-time filter before it scans (and locks) any row.
+_LOCK_BATCH: Final = text(
+    "SELECT s.id FROM subscriptions AS s"
+    " WHERE s.stripe_subscription_id = ANY(CAST(:ids AS varchar[]))"
+    " AND (SELECT count(pg_advisory_xact_lock(7301, h)) FROM (SELECT DISTINCT hashtext(k)"
+    " AS h FROM unnest(CAST(:ids AS varchar[])) AS k ORDER BY h) AS keys) >= 0"
+    " ORDER BY s.id FOR UPDATE"
 )
 
 
@@ -163,8 +164,7 @@ async def lock_for_batch(session: AsyncSession, stripe_subscription_ids: Sequenc
     """Take every lock a batch's events may need, in the one global order (PostgreSQL)."""
     ids = sorted(set(stripe_subscription_ids))
     if ids:
-        await session.execute(_ADVISORY_MANY, {"ids": ids})
-        await session.execute(_LOCK_ROWS, {"ids": ids})
+        await session.execute(_LOCK_BATCH, {"ids": ids})
 
 
 async def _locked(session: AsyncSession, stripe_subscription_id: str) -> Row[Any] | None:
