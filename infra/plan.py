@@ -88,6 +88,7 @@ KEY_SETTINGS: Mapping[str, Sequence[tuple[str, str, Callable[[Any], str]]]] = {
     "aws:cloudwatch/logGroup:LogGroup": [
         ("name", "name", str),
         ("retentionInDays", "retention-days", lambda v: f"{v:g}"),
+        ("kmsKeyId", "cmk", _yes),
     ],
     "aws:ecs/service:Service": [
         ("desiredCount", "desired", lambda v: f"{v:g}"),

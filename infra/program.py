@@ -11,6 +11,7 @@ from infra.components.alarms import Alarms, AlarmsArgs
 from infra.components.cache import Cache, CacheArgs
 from infra.components.canary import Canary, CanaryArgs
 from infra.components.database import Database, DatabaseArgs
+from infra.components.logs import LogsKey, LogsKeyArgs
 from infra.components.network import Network, NetworkArgs
 from infra.components.secrets import AppSecrets, AppSecretsArgs
 from infra.components.service import Service, ServiceArgs
@@ -25,9 +26,16 @@ def build(config: StackConfig) -> dict[str, Any]:
     account = AwsAccount.current(config.region)
     prefix, stack = config.prefix, config.stack
 
+    logs_key = LogsKey("logs", LogsKeyArgs(prefix=prefix, stack=stack, account=account)).key
     network = Network(
         "network",
-        NetworkArgs(config=config.network, prefix=prefix, stack=stack, account=account),
+        NetworkArgs(
+            config=config.network,
+            prefix=prefix,
+            stack=stack,
+            account=account,
+            logs_key_arn=logs_key.arn,
+        ),
     )
     groups = network.security_groups
     archive = ArchiveBucket(
@@ -58,6 +66,7 @@ def build(config: StackConfig) -> dict[str, Any]:
             stack=stack,
             isolated_subnet_ids=network.isolated_subnet_ids,
             security_group_id=groups.cache.id,
+            logs_key_arn=logs_key.arn,
         ),
     )
     secrets = AppSecrets(
@@ -81,6 +90,7 @@ def build(config: StackConfig) -> dict[str, Any]:
             archive_url=archive.archive_url,
             archive_prefix_arn=archive.prefix_arn,
             archive_key_arn=archive.key.arn,
+            logs_key_arn=logs_key.arn,
         ),
     )
     alarms = Alarms(

@@ -10,6 +10,7 @@ import pulumi_aws as aws
 import pulumi_random as random
 
 from infra.components._aws import customer_managed_key, tags
+from infra.components.logs import log_group_prefix
 from infra.config import CacheConfig
 
 __all__ = ["REDIS_TOKEN_SPECIALS", "Cache", "CacheArgs", "redis_url"]
@@ -39,6 +40,8 @@ class CacheArgs:
     """Subnets without an internet route."""
     security_group_id: pulumi.Input[str]
     """The cache's group (reachable from the service only)."""
+    logs_key_arn: pulumi.Input[str]
+    """CMK of the slow-log group (`LogsKey`)."""
 
 
 class Cache(pulumi.ComponentResource):
@@ -82,8 +85,9 @@ class Cache(pulumi.ComponentResource):
         )
         slow_log = aws.cloudwatch.LogGroup(
             f"{name}-slow-log",
-            name=f"/{args.prefix.replace('-', '/')}/redis/slow-log",
+            name=f"{log_group_prefix(args.prefix)}/redis/slow-log",
             retention_in_days=cfg.slow_log_retention_days,
+            kms_key_id=args.logs_key_arn,
             tags=tags(args.stack, f"{group_id}-slow-log"),
             opts=child,
         )

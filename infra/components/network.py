@@ -14,6 +14,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.components._aws import AwsAccount, assume_role_policy, policy_document, statement, tags
+from infra.components.logs import log_group_prefix
 from infra.config import NetworkConfig
 
 __all__ = ["PUBLIC_INGRESS_TAG", "Network", "NetworkArgs", "SecurityGroups"]
@@ -38,6 +39,8 @@ class NetworkArgs:
     """Stack name, for tags."""
     account: AwsAccount
     """Account and region, for ARNs."""
+    logs_key_arn: pulumi.Input[str]
+    """CMK of the flow-log group (`LogsKey`)."""
 
 
 @dataclass(frozen=True)
@@ -194,8 +197,9 @@ class Network(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         group = aws.cloudwatch.LogGroup(
             f"{name}-flow-logs",
-            name=f"/{args.prefix.replace('-', '/')}/vpc-flow-logs",
+            name=f"{log_group_prefix(args.prefix)}/vpc-flow-logs",
             retention_in_days=cfg.flow_log_retention_days,
+            kms_key_id=args.logs_key_arn,
             tags=tags(args.stack, f"{args.prefix}-flow-logs"),
             opts=child,
         )

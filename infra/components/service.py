@@ -20,6 +20,7 @@ from infra.components._aws import (
     statement,
     tags,
 )
+from infra.components.logs import log_group_prefix
 from infra.components.network import APP_PORT, Network
 from infra.components.storage import PrivateBucket, PrivateBucketArgs
 from infra.config import StackConfig
@@ -82,6 +83,8 @@ class ServiceArgs:
     """``arn:aws:s3:::<bucket>/audit/*``."""
     archive_key_arn: pulumi.Input[str]
     """CMK of the archive bucket."""
+    logs_key_arn: pulumi.Input[str]
+    """CMK of the service's log group (`LogsKey`)."""
 
 
 class Service(pulumi.ComponentResource):
@@ -127,8 +130,9 @@ class Service(pulumi.ComponentResource):
         )
         self.log_group: aws.cloudwatch.LogGroup = aws.cloudwatch.LogGroup(
             f"{name}-logs",
-            name=f"/{prefix.replace('-', '/')}/service",
+            name=f"{log_group_prefix(prefix)}/service",
             retention_in_days=cfg.service.log_retention_days,
+            kms_key_id=args.logs_key_arn,
             tags=tags(cfg.stack, f"{prefix}-service-logs"),
             opts=child,
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from infra.offline import OfflineRun
+from infra.offline import ACCOUNT_ID, OfflineRun
 
 from tests.infra.conftest import container, one
 
@@ -143,3 +143,23 @@ def test_load_balancer_deletion_protection_in_prod(staging: OfflineRun, prod: Of
     assert (
         one(staging, "aws:lb/loadBalancer:LoadBalancer").inputs["enableDeletionProtection"] is False
     )
+
+
+def test_every_log_group_is_encrypted_with_the_stacks_logs_key(run: OfflineRun) -> None:
+    """All log groups use one rotating CMK, which CloudWatch Logs may use only for log
+    groups under the stack's own path."""
+    key = run.named("logs-key")
+    assert key.inputs["enableKeyRotation"] is True
+    groups = run.of_type("aws:cloudwatch/logGroup:LogGroup")
+    assert groups
+    prefix = "/cortiware/" + run.stack
+    assert len({group.inputs["kmsKeyId"] for group in groups}) == 1
+    for group in groups:
+        assert group.inputs["kmsKeyId"].startswith("arn:aws:kms:eu-west-1:"), group.name
+        assert group.inputs["name"].startswith(prefix + "/"), group.name
+    statements = json.loads(key.inputs["policy"])["Statement"]
+    service = {"Service": "logs.eu-west-1.amazonaws.com"}
+    (logs,) = [s for s in statements if s["Principal"] == service]
+    assert "kms:*" not in logs["Action"]
+    arn = logs["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"]
+    assert arn == f"arn:aws:logs:eu-west-1:{ACCOUNT_ID}:log-group:{prefix}/*"
