@@ -28,27 +28,54 @@ __all__ = ["CANARY_SCRIPT", "Canary", "CanaryArgs"]
 SCHEDULE = "rate(5 minutes)"
 
 CANARY_SCRIPT = f'''\
-"""Synthetics canary: GET {HEALTH_PATH} must answer 200 with status healthy or degraded."""
+"""Synthetics canary: GET {HEALTH_PATH} must answer 200 with status healthy or degraded.
+
+A failure raises with one line saying what the service answered (status code, health
+status and the checks that are not ok), which is what the run's log shows on-call.
+"""
 import json
 import os
+import urllib.error
 import urllib.request
 
 from aws_synthetics.common import synthetics_logger as logger
 
 
+def _describe(body):
+    try:
+        health = json.loads(body)
+    except ValueError:
+        return "a body that is not JSON"
+    if not isinstance(health, dict):
+        return "a body that is not a JSON object"
+    checks = health.get("checks") or {{}}
+    failing = sorted(f"{{name}}={{state}}" for name, state in checks.items() if state != "ok")
+    return f"status {{health.get('status')!r}}" + (f", checks {{', '.join(failing)}}" if failing else "")
+
+
 def check_health():
     url = os.environ["BASE_URL"].rstrip("/") + "{HEALTH_PATH}"
     request = urllib.request.Request(url, headers={{"User-Agent": "cortiware-canary"}})
-    with urllib.request.urlopen(request, timeout=10) as response:
-        body = json.loads(response.read())
-        if response.status != 200 or body.get("status") not in ("healthy", "degraded"):
-            raise RuntimeError(f"{{url}} answered {{response.status}} {{body.get('status')}}")
-    logger.info("health ok: %s", body.get("status"))
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            code, body = response.status, response.read()
+    except urllib.error.HTTPError as error:
+        raise RuntimeError(f"{{url}} answered {{error.code}} with {{_describe(error.read())}}") from None
+    except (urllib.error.URLError, OSError) as error:
+        reason = getattr(error, "reason", error)
+        raise RuntimeError(f"{{url}} unreachable: {{reason}}") from None
+    try:
+        status = json.loads(body).get("status")
+    except (ValueError, AttributeError):
+        status = None
+    if code != 200 or status not in ("healthy", "degraded"):
+        raise RuntimeError(f"{{url}} answered {{code}} with {{_describe(body)}}")
+    logger.info("health ok: %s", status)
+    return status
 
 
 def handler(event, context):
-    check_health()
-    return "ok"
+    return check_health()
 '''
 """The canary's code; Synthetics Python runtimes load ``python/<module>.py``."""
 

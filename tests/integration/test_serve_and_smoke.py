@@ -2,52 +2,21 @@
 
 from __future__ import annotations
 
-import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.support.servers import free_port
+from tests.support.servers import cortiware_serve, free_port
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A `cortiware serve` process on a free port, with an empty environment, in a temp dir."""
-    workdir = tmp_path_factory.mktemp("serve")
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "VIRTUAL_ENV")}
-    log_path = Path(workdir) / "serve.log"
-    log_file = log_path.open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "cortiware.cli", "serve", "--port", str(port)],
-        cwd=workdir,
-        env=env,
-        stdout=log_file,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                break
-        except OSError:
-            if process.poll() is not None:
-                log_file.close()
-                pytest.fail(f"serve exited early:\n{log_path.read_text()}")
-            time.sleep(0.1)
-    try:
+    with cortiware_serve(tmp_path_factory.mktemp("serve")) as base:
         yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-        log_file.close()
 
 
 def test_zero_configuration_serves_healthy(served: str) -> None:

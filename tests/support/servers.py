@@ -1,11 +1,14 @@
-"""Throw-away Redis servers a test may kill (never the shared one)."""
+"""Throw-away servers for tests: private Redis processes a test may kill (never the shared
+one), and `cortiware serve` processes on free ports."""
 
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -78,3 +81,37 @@ def redis_server(workdir: Path) -> Iterator[RedisServer]:
         yield server
     finally:
         server.kill()
+
+
+@contextlib.contextmanager
+def cortiware_serve(workdir: Path, env: dict[str, str] | None = None) -> Iterator[str]:
+    """`cortiware serve` on a free loopback port, run in `workdir` with only PATH, HOME,
+    LANG and VIRTUAL_ENV from this environment plus `env`; yields its base URL and
+    terminates it at the end. Fails the test with the server's log if it exits early."""
+    port = free_port()
+    keep = ("PATH", "HOME", "LANG", "VIRTUAL_ENV")
+    process_env = {k: v for k, v in os.environ.items() if k in keep} | (env or {})
+    log_path = workdir / "serve.log"
+    with log_path.open("wb") as log_file:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "cortiware.cli", "serve", "--port", str(port)],
+            cwd=workdir,
+            env=process_env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                with contextlib.suppress(OSError):
+                    socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                    break
+                if process.poll() is not None:
+                    raise RuntimeError(f"serve exited early:\n{log_path.read_text()}")
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"serve did not listen within 60 s:\n{log_path.read_text()}")
+                time.sleep(0.1)
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
