@@ -18,6 +18,7 @@ from cortiware import metrics
 from cortiware.db.engine import create_engine
 from cortiware.db.models import AuditEntry, Subscription
 from cortiware.webhooks import stripe_events, subscription_sync
+from cortiware.webhooks.ingest import StripeIngest
 from tests.integration.conftest import in_loop_client
 from tests.support.stripe_fake import (
     create_organization,
@@ -451,3 +452,33 @@ async def test_processed_event_refreshes_the_cached_organization_list(
     )
     assert (await _deliver(client, updated)).json()["status"] == "processed"
     assert await status_in_list() == "past_due"
+
+
+async def test_a_redelivery_refreshes_the_cache_the_first_delivery_never_invalidated(
+    client: Client, db: async_sessionmaker[AsyncSession]
+) -> None:
+    """The first delivery committed but died before invalidating (or its answer was lost):
+    Stripe redelivers, the event is a duplicate, and the cached list is refreshed anyway."""
+    from tests.support.auth import login_staff
+
+    sub, customer, evt = _ids()
+    org_id = await create_organization(db, customer=customer, name=f"Lost {sub}")
+    client.headers["X-CSRF-Token"] = await login_staff(client, "provider")
+
+    async def status_in_list() -> str | None:
+        rows = (await client.get("/api/provider/organizations")).json()
+        return next(r["subscription_status"] for r in rows if r["id"] == str(org_id))
+
+    assert await status_in_list() is None  # cached now, without a subscription
+    payload = subscription_event(
+        evt,
+        "customer.subscription.created",
+        int(time.time()),
+        subscription_object(sub, customer=customer),
+    )
+    # Another process commits the event and never invalidates: no after-commit hook.
+    receipt = await StripeIngest(db).submit(stripe_events.parse_event(payload.encode()))
+    assert receipt.status == "processed"
+    assert await status_in_list() is None  # stale: nobody dropped the cached list
+    assert (await _deliver(client, payload)).json()["status"] == "duplicate"
+    assert await status_in_list() == "active"

@@ -23,6 +23,7 @@ from cortiware.webhooks.ingest import INGEST_STATE_KEY, StripeIngest
 __all__ = ["federation_webhook", "stripe_webhook"]
 
 _FEDERATION_VERIFIER = "federation_verifier"
+_CHANGED = frozenset({"processed", "duplicate"})
 
 
 def _stripe_ingest(state: State) -> StripeIngest:
@@ -32,8 +33,10 @@ def _stripe_ingest(state: State) -> StripeIngest:
 
         async def invalidate(receipts: list[stripe_events.Receipt]) -> None:
             # Subscription status shows in the cached organization views: drop them once
-            # the change is committed, on every instance.
-            if isinstance(cache, Cache) and any(r.status == "processed" for r in receipts):
+            # the change is committed, on every instance. A duplicate drops them too: Stripe
+            # redelivers when it got no answer, and the first delivery may have committed
+            # and then died (or lost its reply) before invalidating.
+            if isinstance(cache, Cache) and any(r.status in _CHANGED for r in receipts):
                 await cache.invalidate("organizations")
 
         ingest = StripeIngest(state.db_sessionmaker, after_commit=invalidate)
