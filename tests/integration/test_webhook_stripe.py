@@ -54,6 +54,12 @@ async def _deliver(client: Client, payload: str, secret: str = PRIMARY, **kw: An
     return await client.post(URL, content=payload, headers=signed(payload, secret, **kw))
 
 
+async def _listed_status(client: Client, org_id: object) -> str | None:
+    """The organization's subscription status in the provider's (cached) organization list."""
+    rows = (await client.get("/api/provider/organizations")).json()
+    return next(r["subscription_status"] for r in rows if r["id"] == str(org_id))
+
+
 async def test_bad_signature_missing_header_stale_and_altered_body_are_400(
     client: Client, db: async_sessionmaker[AsyncSession]
 ) -> None:
@@ -433,17 +439,13 @@ async def test_processed_event_refreshes_the_cached_organization_list(
     org_id = await create_organization(db, customer=customer, name=f"Cached {sub}")
     client.headers["X-CSRF-Token"] = await login_staff(client, "provider")
 
-    async def status_in_list() -> str | None:
-        rows = (await client.get("/api/provider/organizations")).json()
-        return next(r["subscription_status"] for r in rows if r["id"] == str(org_id))
-
-    assert await status_in_list() is None  # cached now, without a subscription
+    assert await _listed_status(client, org_id) is None  # cached now, without a subscription
     now = int(time.time())
     created = subscription_event(
         evt, "customer.subscription.created", now, subscription_object(sub, customer=customer)
     )
     assert (await _deliver(client, created)).json()["status"] == "processed"
-    assert await status_in_list() == "active"
+    assert await _listed_status(client, org_id) == "active"
     updated = subscription_event(
         evt + "u",
         "customer.subscription.updated",
@@ -451,7 +453,7 @@ async def test_processed_event_refreshes_the_cached_organization_list(
         subscription_object(sub, customer=customer, status="past_due"),
     )
     assert (await _deliver(client, updated)).json()["status"] == "processed"
-    assert await status_in_list() == "past_due"
+    assert await _listed_status(client, org_id) == "past_due"
 
 
 async def test_a_redelivery_refreshes_the_cache_the_first_delivery_never_invalidated(
@@ -465,11 +467,7 @@ async def test_a_redelivery_refreshes_the_cache_the_first_delivery_never_invalid
     org_id = await create_organization(db, customer=customer, name=f"Lost {sub}")
     client.headers["X-CSRF-Token"] = await login_staff(client, "provider")
 
-    async def status_in_list() -> str | None:
-        rows = (await client.get("/api/provider/organizations")).json()
-        return next(r["subscription_status"] for r in rows if r["id"] == str(org_id))
-
-    assert await status_in_list() is None  # cached now, without a subscription
+    assert await _listed_status(client, org_id) is None  # cached now, without a subscription
     payload = subscription_event(
         evt,
         "customer.subscription.created",
@@ -479,6 +477,6 @@ async def test_a_redelivery_refreshes_the_cache_the_first_delivery_never_invalid
     # Another process commits the event and never invalidates: no after-commit hook.
     receipt = await StripeIngest(db).submit(stripe_events.parse_event(payload.encode()))
     assert receipt.status == "processed"
-    assert await status_in_list() is None  # stale: nobody dropped the cached list
+    assert await _listed_status(client, org_id) is None  # stale: nobody dropped the cached list
     assert (await _deliver(client, payload)).json()["status"] == "duplicate"
-    assert await status_in_list() == "active"
+    assert await _listed_status(client, org_id) == "active"
