@@ -50,7 +50,8 @@ def _describe(body):
         return "a body that is not a JSON object"
     checks = health.get("checks") or {{}}
     failing = sorted(f"{{name}}={{state}}" for name, state in checks.items() if state != "ok")
-    return f"status {{health.get('status')!r}}" + (f", checks {{', '.join(failing)}}" if failing else "")
+    described = f"status {{health.get('status')!r}}"
+    return described + (f", checks {{', '.join(failing)}}" if failing else "")
 
 
 def check_health():
@@ -60,7 +61,8 @@ def check_health():
         with urllib.request.urlopen(request, timeout=10) as response:
             code, body = response.status, response.read()
     except urllib.error.HTTPError as error:
-        raise RuntimeError(f"{{url}} answered {{error.code}} with {{_describe(error.read())}}") from None
+        described = _describe(error.read())
+        raise RuntimeError(f"{{url}} answered {{error.code}} with {{described}}") from None
     except (urllib.error.URLError, OSError) as error:
         reason = getattr(error, "reason", error)
         raise RuntimeError(f"{{url}} unreachable: {{reason}}") from None
