@@ -6,12 +6,17 @@ import html
 import re
 import uuid
 
+import httpx
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cortiware.app import create_app
 from cortiware.db.engine import create_engine
+from cortiware.db.models import AuditEntry
 from cortiware.seed import seed
+from tests.conftest import SettingsFactory
 from tests.support.auth import STAFF_PASSWORDS, create_owner
 
 _FIELD = re.compile(r'name="(_csrf|_form_key)" value="([^"]*)"')
@@ -209,3 +214,57 @@ async def test_owner_cannot_open_the_provider_page(
     assert response.status_code == 403
     assert response.headers["content-type"].startswith("text/html")
     assert "Provider dashboard" not in response.text
+
+
+async def test_pages_act_as_the_visitor_behind_the_load_balancer(
+    make_settings: SettingsFactory, database_url: str, redis_url: str, redis_prefix: str
+) -> None:
+    """Behind a trusted proxy, a page's API call is rate-limited and audited as the visitor
+    (the right-most untrusted `X-Forwarded-For` hop), not as the proxy: one visitor's wrong
+    passwords do not lock another out of the login page, and the audit row has their IP."""
+    settings = make_settings(
+        DATABASE_URL=database_url,
+        REDIS_URL=redis_url,
+        CORTIWARE_REDIS_PREFIX=redis_prefix,
+        TRUSTED_PROXIES="10.0.0.0/8",
+        RATE_LIMIT_AUTH="3/minute",
+    )
+    app = create_app(settings)
+    attacker = {"X-Forwarded-For": "203.0.113.66"}
+    visitor = {"X-Forwarded-For": "198.51.100.7"}
+    transport = httpx.ASGITransport(app=app, client=("10.0.0.5", 4000))  # the load balancer
+    async with (
+        app.lifespan(),
+        httpx.AsyncClient(transport=transport, base_url="http://testserver.local") as http,
+    ):
+        for _ in range(3):
+            wrong = {"username": "provider", "password": "wrong"}
+            assert (await http.post("/login", data=wrong, headers=attacker)).status_code == 401
+        assert (await http.post("/login", data=wrong, headers=attacker)).status_code == 429
+        right = {"username": "provider", "password": STAFF_PASSWORDS["provider"]}
+        login = await http.post("/login", data=right, headers=visitor)
+        assert login.status_code == 303, login.text
+
+        dashboard = await http.get("/provider", headers=visitor)
+        email = f"xff-{uuid.uuid4().hex[:8]}@example.com"
+        invited = await http.post(
+            "/provider/invites",
+            data={**_hidden(dashboard.text), "email": email, "org_name": "XFF Org"},
+            headers=visitor,
+        )
+        assert invited.status_code == 200, invited.text
+
+    engine = create_engine(database_url, pool_size=1)
+    try:
+        async with AsyncSession(engine) as session:
+            ips = (
+                await session.scalars(
+                    select(AuditEntry.ip).where(
+                        AuditEntry.entity == "onboarding_invite",
+                        AuditEntry.ip.in_(["198.51.100.7", "10.0.0.5"]),
+                    )
+                )
+            ).all()
+    finally:
+        await engine.dispose()
+    assert ips == ["198.51.100.7"]

@@ -3,7 +3,8 @@
 Every form post and every page's data goes through the same routes, guards, validation,
 audit rows, funnel events, rate limits and idempotency as a JSON client, by an ASGI
 sub-request (httpx's `ASGITransport`) that carries the caller's session cookie, its CSRF
-token, the service's own `Origin`, and the caller's address, user agent and request id. No
+token, the service's own `Origin`, and the caller's address (resolved through
+`TRUSTED_PROXIES`), user agent and request id. No
 business logic is written twice, and the pages cannot drift from the contract.
 """
 
@@ -20,6 +21,7 @@ from litestar.datastructures import Cookie
 
 from cortiware.auth.cookies import CookieNames, csrf_token, read_cookie
 from cortiware.auth.routes import settings_of
+from cortiware.ratelimit.client_ip import client_ip
 
 __all__ = ["ApiResult", "call_api", "form_csrf_token"]
 
@@ -75,10 +77,13 @@ async def call_api(
         headers["X-CSRF-Token"] = csrf_token(settings.session_secret, session_id)
     if method != "GET":
         headers["Idempotency-Key"] = idempotency_key or uuid.uuid4().hex
-    client_addr = request.client
+    # The sub-request's peer is the caller's resolved address (the right-most untrusted
+    # `X-Forwarded-For` hop behind a trusted proxy), not the socket peer: behind the load
+    # balancer the socket peer is the balancer, and every visitor would share its rate-limit
+    # buckets, anonymous idempotency scope and audit IP.
     transport = httpx.ASGITransport(
         app=request.app,  # type: ignore[arg-type]  # Litestar's ASGI types are narrower TypedDicts
-        client=(client_addr.host, client_addr.port) if client_addr else ("127.0.0.1", 0),
+        client=(client_ip(request.scope, settings.trusted_proxies), 0),
     )
     async with httpx.AsyncClient(transport=transport, base_url=settings.base_origin) as client:
         response = await client.request(method, path, json=json, params=params, headers=headers)
