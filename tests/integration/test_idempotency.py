@@ -9,6 +9,7 @@ from pathlib import Path
 import httpx
 from litestar import Litestar, post
 from litestar.params import JSONBody
+from litestar.testing import AsyncTestClient
 from redis.asyncio import Redis
 
 from cortiware.errors import exception_handlers
@@ -16,7 +17,10 @@ from cortiware.idempotency import ClaimOutcome, IdempotencyStore, StoredResponse
 from cortiware.kv import KV, KVConfig
 from cortiware.kv.wiring import redis_lifespan, redis_middleware
 from tests.conftest import SettingsFactory
+from tests.support.auth import login_staff
 from tests.support.servers import redis_server
+
+SEAL_SECRET = "idempotency-test-secret-" + "x" * 16
 
 
 def _app(
@@ -120,7 +124,7 @@ async def test_crashed_claim_is_taken_over_by_cas_and_the_old_token_loses(
 ) -> None:
     """After the lease of a crashed claim, a new request takes it; the old token cannot write."""
     kv = KV.from_url(redis_url, KVConfig(key_prefix=redis_prefix))
-    store = IdempotencyStore(kv, lease=0.1)
+    store = IdempotencyStore(kv, secret=SEAL_SECRET, lease=0.1)
     old = await store.claim("k", "fp")
     assert (await store.claim("k", "fp")).outcome is ClaimOutcome.IN_PROGRESS
     await asyncio.sleep(0.15)
@@ -195,7 +199,7 @@ async def test_limit_and_claim_together_in_memory_while_redis_is_unconfigured() 
     from cortiware.ratelimit import GCRALimiter
 
     kv = KV(None)
-    store, limiter = IdempotencyStore(kv), GCRALimiter(kv)
+    store, limiter = IdempotencyStore(kv, secret=SEAL_SECRET), GCRALimiter(kv)
     check = LimitCheck(limiter, "b", 2, 60)
     first = await store.claim("k1", "fp", check)
     again = await store.claim("k1", "fp", check)
@@ -209,3 +213,54 @@ async def test_limit_and_claim_together_in_memory_while_redis_is_unconfigured() 
     assert refused.decision is not None
     assert not refused.decision.allowed
     assert (await store.claim("k2", "fp")).outcome is ClaimOutcome.ACQUIRED  # nothing was held
+
+
+async def test_a_stored_invite_link_is_sealed_in_redis_and_still_replays(
+    client: AsyncTestClient[Litestar], redis_url: str, redis_prefix: str
+) -> None:
+    """The invite link is shown once and only its hash is in the database: the response kept
+    for replay must not hand it to whoever can read Redis. The replay still returns it."""
+    client.headers["X-CSRF-Token"] = await login_staff(client, "provider")
+    body = {"email": "sealed@example.com", "org_name": "Sealed Ltd"}
+    headers = {"Idempotency-Key": "invite-sealed"}
+    first = await client.post("/api/provider/invites", json=body, headers=headers)
+    replay = await client.post("/api/provider/invites", json=body, headers=headers)
+    assert first.status_code == 201, first.text
+    token = first.json()["token"]
+    assert replay.headers["idempotent-replayed"] == "true"
+    assert replay.json()["token"] == token
+
+    redis = Redis.from_url(redis_url)
+    try:
+        stored = [
+            value
+            async for key in redis.scan_iter(match=f"{redis_prefix}idem:*")
+            for value in (await redis.hgetall(key)).values()
+        ]
+    finally:
+        await redis.aclose()
+    assert stored, "the completed record is in Redis"
+    assert not any(token.encode() in value for value in stored)
+    assert not any(b"sealed@example.com" in value for value in stored)
+
+
+async def test_a_record_sealed_under_a_rotated_secret_is_refused_not_run_again(
+    make_settings: SettingsFactory, redis_url: str, redis_prefix: str
+) -> None:
+    """After `SESSION_SECRET` changes, a retry of a completed request gets 422 naming the
+    cause; it neither runs again nor replays garbage."""
+    headers = {"Idempotency-Key": "order-rotated"}
+    before, effects = _app(make_settings, redis_url, redis_prefix)
+    async with before.lifespan(), _client(before) as client:
+        assert (await client.post("/api/orders", json={"n": 5}, headers=headers)).status_code == 201
+    after, effects_after = _app(make_settings, redis_url, redis_prefix, SESSION_SECRET="r" * 48)
+    async with after.lifespan(), _client(after) as client:
+        retried = await client.post("/api/orders", json={"n": 5}, headers=headers)
+    assert (effects, effects_after) == ([5], [])
+    assert retried.status_code == 422
+    assert retried.headers["content-type"].startswith("application/problem+json")
+    assert "can no longer be read" in retried.json()["detail"]
+
+
+def _client(app: Litestar) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t")

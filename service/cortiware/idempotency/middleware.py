@@ -189,6 +189,16 @@ class IdempotencyMiddleware(ASGIMiddleware):
                 "This Idempotency-Key was already used with a different request.",
             )
             return
+        if claim.outcome is ClaimOutcome.UNREADABLE:
+            await send_problem(
+                scope,
+                receive,
+                send,
+                422,
+                "This Idempotency-Key was already used, and its stored response can no longer"
+                " be read (the service's secret changed); use a new key.",
+            )
+            return
         if claim.outcome is ClaimOutcome.IN_PROGRESS:
             _conflict.inc()
             retry = str(max(1, math.ceil(min(claim.retry_after, 1.0))))

@@ -21,6 +21,13 @@ while its claim lives on in Redis): it answers `unavailable` (the middleware's 5
 replays it instead of running again after the lease. Once the breaker is open, Redis is
 known to be down and every call uses the in-memory store.
 
+Stored responses are sealed in Redis (AES-256-GCM, key derived from `SESSION_SECRET` with
+HKDF, the record's key as associated data): a response can carry a secret shown once (the
+invite link of `POST /api/provider/invites`, a login's CSRF token), and read access to Redis
+must not reveal it; the database keeps only the invite token's hash for the same reason. A
+record sealed under a previous `SESSION_SECRET` cannot be opened: `claim` answers
+`unreadable`, and the request is not run again.
+
 `claim` can carry the request's rate-limit decision (`LimitCheck`): one script then runs the
 same GCRA as `GCRALimiter.hit` on the bucket and, only when the request is admitted, the
 claim; so a keyed request pays one round trip for both instead of two, and a refused
@@ -42,6 +49,10 @@ from typing import Final
 
 import msgspec
 import structlog
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
@@ -56,6 +67,7 @@ __all__ = [
     "IdempotencyStore",
     "LimitCheck",
     "MemoryIdempotencyStore",
+    "ResponseSeal",
     "StoredResponse",
 ]
 
@@ -70,6 +82,7 @@ _MAX_REPAIRS: Final = 1024
 
 _log = structlog.get_logger(__name__)
 _unsure = metrics.counter("idempotency.unsure")
+_unreadable = metrics.counter("idempotency.unreadable")
 
 _CLAIM_LUA: Final = """
 local t = redis.call('TIME')
@@ -152,6 +165,35 @@ class ClaimOutcome(StrEnum):
     """Refused by the rate limit of a `LimitCheck`: nothing was claimed."""
     UNAVAILABLE = "unavailable"
     """Redis timed out on the claim: the caller must not run the request now."""
+    UNREADABLE = "unreadable"
+    """Completed, but its stored response was sealed under another secret (rotated)."""
+
+
+class ResponseSeal:
+    """Seals stored responses for Redis: AES-256-GCM under a key derived from a secret."""
+
+    __slots__ = ("_aead",)
+    _VERSION: Final = b"\x01"
+
+    def __init__(self, secret: str) -> None:
+        key = HKDF(
+            algorithm=hashes.SHA256(), length=32, salt=None, info=b"cortiware idempotency v1"
+        ).derive(secret.encode())
+        self._aead = AESGCM(key)
+
+    def seal(self, record: str, blob: bytes) -> bytes:
+        """`blob` encrypted and bound to `record` (the Redis key it is stored under)."""
+        nonce = secrets.token_bytes(12)
+        return self._VERSION + nonce + self._aead.encrypt(nonce, blob, record.encode())
+
+    def open(self, record: str, sealed: bytes) -> bytes | None:
+        """The blob `seal` was given, or None when sealed under another key or record."""
+        if sealed[:1] != self._VERSION or len(sealed) < 29:
+            return None
+        try:
+            return self._aead.decrypt(sealed[1:13], sealed[13:], record.encode())
+        except InvalidTag:
+            return None
 
 
 class StoredResponse(msgspec.Struct, array_like=True):
@@ -277,13 +319,17 @@ class IdempotencyStore:
         "_limit_claim",
         "_release",
         "_repairs",
+        "_seal",
         "lease",
         "memory",
         "prefix",
     )
 
-    def __init__(self, kv: KV, *, lease: float = DEFAULT_LEASE, prefix: str = "idem") -> None:
+    def __init__(
+        self, kv: KV, *, secret: str, lease: float = DEFAULT_LEASE, prefix: str = "idem"
+    ) -> None:
         self._kv = kv
+        self._seal = ResponseSeal(secret)
         self.lease = lease
         self.prefix = kv.key(prefix) + ":"
         self.memory = MemoryIdempotencyStore(lease)
@@ -313,7 +359,7 @@ class IdempotencyStore:
                 assert self._claim is not None
                 args: list[str | int] = [fingerprint, token, lease_ms]
                 raw = await self._claim(keys=[full], args=args, client=redis)
-                return _claim_result(raw, token, None)
+                return self._claim_result(full, raw, token, None)
             assert self._limit_claim is not None
             interval = repr(limit.period * 1_000_000 / limit.limit)
             raw = await self._limit_claim(
@@ -325,7 +371,7 @@ class IdempotencyStore:
             decision = Decision(
                 allowed == 1, limit.limit, remaining, reset_us / 1_000_000, retry_us / 1_000_000
             )
-            return _claim_result(raw, token, decision)
+            return self._claim_result(full, raw, token, decision)
 
         async def on_memory() -> ClaimResult:
             if limit is None:
@@ -347,7 +393,7 @@ class IdempotencyStore:
     async def complete(self, key: str, token: str, response: StoredResponse) -> bool:
         """Keep `response` for 24 h if `token` still owns `key`; False when it lost it."""
         full = self.prefix + key
-        blob = response.encode()
+        blob = self._seal.seal(full, response.encode())
 
         async def on_redis(redis: Redis) -> bool:
             return await self._complete_on(full, token, blob, redis)
@@ -417,6 +463,21 @@ class IdempotencyStore:
         self._repairs.add(task)
         task.add_done_callback(self._repairs.discard)
 
+    def _claim_result(
+        self, full: str, raw: list[bytes], token: str, decision: Decision | None
+    ) -> ClaimResult:
+        outcome = ClaimOutcome(raw[0].decode())
+        if outcome is ClaimOutcome.COMPLETED:
+            blob = self._seal.open(full, raw[1])
+            if blob is None:
+                _unreadable.inc()
+                return ClaimResult(ClaimOutcome.UNREADABLE, decision=decision)
+            return ClaimResult(outcome, response=StoredResponse.decode(blob), decision=decision)
+        if outcome is ClaimOutcome.IN_PROGRESS:
+            return ClaimResult(outcome, retry_after=int(raw[1]) / 1000, decision=decision)
+        owned = outcome in (ClaimOutcome.ACQUIRED, ClaimOutcome.TAKEN_OVER)
+        return ClaimResult(outcome, token if owned else None, decision=decision)
+
     async def aclose(self) -> None:
         """Give pending background repairs a moment, then cancel the rest."""
         pending = set(self._repairs)
@@ -427,12 +488,3 @@ class IdempotencyStore:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
 
-
-def _claim_result(raw: list[bytes], token: str, decision: Decision | None) -> ClaimResult:
-    outcome = ClaimOutcome(raw[0].decode())
-    if outcome is ClaimOutcome.COMPLETED:
-        return ClaimResult(outcome, response=StoredResponse.decode(raw[1]), decision=decision)
-    if outcome is ClaimOutcome.IN_PROGRESS:
-        return ClaimResult(outcome, retry_after=int(raw[1]) / 1000, decision=decision)
-    owned = outcome in (ClaimOutcome.ACQUIRED, ClaimOutcome.TAKEN_OVER)
-    return ClaimResult(outcome, token if owned else None, decision=decision)

@@ -59,7 +59,7 @@ async def redis_lifespan(app: Any, *, settings: Settings) -> AsyncGenerator[KV, 
 
     app.state.kv = kv
     app.state[RATE_LIMITER_STATE_KEY] = GCRALimiter(kv)
-    idempotency = IdempotencyStore(kv)
+    idempotency = IdempotencyStore(kv, secret=settings.session_secret)
     app.state[IDEMPOTENCY_STATE_KEY] = idempotency
     app.state[CACHE_STATE_KEY] = Cache(kv)
     app.state.redis_health = redis_health
