@@ -487,4 +487,3 @@ class IdempotencyStore:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-
