@@ -27,6 +27,7 @@ from infra.config import StackConfig
 
 __all__ = [
     "HEALTH_PATH",
+    "IMAGE_PYTHON",
     "LIVENESS_PATH",
     "METRICS_NAMESPACE",
     "Service",
@@ -38,6 +39,8 @@ HEALTH_PATH = "/api/health"
 """The load balancer's target health check (503 when the database is unreachable)."""
 LIVENESS_PATH = "/api/health/live"
 """The container's own health check (200 while the process runs)."""
+IMAGE_PYTHON = "/opt/venv/bin/python"
+"""The service image's interpreter (its virtualenv, see ``Dockerfile``)."""
 METRICS_NAMESPACE = "Cortiware"
 """The only CloudWatch namespace the task may put metrics into."""
 TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
@@ -46,11 +49,10 @@ ALB_LOG_PREFIX = "alb"
 
 
 def serve_command(workers: int) -> list[str]:
-    """The web container's command."""
+    """The web container's command: arguments of the image's ``cortiware`` entry point."""
     # All interfaces of the task's own network namespace; only the LB's security group reaches it.
     host = "0.0.0.0"  # noqa: S104
     return [
-        "cortiware",
         "serve",
         "--host",
         host,
@@ -172,6 +174,8 @@ class Service(pulumi.ComponentResource):
                 "name": job,
                 "image": image,
                 "essential": True,
+                # ECS `command` replaces the image's CMD, not its ENTRYPOINT ["cortiware"]:
+                # it holds the subcommand and its arguments only.
                 "command": command,
                 "environment": [{"name": k, "value": v} for k, v in sorted(environment.items())],
                 "secrets": [
@@ -192,10 +196,13 @@ class Service(pulumi.ComponentResource):
                 container["portMappings"] = [
                     {"containerPort": APP_PORT, "hostPort": APP_PORT, "protocol": "tcp"}
                 ]
+                # Exec form, outside the entry point: the interpreter by its absolute path
+                # (the image's virtualenv, as in the Dockerfile's HEALTHCHECK), since a CI
+                # base image may have no `python` of its own. urlopen raises on non-2xx.
                 container["healthCheck"] = {
                     "command": [
                         "CMD",
-                        "python",
+                        IMAGE_PYTHON,
                         "-c",
                         "import urllib.request; urllib.request.urlopen("
                         f"'http://127.0.0.1:{APP_PORT}{LIVENESS_PATH}', timeout=3)",
@@ -226,13 +233,11 @@ class Service(pulumi.ComponentResource):
         self.web_task: aws.ecs.TaskDefinition = task(
             "web", serve_command(cfg.service.workers), web=True
         )
-        self.migrate_task: aws.ecs.TaskDefinition = task(
-            "migrate", ["cortiware", "migrate"], web=False
-        )
+        self.migrate_task: aws.ecs.TaskDefinition = task("migrate", ["migrate"], web=False)
         self.prune_task: aws.ecs.TaskDefinition = task(
             "audit-prune",
             pulumi.Output.from_input(args.archive_url).apply(
-                lambda url: ["cortiware", "audit", "prune", "--archive-to", url]
+                lambda url: ["audit", "prune", "--archive-to", url]
             ),
             web=False,
         )

@@ -3,21 +3,42 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
-from infra.offline import ACCOUNT_ID, OfflineRun
+from infra.offline import ACCOUNT_ID, REPO_ROOT, OfflineRun
 
 from tests.infra.conftest import container, one
 
 pytestmark = pytest.mark.infra
 
+JOBS = ("web", "migrate", "audit-prune")
+
+
+def _dockerfile_exec_form(instruction: str) -> list[str]:
+    """The JSON (exec-form) argument list of a Dockerfile instruction, continuation lines joined."""
+    text = (REPO_ROOT / "Dockerfile").read_text().replace("\\\n", " ")
+    (line,) = [ln for ln in text.splitlines() if ln.startswith(f"{instruction} ")]
+    arguments: list[str] = json.loads(line.split(" CMD ", 1)[-1].removeprefix(f"{instruction} "))
+    return arguments
+
+
+def _override_commands() -> list[tuple[str, list[str]]]:
+    """Every ``"command":[...]`` of a run-task override in docs/infra.md and the runbooks."""
+    found = []
+    for path in [REPO_ROOT / "docs" / "infra.md", *(REPO_ROOT / "runbooks").glob("*.md")]:
+        for match in re.finditer(r'"command":(\[[^\]]*\])', path.read_text()):
+            found.append((path.name, json.loads(match.group(1))))
+    return found
+
 
 def test_web_container_serves_with_workers_and_liveness_check(run: OfflineRun) -> None:
-    """The web container runs `cortiware serve` on 0.0.0.0:8000 and probes /api/health/live."""
+    """The web container runs `cortiware serve` on 0.0.0.0:8000 and probes /api/health/live.
+
+    The image's entry point is `cortiware`, so the command holds `serve` and its arguments."""
     web = container(run, "web")
     workers = "2" if run.stack == "staging" else "4"
     assert web["command"] == [
-        "cortiware",
         "serve",
         "--host",
         "0.0.0.0",  # noqa: S104 - the expected command line, not a bind
@@ -30,6 +51,40 @@ def test_web_container_serves_with_workers_and_liveness_check(run: OfflineRun) -
     assert "/api/health/live" in " ".join(web["healthCheck"]["command"])
     assert web["image"].endswith(":0.1.0")
     assert ".dkr.ecr." in web["image"]
+
+
+def test_commands_are_arguments_of_the_dockerfile_entry_point(run: OfflineRun) -> None:
+    """No ECS command repeats the image's ENTRYPOINT (ECS `command` replaces only CMD)."""
+    entrypoint = _dockerfile_exec_form("ENTRYPOINT")
+    assert entrypoint == ["cortiware"]
+    for job in JOBS:
+        command = container(run, job)["command"]
+        assert command, job
+        assert command[: len(entrypoint)] != entrypoint, job
+        assert command[0] in {"serve", "migrate", "audit"}, job
+
+
+def test_documented_run_task_overrides_omit_the_entry_point() -> None:
+    """Command overrides in docs/infra.md and the runbooks start with the subcommand."""
+    entrypoint = _dockerfile_exec_form("ENTRYPOINT")
+    overrides = _override_commands()
+    assert overrides
+    for source, command in overrides:
+        assert command[: len(entrypoint)] != entrypoint, source
+
+
+def test_web_health_check_uses_the_images_interpreter(run: OfflineRun) -> None:
+    """The ECS health check runs (exec form) the same interpreter as the Dockerfile's
+    HEALTHCHECK, by absolute path, against the liveness endpoint within its timeout."""
+    check = container(run, "web")["healthCheck"]
+    interpreter = _dockerfile_exec_form("HEALTHCHECK")[0]
+    assert interpreter.startswith("/")
+    assert check["command"][:3] == ["CMD", interpreter, "-c"]
+    script = check["command"][3]
+    compile(script, "healthcheck", "exec")
+    assert "http://127.0.0.1:8000/api/health/live" in script
+    timeout = float(re.findall(r"timeout=(\d+)", script)[0])
+    assert timeout < check["timeout"]
 
 
 def test_environment_names_the_app_env_and_origin(staging: OfflineRun, prod: OfflineRun) -> None:
@@ -46,10 +101,10 @@ def test_environment_names_the_app_env_and_origin(staging: OfflineRun, prod: Off
 
 def test_migration_and_prune_jobs(run: OfflineRun) -> None:
     """Migrations run `cortiware migrate`; a daily schedule prunes into the archive prefix."""
-    assert container(run, "migrate")["command"] == ["cortiware", "migrate"]
+    assert container(run, "migrate")["command"] == ["migrate"]
     bucket = run.outputs["archiveBucket"]
     prune = container(run, "audit-prune")["command"]
-    assert prune == ["cortiware", "audit", "prune", "--archive-to", f"s3://{bucket}/audit/"]
+    assert prune == ["audit", "prune", "--archive-to", f"s3://{bucket}/audit/"]
     schedule = one(run, "aws:scheduler/schedule:Schedule")
     assert schedule.inputs["scheduleExpression"].startswith("cron(")
     ecs = schedule.inputs["target"]["ecsParameters"]
