@@ -71,7 +71,7 @@ class DatabaseConfig:
     instance_class: str
     """The RDS instance class, e.g. ``db.t4g.medium``."""
     engine_version: str
-    """PostgreSQL version; the major must be 16."""
+    """PostgreSQL major version, ``16``; RDS picks and upgrades the minor."""
     allocated_storage_gb: int
     """Initial gp3 storage."""
     max_allocated_storage_gb: int
@@ -367,8 +367,13 @@ def _database(s: _Section) -> DatabaseConfig:
             "proxyMaxConnectionsPercent", minimum=1, maximum=100
         ),
     )
-    if database.engine_version.split(".")[0] != "16":
-        raise ConfigError(f"{PROJECT}:database.engineVersion must be PostgreSQL 16.x")
+    # The instance has auto_minor_version_upgrade on: a pinned minor ("16.6") turns into a
+    # downgrade request on every `pulumi up` after AWS upgrades it, which RDS refuses.
+    if database.engine_version != "16":
+        raise ConfigError(
+            f'{PROJECT}:database.engineVersion must be the major version "16" '
+            "(PostgreSQL 16; RDS applies minor versions itself)"
+        )
     if database.max_allocated_storage_gb <= database.allocated_storage_gb:
         raise ConfigError(
             f"{PROJECT}:database.maxAllocatedStorageGb must exceed allocatedStorageGb "

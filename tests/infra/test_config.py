@@ -23,7 +23,8 @@ def _with(stack: str, key: str, **changes: object) -> dict[str, str]:
     ("key", "changes", "message"),
     [
         ("database", {"backupRetentionDays": 3}, "database.backupRetentionDays=3"),
-        ("database", {"engineVersion": "15.7"}, "PostgreSQL 16"),
+        ("database", {"engineVersion": "15.7"}, "database.engineVersion must be"),
+        ("database", {"engineVersion": "16.6"}, "RDS applies minor versions itself"),
         ("cache", {"automaticFailover": True, "numCacheClusters": 1}, "numCacheClusters"),
         ("network", {"azCount": 1}, "network.azCount=1"),
         ("service", {"minCount": 5}, "minCount <= desiredCount <= maxCount"),

@@ -36,11 +36,20 @@ def test_postgres_16_encrypted_with_the_stack_cmk(run: OfflineRun) -> None:
     primary = _primary(run)
     key_arn = run.named("database-key")
     assert primary.inputs["engine"] == "postgres"
-    assert primary.inputs["engineVersion"].startswith("16.")
+    assert primary.inputs["engineVersion"] == "16"
     assert primary.inputs["storageEncrypted"] is True
     assert primary.inputs["kmsKeyId"].startswith("arn:aws:kms:")
     assert primary.inputs["kmsKeyId"] == primary.inputs["performanceInsightsKmsKeyId"]
     assert key_arn.inputs["enableKeyRotation"] is True
+
+
+def test_engine_version_is_the_major_so_minor_upgrades_never_drift(run: OfflineRun) -> None:
+    """With automatic minor upgrades on, the instance asks for major 16 only, never a minor
+    that a later `pulumi up` would try to downgrade to."""
+    primary = _primary(run)
+    assert primary.inputs["autoMinorVersionUpgrade"] is True
+    assert primary.inputs["engineVersion"] == "16"
+    assert "." not in primary.inputs["engineVersion"]
 
 
 def test_multi_az_only_in_prod(staging: OfflineRun, prod: OfflineRun) -> None:
