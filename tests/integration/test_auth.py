@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import signal
 import time
+from pathlib import Path
 
+import httpx
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from redis.asyncio import Redis
 
+from cortiware.app import create_app
+from tests.conftest import SettingsFactory
 from tests.support.auth import STAFF_PASSWORDS, create_owner, login, login_staff
+from tests.support.servers import redis_server
 
 
 def _use_session(client: AsyncTestClient[Litestar], session_id: str) -> None:
@@ -158,3 +166,47 @@ async def test_sessions_live_in_redis(
     finally:
         await redis.aclose()
     assert 1700 < ttl <= 1800
+
+
+async def test_a_logout_while_redis_hangs_still_revokes_the_session(
+    make_settings: SettingsFactory, database_url: str, tmp_path: Path
+) -> None:
+    """Redis hangs (SIGSTOP): the logout answers 204 from the fallback; once Redis is back,
+    the logged-out session id (a stolen cookie) is refused, though Redis held it all along."""
+    with redis_server(tmp_path) as redis:
+        settings = make_settings(
+            DATABASE_URL=database_url, REDIS_URL=redis.url, CORTIWARE_REDIS_TIMEOUT="0.2"
+        )
+        app = create_app(settings)
+        transport = httpx.ASGITransport(app=app)
+        async with (
+            app.lifespan(),
+            httpx.AsyncClient(transport=transport, base_url="http://testserver.local") as http,
+        ):
+            login = await http.post(
+                "/api/auth/login",
+                json={"username": "provider", "password": STAFF_PASSWORDS["provider"]},
+            )
+            stolen = http.cookies["cw_session"]
+            csrf = {"X-CSRF-Token": login.json()["csrf_token"]}
+            assert (await http.get("/api/auth/me")).status_code == 200
+            assert redis.process is not None
+            os.kill(redis.process.pid, signal.SIGSTOP)
+            try:
+                logout = await http.post("/api/auth/logout", headers=csrf)
+                health = (await http.get("/api/health")).json()
+            finally:
+                os.kill(redis.process.pid, signal.SIGCONT)
+            assert logout.status_code == 204
+            assert health["checks"]["redis"] == "degraded"
+            deadline = time.monotonic() + 5
+            while (await http.get("/api/health")).json()["checks"]["redis"] != "ok":
+                assert time.monotonic() < deadline, "back on Redis within 5 s"
+                await asyncio.sleep(0.1)
+            http.cookies.clear()
+            http.cookies.set("cw_session", stolen, domain="testserver.local")
+            assert (await http.get("/api/auth/me")).status_code == 401
+            admin = Redis.from_url(redis.url)
+            keys = [key async for key in admin.scan_iter(match="*sessions*")]
+            await admin.aclose()
+    assert keys == [], "the session record was deleted in Redis once it answered"

@@ -12,7 +12,13 @@ from litestar.di import NamedDependency
 from litestar.params import JSONBody
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cortiware.auth.cookies import csrf_token, expired_cookies, session_cookies
+from cortiware.auth.cookies import (
+    CookieNames,
+    csrf_token,
+    expired_cookies,
+    read_cookie,
+    session_cookies,
+)
 from cortiware.auth.credentials import authenticate
 from cortiware.auth.middleware import session_id_of
 from cortiware.auth.principal import Principal, Role, require_roles
@@ -83,10 +89,18 @@ async def start_session(
 
 
 async def end_session(connection: ASGIConnection[Any, Any, Any, Any]) -> list[Any]:
-    """Destroy the caller's server-side session; the cookies that clear it in the browser."""
-    if (session_id := session_id_of(connection.scope)) is not None:
+    """Destroy the caller's server-side session; the cookies that clear it in the browser.
+
+    The id comes from the cookie when the session could not be loaded (Redis unreachable):
+    the store then remembers it as revoked and deletes it in Redis once Redis answers.
+    """
+    settings = settings_of(connection)
+    session_id = session_id_of(connection.scope) or read_cookie(
+        connection.scope, CookieNames.for_settings(settings).session
+    )
+    if session_id is not None:
         await session_store_of(connection.app).destroy(session_id)
-    return expired_cookies(settings_of(connection))
+    return expired_cookies(settings)
 
 
 class AuthController(Controller):

@@ -8,10 +8,16 @@ Reads and writes go to Litestar's `RedisStore` while `kv` is healthy and to a pr
 `MemoryStore` while the breaker is open. Values written during an outage stay in that one
 process and are not copied to Redis afterwards (a session created then must log in again
 once Redis is back; see docs/redis.md).
+
+A delete that cannot reach Redis is not forgotten: the key is remembered as revoked, never
+read back from Redis by this process, and deleted there by the next call that reaches Redis.
+Otherwise a logout during an outage would leave the session alive in Redis, usable again by
+a stolen cookie once Redis returns.
 """
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 from litestar.stores.base import NamespacedStore
@@ -26,12 +32,23 @@ __all__ = ["FallbackStore"]
 class FallbackStore(NamespacedStore):
     """A `RedisStore` + `MemoryStore` pair switched by the `KV` circuit breaker."""
 
-    __slots__ = ("_kv", "_memory", "_redis_store")
+    __slots__ = ("_kv", "_memory", "_redis_store", "_revoked", "revoked_ttl")
 
-    def __init__(self, kv: KV, namespace: str = "store", memory: MemoryStore | None = None) -> None:
+    def __init__(
+        self,
+        kv: KV,
+        namespace: str = "store",
+        memory: MemoryStore | None = None,
+        *,
+        revoked_ttl: float = 86_400.0,
+    ) -> None:
         self._kv = kv
         self.namespace = namespace
         self._memory = memory or MemoryStore()
+        self._revoked: dict[str, float] = {}
+        """Keys deleted while Redis was unreachable -> monotonic time to forget them."""
+        self.revoked_ttl = revoked_ttl
+        """How long a revoked key is remembered (at least the longest value lifetime)."""
         self._redis_store = (
             RedisStore(kv.redis, namespace=kv.key(namespace)) if kv.redis is not None else None
         )
@@ -47,6 +64,7 @@ class FallbackStore(NamespacedStore):
 
         async def on_redis(_: object) -> None:
             assert self._redis_store is not None
+            await self._flush_revoked()
             await self._redis_store.set(key, value, expires_in)
 
         await self._kv.run(on_redis, lambda: self._memory.set(key, value, expires_in))
@@ -56,20 +74,29 @@ class FallbackStore(NamespacedStore):
 
         async def on_redis(_: object) -> bytes | None:
             assert self._redis_store is not None
+            await self._flush_revoked()
             return await self._redis_store.get(key, renew_for)
+
+        if self._is_revoked(key):
+            await self._kv.run(self._flush_on_redis, _nothing)
+            return None
 
         return await self._kv.run(on_redis, lambda: self._memory.get(key, renew_for))
 
     async def delete(self, key: str) -> None:
-        """Delete `key` on the active side (and always in memory)."""
+        """Delete `key` in memory and in Redis; when Redis cannot be reached, remember it as
+        revoked and delete it there once Redis answers again."""
         await self._memory.delete(key)
+        if self._redis_store is None:
+            return
 
         async def on_redis(_: object) -> None:
             assert self._redis_store is not None
+            await self._flush_revoked()
             await self._redis_store.delete(key)
 
         async def on_memory() -> None:
-            return None
+            self._revoked[key] = time.monotonic() + self.revoked_ttl
 
         await self._kv.run(on_redis, on_memory)
 
@@ -91,7 +118,12 @@ class FallbackStore(NamespacedStore):
 
         async def on_redis(_: object) -> bool:
             assert self._redis_store is not None
+            await self._flush_revoked()
             return await self._redis_store.exists(key)
+
+        if self._is_revoked(key):
+            await self._kv.run(self._flush_on_redis, _nothing)
+            return False
 
         return await self._kv.run(on_redis, lambda: self._memory.exists(key))
 
@@ -103,3 +135,28 @@ class FallbackStore(NamespacedStore):
             return await self._redis_store.expires_in(key)
 
         return await self._kv.run(on_redis, lambda: self._memory.expires_in(key))
+
+    def _is_revoked(self, key: str) -> bool:
+        deadline = self._revoked.get(key)
+        if deadline is None:
+            return False
+        if deadline < time.monotonic():
+            del self._revoked[key]
+            return False
+        return True
+
+    async def _flush_on_redis(self, _: object) -> None:
+        await self._flush_revoked()
+
+    async def _flush_revoked(self) -> None:
+        """Delete in Redis the keys revoked while it was unreachable (raises like any call)."""
+        if not self._revoked:
+            return
+        assert self._redis_store is not None
+        for key in list(self._revoked):
+            await self._redis_store.delete(key)
+            self._revoked.pop(key, None)
+
+
+async def _nothing() -> None:
+    return None
