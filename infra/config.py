@@ -167,7 +167,8 @@ class AlertsConfig:
     db_max_connections: int
     """Database connections above which the connections alarm fires."""
     db_min_free_storage_gb: int
-    """Free storage below which the storage alarm fires."""
+    """Free storage below which the storage alarm fires; under 10% of the allocated storage,
+    where storage autoscaling grows the volume (5% in both stacks)."""
 
 
 @dataclass(frozen=True)
@@ -427,6 +428,25 @@ def _alerts(s: _Section) -> AlertsConfig:
     )
 
 
+STORAGE_AUTOSCALING_FREE_PERCENT = 10
+"""RDS storage autoscaling grows the volume once free space is at most this share of it."""
+
+
+def _check_free_storage_alarm(database: DatabaseConfig, alerts: AlertsConfig) -> None:
+    """The free-storage alarm must sit below the point where storage autoscaling acts."""
+    # Autoscaling grows only at <=10% free and leaves ~10-20% free afterwards, so a threshold
+    # at or above 10% of the allocated storage would keep the alarm in ALARM for good.
+    # https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_PIOPS.Autoscaling.html
+    threshold = alerts.db_min_free_storage_gb
+    if threshold * 100 >= database.allocated_storage_gb * STORAGE_AUTOSCALING_FREE_PERCENT:
+        raise ConfigError(
+            f"{PROJECT}:alerts.dbMinFreeStorageGb={threshold} must be below "
+            f"{STORAGE_AUTOSCALING_FREE_PERCENT}% of database.allocatedStorageGb "
+            f"({database.allocated_storage_gb}): storage autoscaling only grows at "
+            f"{STORAGE_AUTOSCALING_FREE_PERCENT}% free, so a higher threshold alarms permanently"
+        )
+
+
 def _archive(s: _Section) -> ArchiveConfig:
     archive = ArchiveConfig(
         glacier_after_days=s.integer("glacierAfterDays", minimum=1),
@@ -470,6 +490,9 @@ def load() -> StackConfig:
     if app_env not in ("staging", "production"):
         raise ConfigError(f"{PROJECT}:appEnv must be staging or production, not {app_env!r}")
     staff = _Section("staff", cfg.get_object("staff") or {})
+    database = _database(_Section("database", cfg.require_object("database")))
+    alerts = _alerts(_Section("alerts", cfg.require_object("alerts")))
+    _check_free_storage_alarm(database, alerts)
     return StackConfig(
         stack=pulumi.get_stack(),
         region=pulumi.Config("aws").require("region"),
@@ -477,11 +500,11 @@ def load() -> StackConfig:
         secret_rotation=cfg.require("secretRotation"),
         network=_network(_Section("network", cfg.require_object("network"))),
         domain=_domain(_Section("domain", cfg.require_object("domain"))),
-        database=_database(_Section("database", cfg.require_object("database"))),
+        database=database,
         cache=_cache(_Section("cache", cfg.require_object("cache"))),
         service=_service(_Section("service", cfg.require_object("service"))),
         archive=_archive(_Section("archive", cfg.require_object("archive"))),
-        alerts=_alerts(_Section("alerts", cfg.require_object("alerts"))),
+        alerts=alerts,
         canary=_canary(_Section("canary", cfg.require_object("canary"))),
         stripe=StripeConfig(
             secret_key=cfg.require_secret("stripeSecretKey"),

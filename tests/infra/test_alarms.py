@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from infra.components.alarms import ALARM_NAMES
+from infra.components.alarms import ALARM_NAMES, GIB
 from infra.components.canary import CANARY_SCRIPT
 from infra.offline import REPO_ROOT, OfflineRun
 
@@ -106,3 +106,13 @@ def test_canary_role_is_scoped_to_its_bucket_and_logs(run: OfflineRun) -> None:
     assert statements["WriteOwnArtifacts"]["Resource"] == [f"arn:aws:s3:::{bucket_name}/runs/*"]
     logs = statements["WriteOwnLambdaLogs"]["Resource"][0]
     assert logs.endswith(f"log-group:/aws/lambda/cwsyn-cw-{run.stack}-health-*")
+
+
+def test_free_storage_alarm_sits_below_the_autoscaling_trigger(run: OfflineRun) -> None:
+    """The free-storage alarm fires below 10% free of the allocated storage, where RDS storage
+    autoscaling grows the volume, so it does not stay in ALARM after a normal growth."""
+    alarm = run.named("alarms-rds-free-storage")
+    allocated = run.named("database-instance").inputs["allocatedStorage"]
+    assert alarm.inputs["comparisonOperator"] == "LessThanThreshold"
+    assert alarm.inputs["threshold"] < 0.10 * allocated * GIB
+    assert alarm.inputs["threshold"] == 0.05 * allocated * GIB

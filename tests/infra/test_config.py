@@ -29,6 +29,7 @@ def _with(stack: str, key: str, **changes: object) -> dict[str, str]:
         ("network", {"azCount": 1}, "network.azCount=1"),
         ("service", {"minCount": 5}, "minCount <= desiredCount <= maxCount"),
         ("domain", {"name": None, "certificateArn": None}, "only serves HTTPS"),
+        ("alerts", {"dbMinFreeStorageGb": 2}, "alerts.dbMinFreeStorageGb=2 must be below 10%"),
     ],
 )
 def test_invalid_values_are_rejected_with_the_key(
