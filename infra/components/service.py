@@ -37,6 +37,9 @@ __all__ = [
 
 HEALTH_PATH = "/api/health"
 """The load balancer's target health check (503 when the database is unreachable)."""
+TARGET_HEALTH_INTERVAL_SECONDS = 30
+TARGET_UNHEALTHY_THRESHOLD = 5
+"""Failed target checks before a target is unhealthy: 5 x 30 s outlasts a Multi-AZ failover."""
 LIVENESS_PATH = "/api/health/live"
 """The container's own health check (200 while the process runs)."""
 IMAGE_PYTHON = "/opt/venv/bin/python"
@@ -402,13 +405,17 @@ class Service(pulumi.ComponentResource):
             target_type="ip",
             vpc_id=args.network.vpc.id,
             deregistration_delay=30,
+            # /api/health answers 503 while the database is unreachable, which is what lets
+            # the circuit breaker roll back a deployment that cannot reach its database. A
+            # Multi-AZ failover makes it unreachable for 60-120 s, so a target turns unhealthy
+            # only after 5 failures 30 s apart (150 s): a failover alone replaces no task.
             health_check={
                 "path": HEALTH_PATH,
                 "matcher": "200",
-                "interval": 15,
+                "interval": TARGET_HEALTH_INTERVAL_SECONDS,
                 "timeout": 5,
                 "healthy_threshold": 2,
-                "unhealthy_threshold": 3,
+                "unhealthy_threshold": TARGET_UNHEALTHY_THRESHOLD,
             },
             tags=tags(cfg.stack, f"{cfg.prefix}-web"),
             opts=child,

@@ -151,6 +151,15 @@ def test_target_group_checks_full_health(run: OfflineRun) -> None:
     assert group.inputs["targetType"] == "ip"
 
 
+def test_target_health_outlasts_a_multi_az_failover(run: OfflineRun) -> None:
+    """A target turns unhealthy only after 150 s or more of failed /api/health checks, longer
+    than a Multi-AZ failover (60-120 s), so a failover does not make ECS replace every task."""
+    check = one(run, "aws:lb/targetGroup:TargetGroup").inputs["healthCheck"]
+    assert check["path"] == "/api/health"
+    assert check["unhealthyThreshold"] * check["interval"] >= 150
+    assert check["timeout"] < check["interval"]
+
+
 def test_autoscaling_on_cpu_and_requests(run: OfflineRun) -> None:
     """The service scales between the stack's bounds on CPU and on requests per target."""
     target = one(run, "aws:appautoscaling/target:Target")
