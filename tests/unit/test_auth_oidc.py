@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -16,11 +17,16 @@ from litestar.datastructures import State
 from litestar.testing import AsyncTestClient
 
 from cortiware.auth.middleware import SessionMiddleware
-from cortiware.auth.oidc import OIDC_HTTP_STATE_KEY, OIDCController, role_from_claims
+from cortiware.auth.oidc import (
+    OIDC_HTTP_STATE_KEY,
+    OIDCController,
+    oidc_username,
+    role_from_claims,
+)
 from cortiware.auth.principal import Role
 from cortiware.auth.sessions import session_store_of
 from cortiware.errors import exception_handlers
-from cortiware.settings import Settings
+from cortiware.settings import AppEnv, Settings
 from tests.conftest import SettingsFactory
 
 ISSUER = "https://idp.example"
@@ -132,7 +138,9 @@ async def test_callback_starts_a_session_with_the_mapped_role(
 ) -> None:
     """A valid ID token with `cortiware_role` starts a session of that role and redirects."""
     params = await _start(client)
-    idp.claims = _claims(params["nonce"], email="dev@example.com", cortiware_role=claim)
+    idp.claims = _claims(
+        params["nonce"], email="dev@example.com", email_verified=True, cortiware_role=claim
+    )
     response = await client.get(
         f"/api/auth/oidc/callback?code=the-code&state={params['state']}", follow_redirects=False
     )
@@ -183,3 +191,48 @@ def test_role_mapping() -> None:
     assert role_from_claims({"cortiware_role": "developer"}) is Role.DEVELOPER
     assert role_from_claims({"cortiware_role": "accountant"}) is None
     assert role_from_claims({}) is None
+
+
+def test_username_is_the_verified_email_and_never_a_staff_name() -> None:
+    """An unverified e-mail is not used; a name equal to a staff username becomes `oidc:<sub>`."""
+    staff = {"provider", "dev-staff"}
+    verified = {"sub": "s1", "email": "a@example.com", "email_verified": True}
+    assert oidc_username(verified, staff) == "a@example.com"
+    unverified = {"sub": "s1", "email": "a@example.com", "preferred_username": "ann"}
+    assert oidc_username(unverified, staff) == "ann"
+    assert (
+        oidc_username({"sub": "s1", "email": "x@example.com", "email_verified": "true"}, staff)
+        == "s1"
+    )
+    assert oidc_username({"sub": "s2", "preferred_username": "Provider"}, staff) == "oidc:s2"
+    assert oidc_username({"sub": "s3", "email": "DEV-STAFF", "email_verified": True}, staff) == (
+        "oidc:s3"
+    )
+
+
+async def test_callback_expires_the_flow_cookie_with_its_secure_attributes(
+    make_settings: SettingsFactory, idp: FakeIdP
+) -> None:
+    """With secure cookies the flow cookie is `__Host-`: its deletion must carry `Secure`, or
+    browsers ignore it and the state, nonce and PKCE verifier linger."""
+    settings = dataclasses.replace(
+        make_settings(
+            OIDC_ISSUER=ISSUER, OIDC_CLIENT_ID=CLIENT_ID, OIDC_CLIENT_SECRET="client-secret"
+        ),
+        app_env=AppEnv.STAGING,
+    )
+    assert settings.secure_cookies
+    async with AsyncTestClient(app=_app(settings, idp), base_url="https://testserver.local") as c:
+        params = await _start(c)
+        idp.claims = _claims(params["nonce"], cortiware_role="developer")
+        response = await c.get(
+            f"/api/auth/oidc/callback?code=the-code&state={params['state']}",
+            follow_redirects=False,
+        )
+    assert response.status_code == 303
+    expired = next(
+        h for h in response.headers.get_list("set-cookie") if h.startswith("__Host-cw_oidc=")
+    )
+    assert "Max-Age=0" in expired
+    assert "Secure" in expired
+    assert "HttpOnly" in expired

@@ -6,7 +6,10 @@ both routes answer 404. The redirect URI to register at the identity provider is
 
 Role mapping: the ID token's `cortiware_role` claim (a string or a list of strings) must
 contain `provider` or `developer` (provider wins when both are present); anything else is
-403. The session's username is the token's `email`, else `preferred_username`, else `sub`.
+403. The session's username is the token's `email` when `email_verified` is true, else
+`preferred_username`, else `sub`; a name equal to one of the environment's staff usernames
+becomes `oidc:<sub>`, so an identity provider account cannot share a staff account's
+rate-limit buckets, idempotency scope or audit attribution.
 
 authlib builds the authorization request (`prepare_grant_uri`, PKCE S256, random tokens);
 the ID token is verified with joserfc (authlib's own `authlib.jose` and httpx integration are
@@ -37,7 +40,13 @@ from cortiware.auth.routes import home_path, settings_of, start_session
 from cortiware.errors import Forbidden, NotFound, Unauthorized, UpstreamError
 from cortiware.settings import Settings
 
-__all__ = ["OIDC_HTTP_STATE_KEY", "ROLE_CLAIM", "OIDCController", "role_from_claims"]
+__all__ = [
+    "OIDC_HTTP_STATE_KEY",
+    "ROLE_CLAIM",
+    "OIDCController",
+    "oidc_username",
+    "role_from_claims",
+]
 
 ROLE_CLAIM: Final = "cortiware_role"
 OIDC_HTTP_STATE_KEY: Final = "oidc_http_client"
@@ -172,10 +181,32 @@ class OIDCController(Controller):
         role = role_from_claims(claims)
         if role is None:
             raise Forbidden(f"The identity provider gave no {ROLE_CLAIM} of provider or developer.")
-        username = str(claims.get("email") or claims.get("preferred_username") or claims["sub"])
+        username = oidc_username(claims, {c.username.casefold() for c in settings.staff})
         _, cookies = await start_session(request, Principal(role=role, username=username))
-        cookies.append(Cookie(key=_flow_cookie_name(settings), value="", path="/", max_age=0))
+        # Deleting a `__Host-` cookie needs the same attributes as setting it (`Secure`).
+        cookies.append(
+            Cookie(
+                key=_flow_cookie_name(settings),
+                value="",
+                path="/",
+                httponly=True,
+                secure=settings.secure_cookies,
+                samesite="lax",
+                max_age=0,
+            )
+        )
         return Redirect(home_path(role), status_code=303, cookies=cookies)
+
+
+def oidc_username(claims: dict[str, Any], staff_usernames: set[str]) -> str:
+    """The session username of an OIDC login: the verified `email`, else `preferred_username`,
+    else `sub`; `oidc:<sub>` when that name is one of the environment's staff usernames (which
+    key rate limits, idempotency scope and audit rows of the staff account itself)."""
+    email = claims.get("email") if claims.get("email_verified") is True else None
+    username = str(email or claims.get("preferred_username") or claims["sub"])
+    if username.casefold() in staff_usernames:
+        return f"oidc:{claims['sub']}"
+    return username
 
 
 def _verify_id_token(
