@@ -349,7 +349,10 @@ class Database(pulumi.ComponentResource):
                 {
                     "rule_name": "daily",
                     "target_vault_name": vault.name,
-                    "schedule": "cron(0 4 * * ? *)",
+                    # 05:00-06:00 UTC start: clear of the automated backup window
+                    # (02:00-03:00) and of the maintenance window (Sun 03:30-04:30), where a
+                    # snapshot would queue behind or collide with patching.
+                    "schedule": "cron(0 5 * * ? *)",
                     "start_window": 60,
                     "completion_window": 360,
                     "lifecycle": lifecycle,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import string
 from urllib.parse import unquote, urlsplit
 
@@ -132,6 +133,33 @@ def test_backup_plan_is_daily_with_a_cross_region_copy_in_prod(
         ]
     provider = one(prod, "pulumi:providers:aws")
     assert provider.inputs["region"] == "eu-central-1"
+
+
+def _minutes(clock: str) -> int:
+    """``"HH:MM"`` → minutes after midnight."""
+    hours, minutes = clock.split(":")
+    return int(hours) * 60 + int(minutes)
+
+
+def _rds_window(window: str) -> tuple[int, int]:
+    """``"02:00-03:00"`` or ``"sun:03:30-sun:04:30"`` → (start, end) minutes of the day."""
+    start, end = re.sub(r"[a-z]{3}:", "", window).split("-")
+    return _minutes(start), _minutes(end)
+
+
+def test_aws_backup_starts_outside_the_rds_backup_and_maintenance_windows(run: OfflineRun) -> None:
+    """The AWS Backup job's start window (05:00-06:00 UTC) overlaps neither the automated
+    backup window nor the maintenance window of the instance."""
+    rule = one(run, "aws:backup/plan:Plan").inputs["rules"][0]
+    match = re.fullmatch(r"cron\((\d+) (\d+) \* \* \? \*\)", rule["schedule"])
+    assert match, rule["schedule"]
+    start = int(match.group(2)) * 60 + int(match.group(1))
+    backup_job = (start, start + int(rule["startWindow"]))
+    assert backup_job == (5 * 60, 6 * 60)
+    primary = _primary(run)
+    for window in (primary.inputs["backupWindow"], primary.inputs["maintenanceWindow"]):
+        begin, end = _rds_window(window)
+        assert end <= backup_job[0] or backup_job[1] <= begin, window
 
 
 def test_master_password_uses_only_characters_rds_accepts(run: OfflineRun) -> None:
