@@ -10,7 +10,7 @@ from typing import Any
 
 import structlog
 
-__all__ = ["configure_logging", "redact"]
+__all__ = ["configure_logging", "redact", "scrub_database_detail", "scrub_text"]
 
 _SECRET_KEYS = re.compile(
     r"(password|secret|token|authorization|cookie|api[_-]?key|dsn|signature)", re.I
@@ -23,6 +23,27 @@ def redact(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> Mutable
     for key in list(event):
         if key != "event" and _SECRET_KEYS.search(key):
             event[key] = REDACTED
+    return event
+
+
+# PostgreSQL's error DETAIL quotes the row's values ("Key (email)=(a@b.c) already exists",
+# "Failing row contains (...)"), and asyncpg puts it into the exception's text. The engine's
+# `hide_parameters` hides bound parameters, not this.
+_PG_DETAIL = re.compile(r"DETAIL:[^\n]*")
+
+
+def scrub_text(text: str) -> str:
+    """`text` without PostgreSQL DETAIL lines (they quote column values)."""
+    return _PG_DETAIL.sub("DETAIL: [hidden]", text)
+
+
+def scrub_database_detail(
+    _logger: Any, _name: str, event: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """structlog processor (after `format_exc_info`): scrub DETAIL from every string value."""
+    for key, value in event.items():
+        if isinstance(value, str) and "DETAIL:" in value:
+            event[key] = scrub_text(value)
     return event
 
 
@@ -49,6 +70,7 @@ def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.format_exc_info,
+            scrub_database_detail,
             renderer,
         ],
     )

@@ -16,11 +16,14 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     """An async engine for `url` (a contract-style `postgresql://` or `sqlite://` URL)."""
     async_url = async_database_url(url)
     if async_url.startswith("sqlite"):
-        engine = create_async_engine(async_url, connect_args={"timeout": 15})
+        engine = create_async_engine(async_url, connect_args={"timeout": 15}, hide_parameters=True)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     engine = create_async_engine(
         async_url,
+        # A database error's text (logged with the traceback of a 500) must not carry the
+        # statement's values: password hashes, token hashes, e-mails.
+        hide_parameters=True,
         pool_size=pool_size,
         max_overflow=pool_size,
         # Not pool_pre_ping: with asyncpg it costs three round trips (BEGIN, `;`, ROLLBACK)

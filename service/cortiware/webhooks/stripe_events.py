@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cortiware import metrics
 from cortiware.db.base import utcnow
+from cortiware.logging import scrub_text
 from cortiware.webhooks import store, subscription_sync
 from cortiware.webhooks.store import Claim, IncomingEvent
 from cortiware.webhooks.subscription_sync import EventRef, Outcome
@@ -350,7 +351,7 @@ async def _fail(session: AsyncSession, event: IncomingEvent, exc: Exception) -> 
     log.error("stripe_event_failed", event_id=event.event_id, type=event.type, exc_info=exc)
     metrics.counter("webhooks.stripe.failed").inc()
     await session.rollback()
-    await store.record_failure(session, event, f"{type(exc).__name__}: {exc}")
+    await store.record_failure(session, event, scrub_text(f"{type(exc).__name__}: {exc}"))
 
 
 @dataclass
