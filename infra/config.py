@@ -85,9 +85,9 @@ class DatabaseConfig:
     read_replica: bool
     """Create one read replica of the primary."""
     performance_insights_retention_days: int
-    """7 (free tier) or a multiple of 31 up to 731."""
+    """7 (free tier), 731, or a multiple of 31."""
     monitoring_interval_seconds: int
-    """Enhanced monitoring granularity (0 disables it; we require it on)."""
+    """Enhanced monitoring granularity: 1, 5, 10, 15, 30 or 60 (0, off, is refused)."""
     slow_query_ms: int
     """``log_min_duration_statement``: statements slower than this are logged."""
     backup_vault_retention_days: int
@@ -125,9 +125,9 @@ class ServiceConfig:
     image_tag: str
     """Tag in the stack's ECR repository that the service runs (pushed before ``pulumi up``)."""
     cpu: int
-    """Task CPU units."""
+    """Task CPU units, a Fargate size (256 … 16384)."""
     memory_mib: int
-    """Task memory."""
+    """Task memory, one Fargate accepts with ``cpu`` (see ``FARGATE_MEMORY_MIB``)."""
     workers: int
     """``cortiware serve --workers``."""
     desired_count: int
@@ -324,6 +324,36 @@ class _Section:
         return tuple(value)
 
 
+MONITORING_INTERVALS = (1, 5, 10, 15, 30, 60)
+"""Enhanced monitoring intervals RDS accepts, without 0 (off), which this stack never wants."""
+
+FARGATE_MEMORY_MIB: Mapping[int, tuple[int, ...]] = {
+    256: (512, 1024, 2048),
+    512: tuple(range(1024, 4096 + 1, 1024)),
+    1024: tuple(range(2048, 8192 + 1, 1024)),
+    2048: tuple(range(4096, 16384 + 1, 1024)),
+    4096: tuple(range(8192, 30720 + 1, 1024)),
+    8192: tuple(range(16384, 61440 + 1, 4096)),
+    16384: tuple(range(32768, 122880 + 1, 8192)),
+}
+"""Task memory Fargate accepts for each task CPU size.
+https://docs.aws.amazon.com/AmazonECS/latest/userguide/task-cpu-memory-error.html
+"""
+
+
+def _performance_insights_days_valid(days: int) -> bool:
+    """RDS accepts 7 (free tier), 731, or a whole number of months (multiples of 31)."""
+    return days in (7, 731) or (days % 31 == 0 and 0 < days < 731)
+
+
+def _fargate_memory_description(cpu: int) -> str:
+    """``"512, 1024 or 2048"`` or ``"2048-8192 in steps of 1024"``."""
+    sizes = FARGATE_MEMORY_MIB[cpu]
+    if len(sizes) <= 3:
+        return f"{', '.join(map(str, sizes[:-1]))} or {sizes[-1]}"
+    return f"{sizes[0]}-{sizes[-1]} in steps of {sizes[1] - sizes[0]}"
+
+
 def _network(s: _Section) -> NetworkConfig:
     return NetworkConfig(
         cidr=s.text("cidr"),
@@ -370,6 +400,16 @@ def _database(s: _Section) -> DatabaseConfig:
     )
     # The instance has auto_minor_version_upgrade on: a pinned minor ("16.6") turns into a
     # downgrade request on every `pulumi up` after AWS upgrades it, which RDS refuses.
+    if not _performance_insights_days_valid(database.performance_insights_retention_days):
+        raise ConfigError(
+            f"{PROJECT}:database.performanceInsightsRetentionDays="
+            f"{database.performance_insights_retention_days} must be 7, 731 or a multiple of 31"
+        )
+    if database.monitoring_interval_seconds not in MONITORING_INTERVALS:
+        raise ConfigError(
+            f"{PROJECT}:database.monitoringIntervalSeconds={database.monitoring_interval_seconds}"
+            f" must be one of {', '.join(map(str, MONITORING_INTERVALS))}"
+        )
     if database.engine_version != "16":
         raise ConfigError(
             f'{PROJECT}:database.engineVersion must be the major version "16" '
@@ -413,6 +453,16 @@ def _service(s: _Section) -> ServiceConfig:
         requests_per_target=s.integer("requestsPerTarget", minimum=1),
         log_retention_days=s.integer("logRetentionDays", minimum=1),
     )
+    if service.cpu not in FARGATE_MEMORY_MIB:
+        raise ConfigError(
+            f"{PROJECT}:service.cpu={service.cpu} must be one of "
+            f"{', '.join(map(str, FARGATE_MEMORY_MIB))} (Fargate task CPU units)"
+        )
+    if service.memory_mib not in FARGATE_MEMORY_MIB[service.cpu]:
+        raise ConfigError(
+            f"{PROJECT}:service.memoryMib={service.memory_mib} is not a Fargate size for "
+            f"cpu={service.cpu}: allowed {_fargate_memory_description(service.cpu)}"
+        )
     if not service.min_count <= service.desired_count <= service.max_count:
         raise ConfigError(f"{PROJECT}:service needs minCount <= desiredCount <= maxCount")
     return service
