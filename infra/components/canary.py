@@ -26,6 +26,8 @@ from infra.components.storage import PrivateBucket, PrivateBucketArgs
 __all__ = ["CANARY_SCRIPT", "Canary", "CanaryArgs"]
 
 SCHEDULE = "rate(5 minutes)"
+RUNS_PREFIX = "runs/"
+"""Key prefix of the run artifacts (screenshots, logs, reports); the code lives under ``code/``."""
 
 CANARY_SCRIPT = f'''\
 """Synthetics canary: GET {HEALTH_PATH} must answer 200 with status healthy or degraded.
@@ -126,9 +128,11 @@ class Canary(pulumi.ComponentResource):
                 versioned=False,
                 lifecycle_rules=[
                     {
-                        "id": "expire-artifacts",
+                        # Run artifacts only: the canary's code object must never expire,
+                        # or the next deployment or restart cannot load the script.
+                        "id": "expire-run-artifacts",
                         "status": "Enabled",
-                        "filter": {"prefix": ""},
+                        "filter": {"prefix": RUNS_PREFIX},
                         "expiration": {"days": args.artifact_retention_days},
                     }
                 ],
@@ -153,7 +157,9 @@ class Canary(pulumi.ComponentResource):
             runtime_version=args.runtime_version,
             handler="health_check.handler",
             execution_role_arn=self.role.arn,
-            artifact_s3_location=pulumi.Output.concat("s3://", self.bucket.bucket, "/runs/"),
+            artifact_s3_location=pulumi.Output.concat(
+                "s3://", self.bucket.bucket, "/", RUNS_PREFIX
+            ),
             artifact_config={"s3_encryption": {"encryption_mode": "SSE_S3"}},
             s3_bucket=code.bucket,
             s3_key=code.key,
@@ -206,7 +212,7 @@ class Canary(pulumi.ComponentResource):
             policy=policy_document(
                 statement(
                     ["s3:PutObject", "s3:GetObject"],
-                    [pulumi.Output.concat(self.bucket.arn, "/runs/*")],
+                    [pulumi.Output.concat(self.bucket.arn, "/", RUNS_PREFIX, "*")],
                     sid="WriteOwnArtifacts",
                 ),
                 statement(["s3:GetBucketLocation"], [self.bucket.arn], sid="LocateOwnBucket"),

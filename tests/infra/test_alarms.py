@@ -116,3 +116,25 @@ def test_free_storage_alarm_sits_below_the_autoscaling_trigger(run: OfflineRun) 
     assert alarm.inputs["comparisonOperator"] == "LessThanThreshold"
     assert alarm.inputs["threshold"] < 0.10 * allocated * GIB
     assert alarm.inputs["threshold"] == 0.05 * allocated * GIB
+
+
+def test_canary_bucket_expires_run_artifacts_but_never_its_code(run: OfflineRun) -> None:
+    """Expiry is scoped to the prefix the canary writes its runs to, and the code object's
+    key lies outside every expiring rule."""
+    canary = one(run, "aws:synthetics/canary:Canary")
+    location = canary.inputs["artifactS3Location"].removeprefix("s3://")
+    bucket_name, runs_prefix = location.split("/", 1)
+    assert runs_prefix == "runs/"
+    (lifecycle,) = [
+        c
+        for c in run.of_type("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")
+        if c.inputs["bucket"] == bucket_name
+    ]
+    assert canary.inputs["s3Bucket"] == bucket_name
+    code_key = canary.inputs["s3Key"]
+    for rule in lifecycle.inputs["rules"]:
+        prefix = rule["filter"]["prefix"]
+        assert prefix == runs_prefix, rule["id"]
+        assert not code_key.startswith(prefix), rule["id"]
+    days = 14 if run.stack == "staging" else 31
+    assert [r["expiration"]["days"] for r in lifecycle.inputs["rules"]] == [days]
