@@ -77,6 +77,8 @@ class PlannedResource:
     ignore_changes: tuple[str, ...]
     parent: str
     provider: str
+    dependencies: tuple[str, ...] = ()
+    """URNs the resource waits for (``depends_on`` and the resources its inputs come from)."""
 
 
 ELB_LOG_ACCOUNTS = {"eu-west-1": "156460612806", "us-east-1": "127311923021"}
@@ -382,6 +384,7 @@ class _RecordingMonitor(MockMonitor):
                     ignore_changes=tuple(request.ignoreChanges),
                     parent=request.parent,
                     provider=request.provider,
+                    dependencies=tuple(request.dependencies),
                 )
             )
         return response

@@ -10,7 +10,7 @@ from infra.components._aws import AwsAccount
 from infra.components.alarms import Alarms, AlarmsArgs
 from infra.components.cache import Cache, CacheArgs
 from infra.components.canary import Canary, CanaryArgs
-from infra.components.database import Database, DatabaseArgs
+from infra.components.database import Database, DatabaseArgs, rds_log_group_names
 from infra.components.logs import LogsKey, LogsKeyArgs
 from infra.components.network import Network, NetworkArgs
 from infra.components.secrets import AppSecrets, AppSecretsArgs
@@ -26,7 +26,11 @@ def build(config: StackConfig) -> dict[str, Any]:
     account = AwsAccount.current(config.region)
     prefix, stack = config.prefix, config.stack
 
-    logs_key = LogsKey("logs", LogsKeyArgs(prefix=prefix, stack=stack, account=account)).key
+    rds_logs = rds_log_group_names(prefix, read_replica=config.database.read_replica)
+    logs_key = LogsKey(
+        "logs",
+        LogsKeyArgs(prefix=prefix, stack=stack, account=account, rds_log_groups=rds_logs),
+    ).key
     network = Network(
         "network",
         NetworkArgs(
@@ -56,6 +60,8 @@ def build(config: StackConfig) -> dict[str, Any]:
             private_subnet_ids=network.private_subnet_ids,
             database_security_group_id=groups.database.id,
             proxy_security_group_id=groups.proxy.id,
+            logs_key_arn=logs_key.arn,
+            log_retention_days=config.service.log_retention_days,
         ),
     )
     cache = Cache(

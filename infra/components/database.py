@@ -20,7 +20,15 @@ from infra.components._aws import (
 )
 from infra.config import DatabaseConfig
 
-__all__ = ["RDS_PASSWORD_SPECIALS", "Database", "DatabaseArgs", "postgres_url"]
+__all__ = [
+    "RDS_PASSWORD_SPECIALS",
+    "Database",
+    "DatabaseArgs",
+    "instance_identifier",
+    "postgres_url",
+    "rds_log_group_names",
+    "replica_identifier",
+]
 
 RDS_PASSWORD_SPECIALS = "!#$%&*()-_=+[]{}<>:?~^."  # noqa: S105 - a character set
 """Specials for the master password: RDS rejects ``/``, ``@``, ``"``, ``'`` and space."""
@@ -29,6 +37,24 @@ DB_NAME = "cortiware"
 DB_USER = "cortiware_admin"
 POSTGRES_PORT = 5432
 LOG_EXPORTS = ["postgresql", "upgrade"]
+
+
+def instance_identifier(prefix: str) -> str:
+    """The primary's RDS identifier, e.g. ``cortiware-prod-db``."""
+    return f"{prefix}-db"
+
+
+def replica_identifier(prefix: str) -> str:
+    """The read replica's RDS identifier, e.g. ``cortiware-prod-db-replica``."""
+    return f"{prefix}-db-replica"
+
+
+def rds_log_group_names(prefix: str, *, read_replica: bool) -> list[str]:
+    """The log groups RDS exports to (``/aws/rds/instance/<identifier>/<log>``), per instance."""
+    identifiers = [instance_identifier(prefix)]
+    if read_replica:
+        identifiers.append(replica_identifier(prefix))
+    return [f"/aws/rds/instance/{i}/{log}" for i in identifiers for log in LOG_EXPORTS]
 
 
 def postgres_url(user: str, password: str, host: str, database: str) -> str:
@@ -61,6 +87,10 @@ class DatabaseArgs:
     """Group of the instance."""
     proxy_security_group_id: pulumi.Input[str]
     """Group of the proxy."""
+    logs_key_arn: pulumi.Input[str]
+    """CMK of the log-export groups (`LogsKey`, whose policy names those groups)."""
+    log_retention_days: int
+    """Retention of the log-export groups (the stack's application log retention)."""
 
 
 class Database(pulumi.ComponentResource):
@@ -124,9 +154,10 @@ class Database(pulumi.ComponentResource):
             tags=tags(args.stack, f"{args.prefix}-rds-monitoring"),
             opts=child,
         )
+        primary_logs = self._log_groups(f"{name}-instance", instance_identifier(args.prefix), args)
         self.instance: aws.rds.Instance = aws.rds.Instance(
             f"{name}-instance",
-            identifier=f"{args.prefix}-db",
+            identifier=instance_identifier(args.prefix),
             engine="postgres",
             engine_version=cfg.engine_version,
             instance_class=cfg.instance_class,
@@ -164,13 +195,18 @@ class Database(pulumi.ComponentResource):
             ca_cert_identifier="rds-ca-rsa2048-g1",
             apply_immediately=False,
             tags=tags(args.stack, f"{args.prefix}-db", Environment=_environment(args)),
-            opts=pulumi.ResourceOptions(parent=self, protect=args.production),
+            opts=pulumi.ResourceOptions(
+                parent=self, protect=args.production, depends_on=primary_logs
+            ),
         )
         self.replica: aws.rds.Instance | None = None
         if cfg.read_replica:
+            replica_logs = self._log_groups(
+                f"{name}-replica", replica_identifier(args.prefix), args
+            )
             self.replica = aws.rds.Instance(
                 f"{name}-replica",
-                identifier=f"{args.prefix}-db-replica",
+                identifier=replica_identifier(args.prefix),
                 replicate_source_db=self.instance.identifier,
                 instance_class=cfg.instance_class,
                 storage_type="gp3",
@@ -192,7 +228,7 @@ class Database(pulumi.ComponentResource):
                 auto_minor_version_upgrade=True,
                 ca_cert_identifier="rds-ca-rsa2048-g1",
                 tags=tags(args.stack, f"{args.prefix}-db-replica", Environment=_environment(args)),
-                opts=child,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=replica_logs),
             )
 
         self.proxy: aws.rds.Proxy = self._proxy(name, args)
@@ -215,6 +251,23 @@ class Database(pulumi.ComponentResource):
                 "replicaEndpoint": None if self.replica is None else self.replica.address,
             }
         )
+
+    def _log_groups(
+        self, name: str, identifier: str, args: DatabaseArgs
+    ) -> list[aws.cloudwatch.LogGroup]:
+        """The instance's log-export groups, declared so they get the stack's retention and
+        logs CMK: the instance depends on them, or RDS would create them first with neither."""
+        return [
+            aws.cloudwatch.LogGroup(
+                f"{name}-{log}-logs",
+                name=f"/aws/rds/instance/{identifier}/{log}",
+                retention_in_days=args.log_retention_days,
+                kms_key_id=args.logs_key_arn,
+                tags=tags(args.stack, f"{identifier}-{log}-logs"),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            for log in LOG_EXPORTS
+        ]
 
     def _proxy(self, name: str, args: DatabaseArgs) -> aws.rds.Proxy:
         child = pulumi.ResourceOptions(parent=self)

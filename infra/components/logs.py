@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -27,6 +28,9 @@ class LogsKeyArgs:
     """Stack name, for tags."""
     account: AwsAccount
     """Account and region: the key policy names both."""
+    rds_log_groups: Sequence[str] = ()
+    """Log groups outside the stack's path that the key may also encrypt, by exact name:
+    the RDS log exports, whose path AWS fixes (``/aws/rds/instance/<identifier>/<log>``)."""
 
 
 class LogsKey(pulumi.ComponentResource):
@@ -34,7 +38,8 @@ class LogsKey(pulumi.ComponentResource):
 
     The writers (ECS, VPC flow logs, ElastiCache) need no KMS permission: CloudWatch Logs
     encrypts on their behalf, and the key policy lets it do so only for log groups under
-    ``log_group_prefix(prefix)`` (the encryption context names the log group's ARN).
+    ``log_group_prefix(prefix)`` and for the RDS log-export groups named in the args (the
+    encryption context names the log group's ARN).
     """
 
     def __init__(
@@ -72,9 +77,13 @@ class LogsKey(pulumi.ComponentResource):
                     "Resource": "*",
                     "Condition": {
                         "ArnLike": {
-                            "kms:EncryptionContext:aws:logs:arn": account.arn(
-                                "logs", f"log-group:{log_group_prefix(args.prefix)}/*"
-                            )
+                            "kms:EncryptionContext:aws:logs:arn": [
+                                account.arn("logs", f"log-group:{group}")
+                                for group in (
+                                    f"{log_group_prefix(args.prefix)}/*",
+                                    *args.rds_log_groups,
+                                )
+                            ]
                         }
                     },
                 },

@@ -209,21 +209,57 @@ def test_load_balancer_deletion_protection_in_prod(staging: OfflineRun, prod: Of
     )
 
 
+def _rds_log_groups(run: OfflineRun) -> set[str]:
+    identifiers = [f"cortiware-{run.stack}-db"]
+    if run.stack == "prod":
+        identifiers.append("cortiware-prod-db-replica")
+    logs = ("postgresql", "upgrade")
+    return {f"/aws/rds/instance/{i}/{log}" for i in identifiers for log in logs}
+
+
 def test_every_log_group_is_encrypted_with_the_stacks_logs_key(run: OfflineRun) -> None:
     """All log groups use one rotating CMK, which CloudWatch Logs may use only for log
-    groups under the stack's own path."""
+    groups under the stack's own path and for the stack's RDS log-export groups by name."""
     key = run.named("logs-key")
     assert key.inputs["enableKeyRotation"] is True
     groups = run.of_type("aws:cloudwatch/logGroup:LogGroup")
     assert groups
     prefix = "/cortiware/" + run.stack
+    rds_groups = _rds_log_groups(run)
     assert len({group.inputs["kmsKeyId"] for group in groups}) == 1
     for group in groups:
         assert group.inputs["kmsKeyId"].startswith("arn:aws:kms:eu-west-1:"), group.name
-        assert group.inputs["name"].startswith(prefix + "/"), group.name
+        name = group.inputs["name"]
+        assert name.startswith(prefix + "/") or name in rds_groups, group.name
     statements = json.loads(key.inputs["policy"])["Statement"]
     service = {"Service": "logs.eu-west-1.amazonaws.com"}
     (logs,) = [s for s in statements if s["Principal"] == service]
     assert "kms:*" not in logs["Action"]
-    arn = logs["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"]
-    assert arn == f"arn:aws:logs:eu-west-1:{ACCOUNT_ID}:log-group:{prefix}/*"
+    arns = logs["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"]
+    group_arn = f"arn:aws:logs:eu-west-1:{ACCOUNT_ID}:log-group:"
+    assert sorted(arns) == sorted(
+        [f"{group_arn}{prefix}/*", *(f"{group_arn}{g}" for g in rds_groups)]
+    )
+
+
+def test_rds_log_export_groups_are_declared_before_the_instances(run: OfflineRun) -> None:
+    """Each instance's postgresql and upgrade export groups are declared with the stack's
+    retention and logs CMK, and the instance waits for them, so RDS never creates them."""
+    groups = {
+        g.inputs["name"]: g
+        for g in run.of_type("aws:cloudwatch/logGroup:LogGroup")
+        if g.inputs["name"].startswith("/aws/rds/")
+    }
+    assert set(groups) == _rds_log_groups(run)
+    days = 30 if run.stack == "staging" else 365
+    key_arn = run.named("service-logs").inputs["kmsKeyId"]
+    for group in groups.values():
+        assert group.inputs["retentionInDays"] == days, group.name
+        assert group.inputs["kmsKeyId"] == key_arn, group.name
+    for instance in run.of_type("aws:rds/instance:Instance"):
+        identifier = instance.inputs["identifier"]
+        assert set(instance.inputs["enabledCloudwatchLogsExports"]) == {"postgresql", "upgrade"}
+        own = [g for name, g in groups.items() if name.split("/")[4] == identifier]
+        assert len(own) == 2, identifier
+        for group in own:
+            assert group.urn in instance.dependencies, (identifier, group.name)
