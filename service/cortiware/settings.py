@@ -202,13 +202,44 @@ class Settings:
         return _build(dict(os.environ if environ is None else environ))
 
 
+SSL_MODES: Final = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+"""libpq `sslmode` values; asyncpg takes the same names as its `ssl` argument."""
+
+
 def async_database_url(url: str) -> str:
-    """Map `postgresql://`/`postgres://` to asyncpg and `sqlite://` to aiosqlite."""
+    """Map `postgresql://`/`postgres://` to asyncpg and `sqlite://` to aiosqlite.
+
+    A libpq-style `?sslmode=` (what RDS documentation and `psql` use, and what the Pulumi
+    program writes) becomes asyncpg's `?ssl=`: SQLAlchemy passes query parameters to
+    `asyncpg.connect()` as keyword arguments, and asyncpg has no `sslmode` keyword.
+    """
     if url.startswith(("postgresql://", "postgres://")):
-        return "postgresql+asyncpg://" + url.split("://", 1)[1]
+        parts = urlsplit("postgresql+asyncpg://" + url.split("://", 1)[1])
+        query = "&".join(
+            f"ssl={value}" if name == "sslmode" else f"{name}={value}"
+            for name, value in (p.partition("=")[::2] for p in parts.query.split("&") if p)
+        )
+        return parts._replace(query=query).geturl()
     if url.startswith("sqlite://"):
         return "sqlite+aiosqlite://" + url.split("://", 1)[1]
     return url
+
+
+def _postgres_url_problems(name: str, url: str) -> list[str]:
+    """What would stop asyncpg from connecting with `url`, before any connection is tried."""
+    parts = urlsplit(url)
+    problems: list[str] = []
+    try:
+        parts.port  # noqa: B018 - raises on a port that is not a number in 0-65535
+    except ValueError:
+        problems.append(f"{name}: the port must be a number")
+    for pair in filter(None, parts.query.split("&")):
+        key, _, value = pair.partition("=")
+        if key not in ("sslmode", "ssl"):
+            problems.append(f"{name}: unsupported query parameter {key!r} (only sslmode)")
+        elif value not in SSL_MODES:
+            problems.append(f"{name}: {key} must be one of {', '.join(SSL_MODES)}")
+    return problems
 
 
 def _build(env: dict[str, str]) -> Settings:  # noqa: PLR0912, PLR0915 - one flat validation pass reads best
@@ -250,9 +281,13 @@ def _build(env: dict[str, str]) -> Settings:  # noqa: PLR0912, PLR0915 - one fla
         )
     elif deployed and database_url.startswith("sqlite://"):
         problems.append(f"DATABASE_URL: SQLite is not allowed in {app_env.value}")
+    elif not database_url.startswith("sqlite://"):
+        problems.extend(_postgres_url_problems("DATABASE_URL", database_url))
     unpooled = get("DATABASE_URL_UNPOOLED")
     if unpooled is not None and not unpooled.startswith(("postgresql://", "postgres://")):
         problems.append("DATABASE_URL_UNPOOLED: must start with postgresql://")
+    elif unpooled is not None:
+        problems.extend(_postgres_url_problems("DATABASE_URL_UNPOOLED", unpooled))
 
     redis_url = get("REDIS_URL")
     if redis_url is None and deployed:

@@ -4,13 +4,17 @@ parameters (`hide_parameters`) nor the server's DETAIL line, which quotes the of
 from __future__ import annotations
 
 import json
+from urllib.parse import urlsplit
 
 import pytest
 import structlog
+from infra.components.database import postgres_url
 from sqlalchemy import exc, text
 
 from cortiware.db.engine import create_engine
 from cortiware.logging import configure_logging
+from cortiware.settings import Settings, SettingsError
+from tests.conftest import TEST_ENV
 
 
 async def test_a_unique_violation_is_logged_without_the_values(
@@ -38,3 +42,47 @@ async def test_a_unique_violation_is_logged_without_the_values(
     assert "UniqueViolationError" in json.loads(lines[0])["exception"]
     assert "DETAIL: [hidden]" in json.loads(lines[1])["error"]
     assert not any(secret in line for line in lines)
+
+
+async def test_the_url_the_pulumi_program_writes_reaches_asyncpg(database_url: str) -> None:
+    """`infra` composes `DATABASE_URL` with libpq's `?sslmode=require` (what RDS with
+    `rds.force_ssl` needs). asyncpg has no `sslmode` keyword: the service must translate it,
+    or every connection fails with a TypeError. This server has no TLS, so `require` must
+    fail as a TLS refusal and `prefer`/`disable` must connect."""
+    database = urlsplit(database_url).path.lstrip("/")
+    written = postgres_url("postgres", "", "127.0.0.1", database)
+    assert written.endswith("?sslmode=require")
+    assert Settings.from_env({**TEST_ENV, "DATABASE_URL": written}).database_url == written
+
+    for mode in ("prefer", "disable"):
+        engine = create_engine(written.replace("sslmode=require", f"sslmode={mode}"), pool_size=1)
+        try:
+            async with engine.connect() as connection:
+                assert await connection.scalar(text("SELECT 1")) == 1
+        finally:
+            await engine.dispose()
+
+    engine = create_engine(written, pool_size=1)
+    try:
+        with pytest.raises(ConnectionError, match="rejected SSL upgrade"):
+            async with engine.connect():
+                pass
+    finally:
+        await engine.dispose()
+
+
+def test_database_urls_asyncpg_cannot_use_are_refused_at_start() -> None:
+    """A bad port, an unknown query parameter or an unknown sslmode is a settings problem
+    (one line each), not a traceback at the first connection."""
+    base = "postgresql://u@db.internal:5432/app"
+    for url, problem in [
+        (base.replace(":5432", ":notaport"), "DATABASE_URL: the port must be a number"),
+        (base + "?sslmode=on", "DATABASE_URL: sslmode must be one of disable, allow"),
+        (
+            base + "?connect_timeout=5",
+            "DATABASE_URL: unsupported query parameter 'connect_timeout'",
+        ),
+    ]:
+        with pytest.raises(SettingsError) as failure:
+            Settings.from_env({**TEST_ENV, "DATABASE_URL": url})
+        assert problem in str(failure.value)
