@@ -26,6 +26,7 @@ from cortiware.health import health, live
 from cortiware.kv.wiring import redis_lifespan, redis_middleware
 from cortiware.logging import configure_logging
 from cortiware.metrics_publisher import metrics_lifespan
+from cortiware.middleware.input_guard import InputGuardMiddleware
 from cortiware.middleware.request_context import RequestContextMiddleware
 from cortiware.pages import page_route_handlers, template_config
 from cortiware.settings import Settings
@@ -62,7 +63,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             await engine.dispose()
 
     route_handlers: list[Any] = [live, health]
-    middleware: list[Any] = [RequestContextMiddleware()]
+    middleware: list[Any] = [RequestContextMiddleware(), InputGuardMiddleware()]
     # --- feature wiring: each package adds its handlers/middleware here -------------------
     # Sessions and CSRF (issue 4): listed before rate limiting/idempotency, which read the
     # principal the session middleware puts into the scope.

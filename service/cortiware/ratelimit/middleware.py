@@ -79,8 +79,8 @@ async def _login_username(scope: Scope, receive: Receive) -> str:
     request = scope["litestar_app"].request_class(scope=scope, receive=receive)
     try:
         data = msgspec.json.decode(await request.body())
-    except msgspec.DecodeError:
-        return ""
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
+        return ""  # the handler answers the bad body with its 400
     username = data.get("username") if isinstance(data, dict) else None
     return username.strip().lower() if isinstance(username, str) else ""
 

@@ -1,0 +1,110 @@
+"""`InputGuardMiddleware`: refuse, with one 400, input no `/api/` handler can store or parse.
+
+Three kinds of input used to reach the handlers and end as a 500 (found by fuzzing):
+
+- a NUL character (U+0000) in the path, the query or a body (raw, or a JSON `\\u0000`
+  escape): PostgreSQL `text` cannot hold it, so the insert or the query failed;
+- a JSON body that is not UTF-8: the JSON decoders raise `UnicodeDecodeError`, which
+  neither msgspec's nor Litestar's error handling turns into a 400;
+- a JSON body nested deeper than any schema here (the decoders recurse: `RecursionError`).
+
+Litestar has no hook between reading the body and decoding it, and the checks apply to every
+route alike, so they run once here, before rate limiting and idempotency read the body.
+Webhooks are exempt: their bodies are verified by signature first and stored as received
+(`cortiware.webhooks` replaces NULs itself).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+from litestar.enums import ScopeType
+from litestar.middleware import ASGIMiddleware
+from litestar.types import ASGIApp, Receive, Scope, Send
+
+from cortiware.ratelimit._respond import send_problem
+
+__all__ = ["MAX_JSON_DEPTH", "InputGuardMiddleware", "json_depth_exceeds"]
+
+MAX_JSON_DEPTH: Final = 32
+"""Deepest nesting of arrays and objects a JSON body may have (the schemas need 3)."""
+_BODY_METHODS: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_EXEMPT: Final = "/api/webhooks/"
+# A JSON `\u0000` escape: preceded by an even number of backslashes (an odd-length run ends in
+# the escape's own backslash). Matches `\u0000` and `\\\u0000`, not the text `\\u0000`.
+_JSON_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000", re.IGNORECASE)
+_QUERY_NUL = re.compile(rb"%00|\x00")
+
+
+def json_depth_exceeds(body: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
+    """True when `body` nests arrays/objects deeper than `limit` (strings are skipped)."""
+    if body.count(b"[") + body.count(b"{") <= limit:
+        return False  # cannot be deeper than the number of openers: no scan needed
+    depth = 0
+    in_string = escaped = False
+    for byte in body:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):  # [ {
+            depth += 1
+            if depth > limit:
+                return True
+        elif byte in (0x5D, 0x7D):  # ] }
+            depth -= 1
+    return False
+
+
+class InputGuardMiddleware(ASGIMiddleware):
+    """400 problem+json for NUL characters, non-UTF-8 JSON and over-deep JSON under `/api/`."""
+
+    scopes = (ScopeType.HTTP,)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+        """Check the path, the query and (for unsafe methods) the body; then pass it on."""
+        path = scope["path"]
+        if not path.startswith("/api/") or path.startswith(_EXEMPT):
+            await next_app(scope, receive, send)
+            return
+        problem = None
+        if "\x00" in path or _QUERY_NUL.search(scope["query_string"]):
+            problem = "The path and query may not contain NUL characters (U+0000)."
+        elif scope.get("method") in _BODY_METHODS:
+            # Litestar keeps the body in the connection state: the handler reads it again.
+            body = await scope["litestar_app"].request_class(scope=scope, receive=receive).body()
+            problem = _body_problem(body, _is_json(scope))
+        if problem is not None:
+            await send_problem(scope, receive, send, 400, problem)
+            return
+        await next_app(scope, receive, send)
+
+
+def _is_json(scope: Scope) -> bool:
+    """Litestar decodes a body as JSON unless it is a form: so is any other content type."""
+    for name, value in scope["headers"]:
+        if name == b"content-type":
+            return not value.lower().startswith((b"application/x-www-form", b"multipart/"))
+    return True
+
+
+def _body_problem(body: bytes, is_json: bool) -> str | None:
+    if not body:
+        return None
+    if b"\x00" in body or (is_json and _JSON_NUL.search(body)):
+        return "Text may not contain NUL characters (U+0000)."
+    if not is_json:
+        return None
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return "The JSON body is not valid UTF-8."
+    if json_depth_exceeds(body):
+        return f"The JSON body is nested deeper than {MAX_JSON_DEPTH} levels."
+    return None
