@@ -163,3 +163,39 @@ async def test_endpoint_is_404_without_federation_secrets(
         body = _body()
         response = await c.post(URL, content=body, headers=_headers(body, OLD_KEY))
     assert response.status_code == 404
+
+
+@pytest.mark.parametrize("timestamp", ["9" * 400, "1" * 5000, "-5", "1e9", " 1"])
+async def test_a_malformed_timestamp_is_400_before_any_secret_is_needed(
+    fed_client: AsyncTestClient[Litestar], handled: list[Mapping[str, Any]], timestamp: str
+) -> None:
+    """Unauthenticated junk in `webhook-timestamp` (a 400-digit number overflowed the float
+    comparison: 500) is a 400 problem."""
+    headers = {"webhook-id": "m1", "webhook-timestamp": timestamp, "webhook-signature": "v1,AA"}
+    response = await fed_client.post(URL, content=b"{}", headers=headers)
+    assert response.status_code == 400, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert handled == []
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b'{"type": "test.ping", "n": NaN}', b'{"type": "test.ping", "n": 1e999}', b"[" * 5000],
+)
+async def test_signed_json_postgresql_cannot_store_is_400(
+    fed_client: AsyncTestClient[Litestar], handled: list[Mapping[str, Any]], body: bytes
+) -> None:
+    response = await fed_client.post(URL, content=body, headers=_headers(body, OLD_KEY))
+    assert response.status_code == 400, response.text
+    assert handled == []
+
+
+async def test_a_signed_nul_is_stored_replaced_and_handled(
+    fed_client: AsyncTestClient[Litestar], handled: list[Mapping[str, Any]], database_url: str
+) -> None:
+    """`jsonb` cannot hold U+0000: the delivery is kept with U+FFFD in its place (was 500)."""
+    body = b'{"type": "test.ping", "data": {"name": "a\\u0000b"}}'
+    headers = _headers(body, OLD_KEY)
+    response = await fed_client.post(URL, content=body, headers=headers)
+    assert response.status_code == 200, response.text
+    assert handled[0]["data"]["name"] == "a\ufffdb"

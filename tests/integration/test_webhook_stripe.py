@@ -79,6 +79,29 @@ async def test_bad_signature_missing_header_stale_and_altered_body_are_400(
     assert await event_row(db, evt) is None
 
 
+async def test_future_timestamps_and_unstorable_events_are_400_and_not_stored(
+    client: Client, db: async_sessionmaker[AsyncSession]
+) -> None:
+    """A signature dated beyond the tolerance (the SDK checks only the past), a `created`
+    beyond the bigint column and JSON PostgreSQL's jsonb refuses are 400, not a 500."""
+    sub, _, evt = _ids()
+    now = int(time.time())
+    payload = subscription_event(
+        evt, "customer.subscription.created", now, subscription_object(sub)
+    )
+    future = await _deliver(client, payload, timestamp=now + 301)
+    far_future = await client.post(
+        URL, content=payload, headers={"Stripe-Signature": "t=" + "9" * 5000 + ",v1=00"}
+    )
+    huge = subscription_event(evt, "customer.subscription.created", 2**70, subscription_object(sub))
+    nan = payload.replace('"livemode"', '"n": NaN, "livemode"', 1)
+    assert nan != payload
+    for response in (future, far_future, await _deliver(client, huge), await _deliver(client, nan)):
+        assert response.status_code == 400, response.text
+        assert response.headers["content-type"].startswith("application/problem+json")
+    assert await event_row(db, evt) is None
+
+
 async def test_event_signed_with_second_secret_is_accepted(
     client: Client, db: async_sessionmaker[AsyncSession]
 ) -> None:

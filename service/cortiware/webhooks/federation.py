@@ -7,7 +7,6 @@ anything again.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Final
 
@@ -15,6 +14,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cortiware import metrics
+from cortiware.webhooks import payload as webhook_payload
 from cortiware.webhooks import standard, store
 from cortiware.webhooks.store import IncomingEvent
 
@@ -56,11 +56,13 @@ class Verifier:
         except standard.SignatureError as exc:
             raise InvalidDelivery(str(exc)) from None
         try:
-            payload = json.loads(body)
-        except ValueError:
-            raise InvalidDelivery("body is not JSON") from None
+            payload = webhook_payload.loads(body)
+        except ValueError as exc:
+            raise InvalidDelivery(f"body is not JSON PostgreSQL can store: {exc}") from None
         if not isinstance(payload, dict):
             raise InvalidDelivery("body is not a JSON object")
+        # `jsonb` cannot hold U+0000: stored with each NUL replaced, as Stripe events are.
+        payload = webhook_payload.without_nul(payload)
         event_type = payload.get("type")
         return IncomingEvent(
             source=SOURCE,

@@ -6,7 +6,7 @@ so the endpoint, `cortiware stripe replay` and the benchmark share it.
 
 from __future__ import annotations
 
-import json
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from cortiware import metrics
 from cortiware.db.base import utcnow
 from cortiware.logging import scrub_text
+from cortiware.webhooks import payload as webhook_payload
 from cortiware.webhooks import store, subscription_sync
 from cortiware.webhooks.store import Claim, IncomingEvent
 from cortiware.webhooks.subscription_sync import EventRef, Outcome
@@ -42,6 +43,8 @@ __all__ = [
 
 SOURCE: Final = "stripe"
 TOLERANCE_SECONDS: Final = 300
+MAX_CREATED: Final = 10**11
+"""Event `created` must be a Unix time below this (year 5138); the column is a bigint."""
 SUBSCRIPTION_EVENTS: Final = frozenset(
     {
         "customer.subscription.created",
@@ -81,6 +84,10 @@ def verify_signature(payload: bytes, header: str | None, secrets: Sequence[str])
     """
     if not header:
         raise InvalidEvent("missing Stripe-Signature header")
+    # The SDK refuses timestamps older than the tolerance, not ones from the future.
+    stamp = next((p[2:] for p in header.split(",") if p.startswith("t=")), "")
+    if stamp.isdigit() and (len(stamp) > 12 or int(stamp) > time.time() + TOLERANCE_SECONDS):
+        raise InvalidEvent("timestamp is in the future, outside the tolerance zone")
     try:
         text = payload.decode("utf-8")
     except UnicodeDecodeError:
@@ -99,9 +106,9 @@ def verify_signature(payload: bytes, header: str | None, secrets: Sequence[str])
 def parse_event(payload: bytes) -> IncomingEvent:
     """The stored form of a verified event body; raise InvalidEvent when it is not one."""
     try:
-        body = json.loads(payload)
-    except ValueError:
-        raise InvalidEvent("body is not JSON") from None
+        body = webhook_payload.loads(payload)
+    except ValueError as exc:
+        raise InvalidEvent(f"body is not JSON PostgreSQL can store: {exc}") from None
     if not isinstance(body, dict) or body.get("object") != "event":
         raise InvalidEvent("body is not a Stripe event")
     event_id, event_type, created = body.get("id"), body.get("type"), body.get("created")
@@ -109,6 +116,8 @@ def parse_event(payload: bytes) -> IncomingEvent:
         raise InvalidEvent("event id missing")
     if not isinstance(event_type, str) or not isinstance(created, int):
         raise InvalidEvent("event type or created missing")
+    if not 0 < created < MAX_CREATED:
+        raise InvalidEvent("event created is not a plausible Unix time")
     if not isinstance(_object_of(body), Mapping):
         raise InvalidEvent("event has no data.object")
     try:
@@ -118,19 +127,9 @@ def parse_event(payload: bytes) -> IncomingEvent:
     if raw is not None and "\\u0000" in raw:
         # PostgreSQL's jsonb cannot hold U+0000: store the event with each NUL replaced by
         # U+FFFD, or it could never be stored (not even as failed, for replay).
-        body = _without_nul(body)
+        body = webhook_payload.without_nul(body)
         raw = None
     return IncomingEvent(SOURCE, event_id, event_type, body, created, raw)
-
-
-def _without_nul(value: Any) -> Any:
-    if isinstance(value, str):
-        return value.replace("\x00", "\ufffd")
-    if isinstance(value, list):
-        return [_without_nul(v) for v in value]
-    if isinstance(value, dict):
-        return {_without_nul(k): _without_nul(v) for k, v in value.items()}
-    return value
 
 
 def _object_of(payload: Mapping[str, Any]) -> Any:
