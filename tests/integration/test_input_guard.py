@@ -5,6 +5,7 @@ Each case here answered 500 on PostgreSQL before `InputGuardMiddleware` (found b
 
 from __future__ import annotations
 
+import base64
 import json
 
 import pytest
@@ -14,6 +15,7 @@ from litestar.testing import AsyncTestClient
 from tests.support.auth import login_staff
 
 JSON = {"Content-Type": "application/json"}
+AUDIT = "/api/provider/audit?cursor="
 
 
 async def _problem(response: object, detail: str) -> None:
@@ -69,3 +71,38 @@ async def test_text_that_only_looks_like_an_escape_is_kept(
     )
     assert created.status_code == 201, created.text
     assert created.json()["org_name"] == name
+
+
+def _cursor(value: object) -> str:
+    raw = json.dumps(value).encode() if not isinstance(value, bytes) else value
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("POST", "/api/provider/coupons", {"code": "BIG1", "percent_off": 10,
+                                            "duration": "once", "max_redemptions": 2**31}),
+        ("POST", "/api/provider/coupons", {"code": "BIG2", "percent_off": 10,
+                                            "duration": "once", "max_redemptions": 2**63}),
+        ("POST", "/api/provider/coupons", {"code": "LATE", "percent_off": 10, "duration": "once",
+                                            "expires_at": "9999-12-31T23:59:59-23:59"}),
+        ("GET", "/api/provider/audit?since=9999-12-31T23:59:59-23:59", None),
+        ("GET", "/api/provider/audit?until=0001-01-01T00:00:00%2B05:00", None),
+        ("GET", AUDIT + _cursor(["2026-01-01T00:00:00+00:00", 10**23]), None),
+        ("GET", AUDIT + _cursor(["2026-01-01T00:00:00+00:00", True]), None),
+        ("GET", AUDIT + _cursor(["0001-01-01T00:00:00+01:00", 5]), None),
+        ("GET", AUDIT + _cursor(b"[" * 3000), None),
+    ],
+)  # fmt: skip
+async def test_values_outside_what_the_database_holds_are_400(
+    client: AsyncTestClient[Litestar], method: str, path: str, body: object
+) -> None:
+    """Integers beyond the column, datetimes that overflow in UTC and cursors this API never
+    issued (each a 500 on PostgreSQL before) are 400 problems."""
+    client.headers["X-CSRF-Token"] = await login_staff(client, "provider")
+    response = await client.request(
+        method, path, content=None if body is None else json.dumps(body), headers=JSON
+    )
+    assert response.status_code == 400, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")

@@ -17,6 +17,7 @@ from datetime import datetime
 from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cortiware.db.base import to_utc
 from cortiware.db.models import AuditEntry
 from cortiware.errors import BadRequest
 
@@ -41,10 +42,11 @@ class Cursor:
         try:
             raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
             created, entry_id = json.loads(raw)
-            at = datetime.fromisoformat(created)
-            if not isinstance(entry_id, int) or at.tzinfo is None:
+            at = to_utc(datetime.fromisoformat(created))
+            # bool is an int to Python; ids are positive bigints.
+            if type(entry_id) is not int or not 0 < entry_id < 2**63:
                 raise ValueError("bad cursor")
-        except (ValueError, TypeError, binascii.Error, UnicodeDecodeError) as exc:
+        except (ValueError, TypeError, binascii.Error, RecursionError) as exc:
             raise BadRequest("The cursor is not one this API returned.") from exc
         return cls(created_at=at, id=entry_id)
 

@@ -21,6 +21,7 @@ from cortiware.audit.retention import (
     effective_retention_days,
 )
 from cortiware.auth import Principal, Role, require_roles
+from cortiware.db.base import to_utc
 from cortiware.db.models import AuditEntry, MonetizationConfig
 from cortiware.errors import BadRequest
 
@@ -96,10 +97,14 @@ class AuditController(Controller):
         limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
     ) -> AuditPage:
         """Entries matching every given filter; pass `next_cursor` back for the next page."""
-        for name, bound in (("since", since), ("until", until)):
-            if bound is not None and bound.tzinfo is None:
-                raise BadRequest(f"`{name}` needs a timezone, e.g. 2026-01-31T00:00:00Z.")
-        filters = AuditFilter(entity, organization_id, action, since, until)
+        bounds: dict[str, datetime | None] = {"since": since, "until": until}
+        for name, bound in bounds.items():
+            if bound is not None:
+                try:
+                    bounds[name] = to_utc(bound)
+                except ValueError as exc:
+                    raise BadRequest(f"`{name}` {exc}.") from None
+        filters = AuditFilter(entity, organization_id, action, bounds["since"], bounds["until"])
         after = Cursor.decode(cursor) if cursor else None
         rows, following = await list_entries(db_session, filters, cursor=after, limit=limit)
         return AuditPage(

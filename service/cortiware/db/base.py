@@ -32,6 +32,21 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def to_utc(value: datetime) -> datetime:
+    """`value` converted to UTC, as the database stores it.
+
+    Raises:
+        ValueError: `value` has no timezone, or lies outside years 1-9999 once in UTC
+            (`9999-12-31T23:59-23:59` parses, then overflows on conversion).
+    """
+    if value.tzinfo is None:
+        raise ValueError("needs a timezone, e.g. 2026-01-31T00:00:00Z")
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("is outside the years 1-9999 in UTC") from None
+
+
 class Base(DeclarativeBase):
     """Base of every table; UTC timestamps everywhere."""
 

@@ -19,6 +19,7 @@ from cortiware.audit import record, snapshot
 from cortiware.auth import Principal, Role, require_roles
 from cortiware.cache import TTL_MONETIZATION, TTL_PLANS
 from cortiware.cache.read_through import commit_and_invalidate, read_through
+from cortiware.db.base import to_utc
 from cortiware.db.models import Coupon, MonetizationConfig, Plan, Price, Subscription
 from cortiware.errors import BadRequest, Conflict, NotFound, Unprocessable
 from cortiware.monetization.catalog import load_config, load_plans
@@ -315,8 +316,12 @@ class CouponController(Controller):
             raise BadRequest("Give exactly one of percent_off and amount_off_cents.")
         if data.amount_off_cents is not None and data.currency is None:
             raise BadRequest("amount_off_cents needs a currency.")
-        if data.expires_at is not None and data.expires_at.tzinfo is None:
-            raise BadRequest("expires_at needs a timezone.")
+        expires_at = None
+        if data.expires_at is not None:
+            try:
+                expires_at = to_utc(data.expires_at)
+            except ValueError as exc:
+                raise BadRequest(f"expires_at {exc}.") from None
         coupon = Coupon(
             code=data.code,
             percent_off=data.percent_off,
@@ -324,7 +329,7 @@ class CouponController(Controller):
             currency=data.currency if data.amount_off_cents is not None else None,
             duration=data.duration,
             max_redemptions=data.max_redemptions,
-            expires_at=data.expires_at,
+            expires_at=expires_at,
         )
         db_session.add(coupon)
         await _flush_unique(db_session, "coupon")

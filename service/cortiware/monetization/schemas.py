@@ -143,7 +143,7 @@ class CouponIn(msgspec.Struct, forbid_unknown_fields=True):
     amount_off_cents: Annotated[int, msgspec.Meta(ge=1, le=100_000_000)] | None = None
     currency: Currency | None = None
     duration: Literal["once", "forever"] = "once"
-    max_redemptions: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    max_redemptions: Annotated[int, msgspec.Meta(ge=1, le=1_000_000_000)] | None = None
     expires_at: datetime | None = None
 
 
