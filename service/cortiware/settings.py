@@ -27,8 +27,11 @@ __all__ = [
 ]
 
 DEFAULT_SQLITE_PATH: Final = "cortiware-dev.sqlite3"
-_RATE_RE: Final = re.compile(r"^\s*(\d+)\s*/\s*(second|minute|hour)\s*$")
+_RATE_RE: Final = re.compile(r"^\s*(\d{1,9})\s*/\s*(second|minute|hour)\s*$", re.ASCII)
 _PERIODS: Final = {"second": 1, "minute": 60, "hour": 3600}
+MAX_RATE_LIMIT: Final = 1_000_000
+"""Most requests a rate limit may allow per period; beyond it the limiter's arithmetic and
+the `RateLimit-Remaining` header stop making sense (a fuzzed 10**23 printed -2**63)."""
 
 
 class AppEnv(StrEnum):
@@ -64,10 +67,12 @@ class RateLimitSpec:
 
     @classmethod
     def parse(cls, raw: str) -> RateLimitSpec:
-        """Parse `N/unit`; raise ValueError on anything else."""
+        """Parse `N/unit` with 1 <= N <= MAX_RATE_LIMIT; raise ValueError on anything else."""
         match = _RATE_RE.match(raw)
-        if match is None or int(match.group(1)) < 1:
-            raise ValueError("expected N/second, N/minute or N/hour with N >= 1")
+        if match is None or not 1 <= int(match.group(1)) <= MAX_RATE_LIMIT:
+            raise ValueError(
+                f"expected N/second, N/minute or N/hour with N from 1 to {MAX_RATE_LIMIT:,}"
+            )
         return cls(limit=int(match.group(1)), period=_PERIODS[match.group(2)])
 
     def __str__(self) -> str:
@@ -242,6 +247,32 @@ def _postgres_url_problems(name: str, url: str) -> list[str]:
     return problems
 
 
+def _split_list(raw: str | None) -> tuple[str, ...]:
+    """The non-blank items of a comma-separated value."""
+    return tuple(item.strip() for item in (raw or "").split(",") if item.strip())
+
+
+def _federation_secret_problems(secrets: tuple[str, ...]) -> list[str]:
+    """One problem per secret the federation verifier could not decode (named by position)."""
+    from cortiware.webhooks.standard import decode_secret  # the verifier's own decoding
+
+    problems: list[str] = []
+    for position, secret in enumerate(secrets, start=1):
+        try:
+            key = decode_secret(secret)
+        except ValueError:
+            problems.append(
+                f"FEDERATION_WEBHOOK_SECRETS: secret {position} of {len(secrets)} "
+                "is not whsec_ + base64"
+            )
+            continue
+        if not key:
+            problems.append(
+                f"FEDERATION_WEBHOOK_SECRETS: secret {position} of {len(secrets)} has an empty key"
+            )
+    return problems
+
+
 def _build(env: dict[str, str]) -> Settings:  # noqa: PLR0912, PLR0915 - one flat validation pass reads best
     problems: list[str] = []
 
@@ -261,8 +292,10 @@ def _build(env: dict[str, str]) -> Settings:  # noqa: PLR0912, PLR0915 - one fla
 
     def required(name: str) -> str:
         value = get(name)
-        if value is not None:
-            return value
+        return unset(name) if value is None else value
+
+    def unset(name: str) -> str:
+        """A required variable is unset: a problem when deployed, else its dev default."""
         if deployed:
             problems.append(f"{name}: required in {app_env.value}")
             return ""
@@ -312,9 +345,11 @@ def _build(env: dict[str, str]) -> Settings:  # noqa: PLR0912, PLR0915 - one fla
     stripe_pk = required("STRIPE_PUBLISHABLE_KEY")
     if stripe_pk and not stripe_pk.startswith("pk_"):
         problems.append("STRIPE_PUBLISHABLE_KEY: must start with pk_")
-    webhook_raw = required("STRIPE_WEBHOOK_SECRET")
-    webhook_secrets = tuple(s.strip() for s in webhook_raw.split(",") if s.strip())
-    if webhook_raw and any(not s.startswith("whsec_") for s in webhook_secrets):
+    # Only commas and blanks (` , `) is no secret at all: judged exactly like an unset variable.
+    webhook_secrets = _split_list(get("STRIPE_WEBHOOK_SECRET")) or _split_list(
+        unset("STRIPE_WEBHOOK_SECRET")
+    )
+    if any(not s.startswith("whsec_") for s in webhook_secrets):
         problems.append(
             "STRIPE_WEBHOOK_SECRET: every comma-separated secret must start with whsec_"
         )
@@ -346,9 +381,8 @@ def _build(env: dict[str, str]) -> Settings:  # noqa: PLR0912, PLR0915 - one fla
         problems.append("PROVIDER/DEVELOPER/ACCOUNTANT_USERNAME: must be distinct")
 
     federation_raw = get("FEDERATION_WEBHOOK_SECRETS") or ""
-    federation = tuple(s.strip() for s in federation_raw.split(",") if s.strip())
-    if any(not s.startswith("whsec_") for s in federation):
-        problems.append("FEDERATION_WEBHOOK_SECRETS: every secret must be whsec_ + base64 key")
+    federation = _split_list(federation_raw)
+    problems.extend(_federation_secret_problems(federation))
 
     oidc = {n: get(n) for n in ("OIDC_ISSUER", "OIDC_CLIENT_ID", "OIDC_CLIENT_SECRET")}
     if any(oidc.values()) and not all(oidc.values()):

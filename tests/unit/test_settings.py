@@ -99,3 +99,60 @@ def test_repr_hides_secrets() -> None:
     assert "k" * 64 not in text
     assert "p" * 32 not in text
     assert "sk_live_abc" not in text
+
+
+@pytest.mark.parametrize(
+    "secret",
+    ["whsec_!!notbase64", "whsec_", "whsec_abc", "bm90LWEtcHJlZml4", "whsec_ bWFu"],
+)
+def test_federation_secret_the_verifier_cannot_decode_is_refused(secret: str) -> None:
+    """Each federation secret must be whsec_ + base64 of a non-empty key, as the verifier
+    decodes it; a bad one is named by position, never echoed."""
+    good = "whsec_" + "bWFueS1rZXktYnl0ZXM="
+    with pytest.raises(SettingsError) as info:
+        Settings.from_env(dict(STRONG, FEDERATION_WEBHOOK_SECRETS=f"{good},{secret}"))
+    (problem,) = info.value.problems  # the good secret passes
+    assert problem.startswith("FEDERATION_WEBHOOK_SECRETS: secret 2 of 2 ")
+    assert secret.removeprefix("whsec_") not in problem or secret == "whsec_"
+
+
+def test_federation_secrets_that_decode_are_accepted() -> None:
+    """Valid whsec_ + base64 secrets (two while rotating) are kept in order."""
+    secrets = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw, whsec_bWFu"
+    settings = Settings.from_env(dict(STRONG, FEDERATION_WEBHOOK_SECRETS=secrets))
+    assert settings.federation_webhook_secrets == (
+        "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        "whsec_bWFu",
+    )
+
+
+@pytest.mark.parametrize("value", [" , ", ",", ",,,"])
+def test_stripe_webhook_secret_of_only_commas_is_missing_in_production(value: str) -> None:
+    """A STRIPE_WEBHOOK_SECRET with no secret between its commas is as good as unset."""
+    with pytest.raises(SettingsError) as info:
+        Settings.from_env(dict(STRONG, STRIPE_WEBHOOK_SECRET=value))
+    assert info.value.problems == ["STRIPE_WEBHOOK_SECRET: required in production"]
+
+
+def test_stripe_webhook_secret_of_only_commas_uses_the_default_in_development() -> None:
+    """In development an all-commas STRIPE_WEBHOOK_SECRET falls back like an unset one."""
+    settings = Settings.from_env({"STRIPE_WEBHOOK_SECRET": " , "})
+    assert settings.stripe_webhook_secrets == ("whsec_dev_placeholder",)
+    assert "STRIPE_WEBHOOK_SECRET" in settings.uses_dev_defaults
+
+
+@pytest.mark.parametrize(
+    "value", ["99999999999999999999999/second", "1000001/minute", "0/hour", "1" * 5000 + "/hour"]
+)
+def test_rate_limit_count_is_bounded(value: str) -> None:
+    """A rate limit allows 1 to 1,000,000 requests per period; beyond is one problem."""
+    with pytest.raises(SettingsError) as info:
+        Settings.from_env(dict(STRONG, RATE_LIMIT_DEFAULT=value))
+    assert info.value.problems == [
+        "RATE_LIMIT_DEFAULT: expected N/second, N/minute or N/hour with N from 1 to 1,000,000"
+    ]
+
+
+def test_rate_limit_count_up_to_a_million_is_accepted() -> None:
+    """The bound is inclusive."""
+    assert RateLimitSpec.parse("1000000/second") == RateLimitSpec(1_000_000, 1)
