@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import re
+import socket
 import sys
 from collections.abc import Awaitable, Callable
-from typing import NoReturn, TypeVar
+from typing import Any, NoReturn, TypeVar
+from urllib.parse import unquote, urlsplit
 
 import click
 
@@ -13,9 +16,14 @@ from cortiware.audit.cli import audit
 from cortiware.billing.cli import stripe_group
 from cortiware.settings import VARIABLES, Settings, SettingsError
 
-__all__ = ["main"]
+__all__ = ["dependency_problem", "main"]
 
 T = TypeVar("T")
+
+# `scheme://user:password@` anywhere in a message: the password is never printed.
+_URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^:/@\s]*:)[^@\s]*@")
+_secrets: set[str] = set()
+"""Connection-URL passwords of the loaded settings, scrubbed from every printed problem."""
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
@@ -27,26 +35,88 @@ def fail(message: str, code: int = 1) -> NoReturn:
 def load_settings() -> Settings:
     """Validated settings, or exit 1 listing every problem."""
     try:
-        return Settings.from_env()
+        settings = Settings.from_env()
     except SettingsError as exc:
         fail(str(exc))
+    for url in (settings.database_url, settings.database_url_unpooled, settings.redis_url):
+        password = urlsplit(url).password if url else None
+        if password:
+            _secrets.update({password, unquote(password)})
+    return settings
+
+
+def _redact(text: str) -> str:
+    text = _URL_PASSWORD.sub(r"\g<head>***@", text)
+    for secret in sorted(_secrets, key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0].strip() if lines else type(exc).__name__
+
+
+def dependency_problem(exc: BaseException) -> str | None:
+    """One line naming a database, Redis or network failure (no secret), or None.
+
+    None means `exc` is not such a failure (a bug, say) and should propagate.
+    """
+    import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type information
+    import redis.exceptions
+    from sqlalchemy.exc import SQLAlchemyError, StatementError
+
+    cause: BaseException = exc
+    if isinstance(exc, StatementError) and exc.orig is not None:
+        # SQLAlchemy's own text adds the SQL and its parameters: only the driver's error.
+        cause = exc.orig.__cause__ or exc.orig
+    driver_errors: tuple[type[BaseException], ...] = (
+        asyncpg.PostgresError,
+        asyncpg.InterfaceError,
+        asyncpg.InternalClientError,
+    )
+    if isinstance(cause, driver_errors) or cause is not exc:
+        message = f"database error: {_first_line(cause)}"
+    elif isinstance(exc, SQLAlchemyError):
+        message = f"database error: {_first_line(exc)}"
+    elif isinstance(exc, redis.exceptions.RedisError):
+        message = f"Redis error: {_first_line(exc)}"
+    elif isinstance(exc, socket.gaierror):
+        message = f"cannot resolve a host name: {exc.strerror or _first_line(exc)}"
+    elif isinstance(exc, TimeoutError):
+        message = "timed out reaching a dependency" + (f": {exc}" if str(exc) else "")
+    elif isinstance(exc, OSError):  # ConnectionError and the rest of the socket layer
+        message = f"cannot reach a dependency: {exc.strerror or _first_line(exc)}"
+    else:
+        return None
+    return _redact(message)
 
 
 def run_async(fn: Callable[[], Awaitable[T]]) -> T:
-    """Run a coroutine, turning connection failures into one readable line."""
+    """Run a coroutine, turning database and connection failures into one readable line."""
     try:
         return asyncio.run(fn())  # type: ignore[arg-type]
-    except OSError as exc:
-        fail(f"cannot reach a dependency: {exc.strerror or exc}")
     except Exception as exc:
-        from sqlalchemy.exc import DBAPIError
+        problem = dependency_problem(exc)
+        if problem is None:
+            raise
+        fail(problem)
 
-        if isinstance(exc, DBAPIError):
-            fail(f"database error: {type(exc.orig).__name__}: {str(exc.orig).splitlines()[0]}")
-        raise
+
+class _Commands(click.Group):
+    """The `cortiware` group: a dependency failure in any command is one line, not a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except Exception as exc:
+            problem = dependency_problem(exc)
+            if problem is None:
+                raise
+            fail(problem)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="cortiware")
 def main() -> None:
     """Cortiware platform service."""

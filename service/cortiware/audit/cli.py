@@ -34,7 +34,9 @@ def prune_command(dry_run: bool, archive_to: str | None, batch_size: int) -> Non
 
     settings = load_settings()
     archive = None
-    if archive_to and not dry_run:
+    if archive_to is not None:
+        # Checked in a dry run too, so the dry run proves the real run's URL is usable;
+        # `prune` never writes to the archive in a dry run.
         try:
             archive = archive_for(archive_to)
         except ArchiveError as exc:
@@ -58,7 +60,8 @@ def prune_command(dry_run: bool, archive_to: str | None, batch_size: int) -> Non
     if dry_run:
         click.echo(
             f"dry run: {result.matched} audit row(s) older than {days} day(s) "
-            f"(before {cutoff}) would be deleted"
+            f"(before {cutoff}) would be "
+            + (f"archived to {archive} and deleted" if archive is not None else "deleted")
         )
         return
     where = f", archived to {archive}" if archive is not None else ""

@@ -12,25 +12,39 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 __all__ = ["parse_since", "stripe_group"]
 
-_RELATIVE = re.compile(r"^(\d+)([mhd])$")
+_RELATIVE = re.compile(r"^(\d+)([mhd])$", re.ASCII)
 _UNITS = {"m": "minutes", "h": "hours", "d": "days"}
+MAX_SINCE_DAYS = 3650
+"""The furthest back `--since` reaches as a duration (ten years; events are younger)."""
+_MAX_SINCE = timedelta(days=MAX_SINCE_DAYS)
 
 
 def parse_since(raw: str, *, now: datetime | None = None) -> datetime:
     """`--since`: an ISO 8601 date/time (UTC when no offset) or a duration like 30m, 24h, 7d.
 
+    Returns an aware datetime in UTC.
+
     Raises:
-        click.BadParameter: neither form.
+        click.BadParameter: neither form, a duration longer than MAX_SINCE_DAYS, or a
+            date/time that cannot be expressed in UTC (e.g. 9999-12-31T23:59:59-23:00).
     """
-    match = _RELATIVE.match(raw.strip())
+    text = raw.strip()
+    match = _RELATIVE.match(text)
     if match:
-        delta = timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+        # Compared as digits first: a fuzzed 99999999999d overflows timedelta itself.
+        count = int(match.group(1)) if len(match.group(1)) <= 9 else None
+        delta = timedelta(**{_UNITS[match.group(2)]: count}) if count is not None else None
+        if delta is None or delta > _MAX_SINCE:
+            raise click.BadParameter(f"a duration must be at most {MAX_SINCE_DAYS} days")
         return (now or datetime.now(UTC)) - delta
     try:
-        parsed = datetime.fromisoformat(raw.strip())
+        parsed = datetime.fromisoformat(text)
     except ValueError:
         raise click.BadParameter("use an ISO 8601 date/time or a duration like 24h") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    try:
+        return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    except OverflowError:
+        raise click.BadParameter("the date/time is outside the range UTC can express") from None
 
 
 @click.group("stripe")
@@ -103,11 +117,14 @@ def sync_command() -> None:
 @click.option("--since", help="Only events received since (ISO 8601, or 30m / 24h / 7d).")
 def replay_command(since: str | None) -> None:
     """Process stored failed and unmatched Stripe events again (newest-wins still holds)."""
-    from cortiware.cli import load_settings, run_async
+    from cortiware.cli import fail, load_settings, run_async
     from cortiware.webhooks.stripe_events import ReplayReport, replay
 
+    try:
+        cutoff = parse_since(since) if since is not None else None
+    except click.BadParameter as exc:
+        fail(f"--since: {exc.message}")
     settings = load_settings()
-    cutoff = parse_since(since) if since else None
 
     async def run() -> ReplayReport:
         async with _sessionmaker(settings.database_url) as sessionmaker:
