@@ -28,6 +28,7 @@ from cortiware.logging import configure_logging
 from cortiware.metrics_publisher import metrics_lifespan
 from cortiware.middleware.input_guard import InputGuardMiddleware
 from cortiware.middleware.request_context import RequestContextMiddleware
+from cortiware.openapi import describe_http_contract
 from cortiware.pages import page_route_handlers, template_config
 from cortiware.settings import Settings
 from cortiware.webhooks.routes import federation_webhook, stripe_webhook
@@ -86,7 +87,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     middleware_last = redis_middleware(settings)
     # -----------------------------------------------------------------------------------------
 
-    return Litestar(
+    app = Litestar(
         route_handlers=route_handlers,
         middleware=[*middleware, *middleware_last],
         lifespan=lifespans,
@@ -108,6 +109,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
         logging_config=None,  # configure_logging() owns the root logger (JSON lines)
         debug=False,
     )
+    # What middleware and guards answer (problem+json errors, headers), which Litestar
+    # cannot see from the handlers: added to the document served and committed.
+    describe_http_contract(app)
+    return app
 
 
 def business_route_handlers() -> list[Any]:

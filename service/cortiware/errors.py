@@ -18,8 +18,9 @@ Exception tree (service code raises these; third-party errors are translated at 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
+import msgspec
 import structlog
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
@@ -32,7 +33,9 @@ __all__ = [
     "CortiwareError",
     "Forbidden",
     "Gone",
+    "InvalidField",
     "NotFound",
+    "Problem",
     "ServiceUnavailable",
     "TooManyRequests",
     "Unauthorized",
@@ -60,6 +63,40 @@ _TITLES: Mapping[int, str] = {
     503: "Service Unavailable",
 }
 log = structlog.get_logger("cortiware.errors")
+
+
+class InvalidField(msgspec.Struct, omit_defaults=True):
+    """One rejected input of a 400 from request validation (never the value sent)."""
+
+    message: str
+    key: Annotated[str | None, msgspec.Meta(description="The parameter or body field.")] = None
+    source: Annotated[
+        str | None, msgspec.Meta(description="`body`, `query`, `path`, `header` or `cookie`.")
+    ] = None
+
+
+class Problem(msgspec.Struct, omit_defaults=True):
+    """The body of every 4xx/5xx: RFC 9457 problem details, `application/problem+json`.
+
+    Documentation of what `problem_response` sends; `cortiware.openapi` publishes it as the
+    `Problem` schema. Extension members beyond these may be added; clients ignore unknown ones.
+    """
+
+    type: Annotated[str, msgspec.Meta(description="A URI; `about:blank` (see `title`).")]
+    title: Annotated[str, msgspec.Meta(description="The HTTP status's standard phrase.")]
+    status: Annotated[int, msgspec.Meta(ge=400, le=599, description="The HTTP status code.")]
+    detail: Annotated[str, msgspec.Meta(description="What went wrong, for a human.")]
+    instance: Annotated[
+        str | None, msgspec.Meta(description="A URI of this occurrence (not sent today).")
+    ] = None
+    request_id: Annotated[
+        str | None,
+        msgspec.Meta(description="On a 500: the request id (as `X-Request-ID`) to quote."),
+    ] = None
+    errors: Annotated[
+        list[InvalidField] | None,
+        msgspec.Meta(description="On a 400 from request validation: each rejected input."),
+    ] = None
 
 
 def problem_response(

@@ -1,19 +1,404 @@
-"""Export the OpenAPI document generated from the application's routes.
+"""The OpenAPI document: what Litestar generates, plus what the layers around handlers answer.
 
     python -m cortiware.openapi docs/openapi.json
 
-The service also serves it live at `/api/docs/openapi.json` (and a reader at `/api/docs`);
-the committed copy lets reviewers see API changes in diffs, and a test keeps it current.
+The service serves it live at `/api/docs/openapi.json` (and a reader at `/api/docs`); the
+committed copy lets reviewers see API changes in diffs, and a test keeps it current.
+
+Litestar documents each handler's own success response and its request-validation 400. It
+cannot see what middleware and guards answer, nor that every error body is
+`application/problem+json`; its `ResponseSpec` declares no response headers and Litestar 2
+has no app- or controller-level `responses=`. So `describe_http_contract(app)`, called once
+by `create_app`, completes the app's cached document in place, from the same facts those
+layers act on:
+
+- every error (`cortiware.errors`): problem+json `Problem`; 500 on every operation;
+- `RequestContextMiddleware`: `X-Request-ID` on every response;
+- `InputGuardMiddleware`: 400 on `/api/` routes but webhooks (NUL, bad JSON);
+- role guards (`require_roles`) and the `principal` dependency: 401, 403;
+- `CSRFMiddleware` (`UNSAFE_METHODS`, its exclusion): `X-CSRF-Token`; 403;
+- `IdempotencyMiddleware` (`takes_claim`, `REQUIRED_ON`): `Idempotency-Key`; 400, 409, 422,
+  503 (`Retry-After`); `Idempotent-Replayed`;
+- `RateLimitMiddleware` (`resolve_group`): 429 with `Retry-After`; `RateLimit*` headers;
+- the request body limit (`MAX_BODY_BYTES`): 413 on unsafe methods;
+- handlers: their own errors (`HANDLER_ERRORS`) and webhook signatures (`SIGNATURE_HEADERS`).
 """
 
 from __future__ import annotations
 
+import inspect
 import json
+import re
 import sys
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Final
 
-__all__ = ["render_openapi"]
+import msgspec
+from litestar.enums import ParamType
+from litestar.handlers import HTTPRouteHandler
+from litestar.openapi.spec import (
+    Components,
+    OpenAPIHeader,
+    OpenAPIMediaType,
+    OpenAPIResponse,
+    OpenAPIType,
+    Operation,
+    Parameter,
+    Reference,
+    Schema,
+)
+from litestar.routes import HTTPRoute
+
+from cortiware.auth.csrf import CSRF_HEADER, UNSAFE_METHODS, CSRFMiddleware
+from cortiware.errors import PROBLEM_JSON, Problem
+from cortiware.idempotency.middleware import REQUIRED_ON, takes_claim
+from cortiware.middleware.request_context import REQUEST_ID_HEADER
+from cortiware.ratelimit.policy import resolve_group
+
+if TYPE_CHECKING:
+    from litestar import Litestar
+
+__all__ = ["HANDLER_ERRORS", "SIGNATURE_HEADERS", "describe_http_contract", "render_openapi"]
+
+HANDLER_ERRORS: Final[Mapping[tuple[str, str], Mapping[int, str]]] = {
+    ("GET", "/api/auth/oidc/login"): {
+        404: "OIDC login is not configured.",
+        502: "The identity provider could not be reached.",
+    },
+    ("GET", "/api/auth/oidc/callback"): {
+        401: "The login attempt expired or the ID token is invalid.",
+        403: "The identity provider gave no role of provider or developer.",
+        404: "OIDC login is not configured.",
+        502: "The identity provider could not be reached.",
+    },
+    ("POST", "/api/auth/login"): {401: "Invalid username or password."},
+    ("GET", "/api/onboarding/verify"): {
+        400: "The token is malformed or was altered.",
+        404: "No invite has this token.",
+        409: "The invite has been accepted already.",
+        410: "The invite has expired.",
+    },
+    ("POST", "/api/onboarding/accept"): {
+        400: "The token is malformed or was altered.",
+        404: "No invite has this token.",
+        409: "The invite has been accepted already, or an owner with this email exists.",
+        410: "The invite has expired.",
+    },
+    ("POST", "/api/provider/invites"): {
+        409: "An owner with this email exists already.",
+        422: "`email` is not an address, or `plan_code` names no active plan.",
+    },
+    ("PUT", "/api/provider/monetization/config"): {422: "`default_plan_code` names no plan."},
+    ("POST", "/api/provider/plans"): {409: "A plan with this code already exists."},
+    ("PATCH", "/api/provider/plans/{plan_id}"): {404: "No such plan."},
+    ("DELETE", "/api/provider/plans/{plan_id}"): {
+        404: "No such plan.",
+        409: "The plan is the default plan, or is still in use.",
+    },
+    ("POST", "/api/provider/plans/{plan_id}/prices"): {404: "No such plan."},
+    ("POST", "/api/provider/coupons"): {
+        400: "Inconsistent discount, currency or `expires_at`.",
+        409: "A coupon with this code already exists.",
+    },
+    ("DELETE", "/api/provider/coupons/{code}"): {404: "No such coupon."},
+    ("GET", "/api/provider/organizations/{organization_id}"): {404: "No such organization."},
+    ("GET", "/api/provider/audit"): {400: "A cursor this API did not return, or a naive time."},
+    ("GET", "/api/owner/organization"): {404: "The organization no longer exists."},
+    ("GET", "/api/owner/subscription"): {404: "The organization has no subscription."},
+    ("POST", "/api/owner/billing/portal"): {
+        404: "No such organization.",
+        502: "Stripe failed or could not be reached.",
+    },
+    ("POST", "/api/owner/billing/checkout"): {
+        404: "No such organization.",
+        422: "`price_id` is not an active price available in Stripe.",
+        502: "Stripe failed or could not be reached.",
+    },
+    ("POST", "/api/webhooks/stripe"): {
+        400: "Bad or missing `Stripe-Signature`, stale timestamp, or not a Stripe event.",
+        500: "The event could not be processed; it is kept and Stripe retries.",
+    },
+    ("POST", "/api/webhooks/federation"): {
+        400: "Bad or missing signature headers, stale timestamp, or not JSON.",
+        404: "Federation webhooks are not enabled (`FEDERATION_WEBHOOK_SECRETS`).",
+    },
+}
+"""Errors handlers raise themselves (read from their code), by (method, path template).
+
+Litestar's `raises=` on a handler documents the same, and is honoured too; this table keeps
+them in one place while handlers do not declare them.
+"""
+
+SIGNATURE_HEADERS: Final[Mapping[tuple[str, str], Mapping[str, str]]] = {
+    ("POST", "/api/webhooks/stripe"): {
+        "Stripe-Signature": "`t=<unix time>,v1=<hex HMAC-SHA256>`, checked on the raw body.",
+    },
+    ("POST", "/api/webhooks/federation"): {
+        "webhook-id": "Standard Webhooks message id; a repeated id is answered 200, not rerun.",
+        "webhook-timestamp": "Unix seconds; more than 300 s away from now is refused.",
+        "webhook-signature": "`v1,<base64 HMAC-SHA256 of {id}.{timestamp}.{body}>`, "
+        "several separated by spaces while rotating.",
+    },
+}
+"""Request headers the webhooks verify, all required."""
+
+_PROBLEM = Reference(ref="#/components/schemas/Problem")
+_HEALTH_PATH: Final = "/api/health"
+_WEBHOOKS: Final = "/api/webhooks/"  # exempt from `InputGuardMiddleware`, as from CSRF etc.
+_RATE_LIMIT_HEADERS: Final = {
+    "RateLimit-Policy": '`"<group>";q=<quota>;w=<window seconds>` (IETF draft).',
+    "RateLimit": '`"<group>";r=<remaining>;t=<seconds until full>` (IETF draft).',
+    "RateLimit-Limit": "Requests allowed per window (legacy form).",
+    "RateLimit-Remaining": "Requests left in this window (legacy form).",
+    "RateLimit-Reset": "Seconds until the quota is full again (legacy form).",
+}
+_INTEGER_HEADERS: Final = frozenset(
+    {"Retry-After", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"}
+)
+_RESPONSE_HEADERS: Final = {
+    REQUEST_ID_HEADER: "This request's id (the caller's, when short and safe; else generated).",
+    "Retry-After": "Seconds to wait before retrying.",
+    "Idempotent-Replayed": "`true` when this is the stored response of an earlier request "
+    "with the same `Idempotency-Key`.",
+    **_RATE_LIMIT_HEADERS,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class _Facts:
+    """What the layers around one handler do for one (method, path template)."""
+
+    method: str
+    path: str
+    handler: HTTPRouteHandler
+
+    @property
+    def guarded(self) -> bool:
+        # `resolve_guards()` wraps the guards, hiding `allowed_roles`: read the layers instead.
+        guards = [g for layer in self.handler.ownership_layers for g in layer.guards or []]
+        return any(hasattr(g, "allowed_roles") for g in guards) or (
+            "principal" in self.handler.parsed_fn_signature.parameters
+        )
+
+    @property
+    def input_guarded(self) -> bool:
+        return self.path.startswith("/api/") and not self.path.startswith(_WEBHOOKS)
+
+    @property
+    def csrf_checked(self) -> bool:
+        exempt = re.match(str(CSRFMiddleware.exclude_path_pattern), self.path)
+        return self.method in UNSAFE_METHODS and exempt is None
+
+    @property
+    def idempotent(self) -> bool:
+        probe: Any = {
+            "method": self.method,
+            "path": self.path,
+            "headers": [(b"idempotency-key", b"k")],
+        }
+        return takes_claim(probe)
+
+    @property
+    def key_required(self) -> bool:
+        return (self.method, self.path) in REQUIRED_ON
+
+    @property
+    def rate_limit_group(self) -> str | None:
+        group = resolve_group(self.method, self.path)
+        return None if group is None else group.value
+
+    def errors(self, validated: bool) -> dict[int, list[str]]:
+        """Each error status this operation can answer, with why."""
+        why: dict[int, list[str]] = {}
+
+        def add(status: int, reason: str) -> None:
+            why.setdefault(status, []).append(reason)
+
+        if validated:
+            add(400, "Invalid parameters or body: malformed JSON, unknown or wrong fields "
+                "(`errors` lists each).")  # fmt: skip
+        if self.input_guarded:
+            body = (
+                " or body (or non-UTF-8 or over-nested JSON)"
+                if self.method in UNSAFE_METHODS
+                else ""
+            )
+            add(400, f"A NUL character in the path, query{body}.")
+        if self.guarded:
+            add(401, "No session: log in first.")
+            add(403, "The session's role may not use this endpoint.")
+        if self.csrf_checked:
+            add(403, f"Cross-site `Origin`/`Sec-Fetch-Site`, or a session without `{CSRF_HEADER}`.")
+        if self.idempotent:
+            missing = "missing or " if self.key_required else ""
+            add(400, f"`Idempotency-Key` {missing}not 1-255 printable ASCII characters.")
+            add(409, "A request with this `Idempotency-Key` is still running (`Retry-After`).")
+            add(422, "This `Idempotency-Key` was used with a different request.")
+            add(503, "The idempotency store did not answer; retry with the same key.")
+        if self.method in UNSAFE_METHODS:
+            add(413, "The request body is over 1 MiB.")
+        if self.rate_limit_group is not None:
+            add(429, f"The `{self.rate_limit_group}` rate limit is exhausted (`Retry-After`).")
+        for status, reason in HANDLER_ERRORS.get((self.method, self.path), {}).items():
+            add(status, reason)
+        add(500, "An unexpected error; quote `request_id` when reporting it.")
+        return why
+
+    def response_headers(self, status: int) -> dict[str, OpenAPIHeader | Reference]:
+        """The headers a response with `status` may carry (`Retry-After` required on 429)."""
+        names = [REQUEST_ID_HEADER]
+        if self.rate_limit_group is not None:
+            names += list(_RATE_LIMIT_HEADERS)
+            if status == 429:
+                names.append("Retry-After")
+        if self.idempotent:
+            if status in (409, 503):
+                names.append("Retry-After")
+            if status < 500:
+                names.append("Idempotent-Replayed")
+        headers: dict[str, OpenAPIHeader | Reference] = {
+            name: Reference(ref=f"#/components/headers/{name}") for name in names
+        }
+        if status == 429:
+            headers["Retry-After"] = OpenAPIHeader(
+                schema=Schema(type=OpenAPIType.INTEGER, minimum=1),
+                description="Seconds until a request will be admitted.",
+                required=True,
+            )
+        return headers
+
+    def request_headers(self) -> list[Parameter]:
+        """Header parameters the layers read for this operation."""
+        params: list[Parameter] = []
+        if self.idempotent:
+            params.append(
+                Parameter(
+                    name="Idempotency-Key",
+                    param_in=ParamType.HEADER,
+                    required=self.key_required,
+                    description="Runs the request at most once per key for 24 h; a repeat gets "
+                    "the stored response. Scope: caller, method, route and key.",
+                    schema=Schema(
+                        type=OpenAPIType.STRING,
+                        min_length=1,
+                        max_length=255,
+                        pattern="^[\\x20-\\x7E]+$",
+                    ),
+                )
+            )
+        if self.csrf_checked:
+            params.append(
+                Parameter(
+                    name=CSRF_HEADER,
+                    param_in=ParamType.HEADER,
+                    required=False,
+                    description="Required when the request carries the session cookie: the "
+                    "`csrf_token` from login (also in the `cw_csrf` cookie).",
+                    schema=Schema(type=OpenAPIType.STRING),
+                )
+            )
+        for name, description in SIGNATURE_HEADERS.get((self.method, self.path), {}).items():
+            params.append(
+                Parameter(
+                    name=name,
+                    param_in=ParamType.HEADER,
+                    required=True,
+                    description=description,
+                    schema=Schema(type=OpenAPIType.STRING),
+                )
+            )
+        return params
+
+
+def _operations(app: Litestar) -> Iterator[tuple[_Facts, Operation]]:
+    openapi = app.openapi_schema
+    for route in app.routes:
+        if not isinstance(route, HTTPRoute):
+            continue
+        path_item = (openapi.paths or {}).get(route.path_format or "/")
+        if path_item is None:
+            continue
+        for handler in route.route_handlers:
+            for method in sorted(handler.http_methods):
+                operation = getattr(path_item, method.lower(), None)
+                if isinstance(operation, Operation):
+                    yield _Facts(method, route.path_format, handler), operation
+
+
+def describe_http_contract(app: Litestar) -> None:
+    """Complete `app.openapi_schema` in place: problem+json errors, layer headers, statuses."""
+    openapi = app.openapi_schema
+    components = openapi.components = openapi.components or Components()
+    components.schemas.update(_problem_schemas())
+    components.headers = {
+        name: OpenAPIHeader(
+            schema=Schema(
+                type=OpenAPIType.INTEGER if name in _INTEGER_HEADERS else OpenAPIType.STRING
+            ),
+            description=text,
+        )
+        for name, text in sorted(_RESPONSE_HEADERS.items())
+    }
+    for facts, operation in _operations(app):
+        responses = operation.responses = dict(operation.responses or {})
+        validated = "400" in responses  # Litestar's request-validation 400
+        for code, reasons in sorted(facts.errors(validated).items()):
+            if facts.path == _HEALTH_PATH and code == 503:
+                continue  # health answers 503 with its own body; added below
+            responses[str(code)] = OpenAPIResponse(
+                description=" ".join(dict.fromkeys(reasons)),
+                content={PROBLEM_JSON: OpenAPIMediaType(schema=_PROBLEM)},
+            )
+        if facts.path == _HEALTH_PATH and isinstance(ok := responses.get("200"), OpenAPIResponse):
+            responses["503"] = OpenAPIResponse(
+                description="`unhealthy`: the database is unreachable or config is missing.",
+                content=ok.content,
+            )
+        for status, response in responses.items():
+            if isinstance(response, OpenAPIResponse):
+                response.headers = {
+                    **(response.headers or {}),
+                    **facts.response_headers(int(status)),
+                }
+        operation.parameters = [*(operation.parameters or []), *facts.request_headers()] or None
+
+
+def _problem_schemas() -> dict[str, Schema]:
+    """`Problem` and what it references, from the `msgspec` definitions in `cortiware.errors`."""
+    _, definitions = msgspec.json.schema_components(
+        [Problem], ref_template="#/components/schemas/{name}"
+    )
+    return {name: _to_schema(definition) for name, definition in definitions.items()}
+
+
+_SCHEMA_FIELDS: Final = {f.metadata.get("alias", f.name): f.name for f in fields(Schema)}
+
+
+def _to_schema(node: Mapping[str, Any]) -> Schema:
+    """A JSON Schema mapping (as `msgspec` emits it) as Litestar's `Schema`."""
+    kwargs: dict[str, Any] = {}
+    for key, value in node.items():
+        if key == "type":
+            kwargs["type"] = OpenAPIType(value)
+        elif key in ("properties",):
+            kwargs["properties"] = {k: _to_node(v) for k, v in value.items()}
+        elif key in ("items",):
+            kwargs["items"] = _to_node(value)
+        elif key in ("anyOf", "oneOf", "allOf"):
+            kwargs[_SCHEMA_FIELDS[key]] = [_to_node(v) for v in value]
+        elif key == "description":
+            kwargs["description"] = inspect.cleandoc(value)
+        elif key == "default" and value is None:
+            continue
+        else:
+            kwargs[_SCHEMA_FIELDS[key]] = value
+    return Schema(**kwargs)
+
+
+def _to_node(node: Mapping[str, Any]) -> Schema | Reference:
+    return Reference(ref=node["$ref"]) if "$ref" in node else _to_schema(node)
 
 
 def render_openapi() -> str:
