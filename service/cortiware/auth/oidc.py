@@ -117,7 +117,7 @@ class OIDCController(Controller):
     path = "/api/auth/oidc"
     tags = ["auth"]
 
-    @get("/login")
+    @get("/login", status_code=302)
     async def login(self, request: Request[Any, Any, Any]) -> Redirect:
         """Redirect to the IdP's authorization endpoint (302); 404 when OIDC is off."""
         settings = _enabled(request)
@@ -146,7 +146,7 @@ class OIDCController(Controller):
         )
         return Redirect(url, status_code=302, cookies=[cookie])
 
-    @get("/callback")
+    @get("/callback", status_code=303)
     async def callback(
         self,
         request: Request[Any, Any, Any],
