@@ -363,6 +363,28 @@ def describe_http_contract(app: Litestar) -> None:
                     **facts.response_headers(int(status)),
                 }
         operation.parameters = [*(operation.parameters or []), *facts.request_headers()] or None
+    for struct in _strict_bodies(app):
+        schema = components.schemas.get(struct.__name__)
+        if isinstance(schema, Schema):
+            schema.additional_properties = False  # an unknown field is a 400
+
+
+def _strict_bodies(app: Litestar) -> set[type[msgspec.Struct]]:
+    """Request body types that refuse unknown fields (`forbid_unknown_fields=True`)."""
+    found: set[type[msgspec.Struct]] = set()
+    for route in app.routes:
+        if not isinstance(route, HTTPRoute):
+            continue
+        for handler in route.route_handlers:
+            data = handler.parsed_fn_signature.parameters.get("data")
+            body = data.annotation if data is not None else None
+            if (
+                isinstance(body, type)
+                and issubclass(body, msgspec.Struct)
+                and body.__struct_config__.forbid_unknown_fields
+            ):
+                found.add(body)
+    return found
 
 
 def _problem_schemas() -> dict[str, Schema]:

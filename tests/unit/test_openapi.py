@@ -213,3 +213,11 @@ async def test_csv_export_is_documented_and_sent_as_text_csv() -> None:
     response = await AccountantController.subscriptions_csv.fn(None, db_session=NoRows())
     headers = dict(response.to_asgi_response(None, RequestFactory().get("/")).encode_headers())
     assert headers[b"content-type"] == b"text/csv; charset=utf-8"
+
+
+def test_bodies_that_refuse_unknown_fields_say_so() -> None:
+    """A body schema whose struct forbids unknown fields (answered 400) declares
+    `additionalProperties: false`, so clients and fuzzers know."""
+    schemas = json.loads(render_openapi())["components"]["schemas"]
+    for name in ("LoginBody", "InviteIn", "AcceptIn", "PlanIn", "CouponIn", "Retention"):
+        assert schemas[name]["additionalProperties"] is False, name
