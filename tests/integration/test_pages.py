@@ -268,3 +268,30 @@ async def test_pages_act_as_the_visitor_behind_the_load_balancer(
     finally:
         await engine.dispose()
     assert ips == ["198.51.100.7"]
+
+
+async def test_odd_visitor_input_gets_the_page_error_not_a_500(
+    client: AsyncTestClient[Litestar],
+) -> None:
+    """A non-ASCII User-Agent (httpx refused to forward it), numbers `int` refuses after
+    `isdigit` said yes ("--5", "²", 5,000 digits) and a non-ASCII form key were 500s."""
+    agent = {b"user-agent": "Mozilla/5.0 café".encode()}
+    assert (await client.get("/login", headers=agent)).status_code == 200
+    assert (await client.get("/onboarding?token=abc", headers=agent)).status_code == 400
+    await _page_login(client, "provider", STAFF_PASSWORDS["provider"])
+    dashboard = await client.get("/provider", headers=agent)
+    assert dashboard.status_code == 200
+    for trial_days in ("--5", "²", "9" * 5000):
+        page = await client.post(
+            "/provider/monetization/config",
+            data={"_csrf": _hidden(dashboard.text)["_csrf"], "trial_days": trial_days},
+        )
+        assert page.status_code == 400, (trial_days[:10], page.status_code)
+        assert 'role="alert"' in page.text
+    keyed = await client.post(
+        "/provider/plans",
+        data={"_csrf": _hidden(dashboard.text)["_csrf"], "_form_key": "clé", "code": "k",
+              "name": "K"},
+    )  # fmt: skip
+    assert keyed.status_code == 400
+    assert "Idempotency-Key" in keyed.text

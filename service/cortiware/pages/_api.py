@@ -66,17 +66,22 @@ async def call_api(
     """Send `method path` through the app as the caller of `request`."""
     settings = settings_of(request)
     names = CookieNames.for_settings(settings)
-    headers = {"Origin": settings.base_origin, "Accept": "application/json"}
-    for name in ("user-agent", "x-request-id"):
-        if value := request.headers.get(name):
-            headers[name] = value
+    # Bytes: httpx refuses a str header that is not ASCII, and a browser's User-Agent (or a
+    # form's key) can hold any character; the API sees what the visitor sent.
+    headers: dict[bytes, bytes] = {
+        b"origin": settings.base_origin.encode(),
+        b"accept": b"application/json",
+    }
+    if (agent := _raw_header(request, b"user-agent")) is not None:
+        headers[b"user-agent"] = agent
     if request_id := request.scope.get("state", {}).get("request_id"):
-        headers["x-request-id"] = str(request_id)
+        headers[b"x-request-id"] = str(request_id).encode()
     if session_id := read_cookie(request.scope, names.session):
-        headers["Cookie"] = f"{names.session}={session_id}"
-        headers["X-CSRF-Token"] = csrf_token(settings.session_secret, session_id)
+        headers[b"cookie"] = f"{names.session}={session_id}".encode("latin-1")
+        headers[b"x-csrf-token"] = csrf_token(settings.session_secret, session_id).encode()
     if method != "GET":
-        headers["Idempotency-Key"] = idempotency_key or uuid.uuid4().hex
+        # A form's key goes as sent; one that is not printable ASCII gets the API's 400.
+        headers[b"idempotency-key"] = (idempotency_key or uuid.uuid4().hex).encode()
     # The sub-request's peer is the caller's resolved address (the right-most untrusted
     # `X-Forwarded-For` hop behind a trusted proxy), not the socket peer: behind the load
     # balancer the socket peer is the balancer, and every visitor would share its rate-limit
@@ -91,6 +96,13 @@ async def call_api(
     if response.content and "json" in response.headers.get("content-type", ""):
         body = response.json()
     return ApiResult(response.status_code, body, _cookies(response.headers.get_list("set-cookie")))
+
+
+def _raw_header(request: Request[Any, Any, Any], name: bytes) -> bytes | None:
+    for key, value in request.scope["headers"]:
+        if key == name:
+            return value
+    return None
 
 
 def _cookies(headers: list[str]) -> list[Cookie]:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any
+from urllib.parse import quote
 
 from litestar import Controller, Request, get, post
 from litestar.datastructures import FormMultiDict
@@ -25,6 +27,9 @@ _SOURCES = {
 }
 
 
+_INTEGER = re.compile(r"-?[0-9]{1,9}")
+
+
 def _fields(form: FormMultiDict, *names: str, numbers: tuple[str, ...] = ()) -> dict[str, Any]:
     """The non-empty form fields among `names`; `numbers` are sent as integers when they are."""
     body: dict[str, Any] = {}
@@ -32,7 +37,9 @@ def _fields(form: FormMultiDict, *names: str, numbers: tuple[str, ...] = ()) -> 
         value = str(form.get(name, "")).strip()
         if not value:
             continue
-        body[name] = int(value) if name in numbers and value.lstrip("-").isdigit() else value
+        # Only plain ASCII integers become numbers (`isdigit` also takes "²" and 5,000-digit
+        # runs `int` refuses); anything else goes as text, and the API answers its 400.
+        body[name] = int(value) if name in numbers and _INTEGER.fullmatch(value) else value
     return body
 
 
@@ -122,7 +129,7 @@ class ProviderPages(Controller):
         result = await call_api(
             request,
             "POST",
-            f"/api/provider/plans/{plan_id}/prices",
+            f"/api/provider/plans/{quote(plan_id, safe='')}/prices",
             json=body,
             idempotency_key=_key(form),
         )
