@@ -34,6 +34,14 @@ async def test_anonymous_bad_bodies_are_400(client: AsyncTestClient[Litestar]) -
     await _problem(deep, "nested deeper than 32 levels")
     untyped = await client.post(login, content=b'{"username":"a\\u0000","password":"x"}')
     await _problem(untyped, "NUL characters")
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    for content, detail in [
+        (b'{"username":"a\\u0000","password":"x"}', "NUL characters"),
+        (b'{"username":"caf\xe9","password":"x"}', "not valid UTF-8"),
+        (b"[" * 5000 + b"]" * 5000, "nested deeper"),
+    ]:
+        # A form Content-Type does not get a JSON body past the guard.
+        await _problem(await client.post(login, content=content, headers=form), detail)
 
 
 @pytest.mark.parametrize(

@@ -26,5 +26,5 @@ def test_depth_counts_only_brackets_outside_strings() -> None:
     ],
 )
 def test_nul_escapes_are_told_from_text(body: bytes, nul: bool) -> None:
-    problem = _body_problem(body, is_json=True)
+    problem = _body_problem(body)
     assert (problem is not None and "NUL" in problem) is nul

@@ -79,32 +79,23 @@ class InputGuardMiddleware(ASGIMiddleware):
         elif scope.get("method") in _BODY_METHODS:
             # Litestar keeps the body in the connection state: the handler reads it again.
             body = await scope["litestar_app"].request_class(scope=scope, receive=receive).body()
-            problem = _body_problem(body, _is_json(scope))
+            # Every body, whatever its Content-Type claims: the handlers decode JSON anyway.
+            problem = _body_problem(body)
         if problem is not None:
             await send_problem(scope, receive, send, 400, problem)
             return
         await next_app(scope, receive, send)
 
 
-def _is_json(scope: Scope) -> bool:
-    """Litestar decodes a body as JSON unless it is a form: so is any other content type."""
-    for name, value in scope["headers"]:
-        if name == b"content-type":
-            return not value.lower().startswith((b"application/x-www-form", b"multipart/"))
-    return True
-
-
-def _body_problem(body: bytes, is_json: bool) -> str | None:
+def _body_problem(body: bytes) -> str | None:
     if not body:
         return None
-    if b"\x00" in body or (is_json and _JSON_NUL.search(body)):
+    if b"\x00" in body or _JSON_NUL.search(body):
         return "Text may not contain NUL characters (U+0000)."
-    if not is_json:
-        return None
     try:
         body.decode("utf-8")
     except UnicodeDecodeError:
-        return "The JSON body is not valid UTF-8."
+        return "The body is not valid UTF-8."
     if json_depth_exceeds(body):
         return f"The JSON body is nested deeper than {MAX_JSON_DEPTH} levels."
     return None
