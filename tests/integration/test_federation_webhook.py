@@ -180,7 +180,12 @@ async def test_a_malformed_timestamp_is_400_before_any_secret_is_needed(
 
 @pytest.mark.parametrize(
     "body",
-    [b'{"type": "test.ping", "n": NaN}', b'{"type": "test.ping", "n": 1e999}', b"[" * 5000],
+    [
+        b'{"type": "test.ping", "n": NaN}',
+        b'{"type": "test.ping", "n": 1e999}',
+        b"[" * 5000,
+        b'{"type": "' + b"x" * 200 + b'"}',  # longer than the type column
+    ],
 )
 async def test_signed_json_postgresql_cannot_store_is_400(
     fed_client: AsyncTestClient[Litestar], handled: list[Mapping[str, Any]], body: bytes

@@ -94,9 +94,11 @@ async def test_future_timestamps_and_unstorable_events_are_400_and_not_stored(
         URL, content=payload, headers={"Stripe-Signature": "t=" + "9" * 5000 + ",v1=00"}
     )
     huge = subscription_event(evt, "customer.subscription.created", 2**70, subscription_object(sub))
+    long_type = subscription_event(evt, "y" * 200, now, subscription_object(sub))
     nan = payload.replace('"livemode"', '"n": NaN, "livemode"', 1)
     assert nan != payload
-    for response in (future, far_future, await _deliver(client, huge), await _deliver(client, nan)):
+    delivered = [await _deliver(client, body) for body in (huge, nan, long_type)]
+    for response in (future, far_future, *delivered):
         assert response.status_code == 400, response.text
         assert response.headers["content-type"].startswith("application/problem+json")
     assert await event_row(db, evt) is None

@@ -64,6 +64,8 @@ class Verifier:
         # `jsonb` cannot hold U+0000: stored with each NUL replaced, as Stripe events are.
         payload = webhook_payload.without_nul(payload)
         event_type = payload.get("type")
+        if isinstance(event_type, str) and len(event_type) > store.MAX_TYPE_LENGTH:
+            raise InvalidDelivery(f"type is longer than {store.MAX_TYPE_LENGTH} characters")
         return IncomingEvent(
             source=SOURCE,
             event_id=message.message_id,

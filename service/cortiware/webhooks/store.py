@@ -21,6 +21,7 @@ from cortiware.db.base import utcnow
 from cortiware.db.models import WebhookEvent
 
 __all__ = [
+    "MAX_TYPE_LENGTH",
     "RETRYABLE_STATUSES",
     "Claim",
     "IncomingEvent",
@@ -33,6 +34,8 @@ __all__ = [
 # A stored event in one of these states is processed again when it is delivered again.
 RETRYABLE_STATUSES: Final = ("received", "failed")
 _MAX_ERROR_CHARS: Final = 2000
+MAX_TYPE_LENGTH: Final[int] = WebhookEvent.__table__.c.type.type.length  # type: ignore[attr-defined]
+"""The `webhook_events.type` column's length: a longer type cannot be stored."""
 
 
 @dataclass(frozen=True, slots=True)

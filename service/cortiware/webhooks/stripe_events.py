@@ -118,6 +118,8 @@ def parse_event(payload: bytes) -> IncomingEvent:
         raise InvalidEvent("event type or created missing")
     if not 0 < created < MAX_CREATED:
         raise InvalidEvent("event created is not a plausible Unix time")
+    if len(event_type) > store.MAX_TYPE_LENGTH:
+        raise InvalidEvent(f"event type is longer than {store.MAX_TYPE_LENGTH} characters")
     if not isinstance(_object_of(body), Mapping):
         raise InvalidEvent("event has no data.object")
     try:
