@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cortiware.db.engine import create_engine
-from cortiware.db.models import AuditEntry, Plan
+from cortiware.db.models import AuditEntry, Organization, Plan, Price, Subscription
+from tests.integration.conftest import in_loop_client
 from tests.support.auth import login_staff
 
 
@@ -143,3 +145,68 @@ async def test_config_read_and_write(provider: AsyncTestClient[Litestar]) -> Non
 async def _plan_id(client: AsyncTestClient[Litestar], code: str) -> str:
     plans = (await client.get("/api/provider/plans")).json()
     return str(next(p["id"] for p in plans if p["code"] == code))
+
+
+async def test_the_default_plan_and_plans_in_use_keep_their_code(
+    provider: AsyncTestClient[Litestar], db: async_sessionmaker[AsyncSession]
+) -> None:
+    """The config and subscriptions refer to plans by code: renaming or archiving the default
+    plan, renaming a plan in use, or choosing an archived plan as default is refused (a
+    rename used to leave the default pointing at nothing, and then let it be deleted)."""
+    config = (await provider.get("/api/provider/monetization/config")).json()
+    default, other = _code(), _code()
+    plans = {}
+    for code in (default, other):
+        created = await provider.post("/api/provider/plans", json={"code": code, "name": code})
+        assert created.status_code == 201, created.text
+        plans[code] = created.json()["id"]
+    url = "/api/provider/monetization/config"
+    assert (await provider.put(url, json={"default_plan_code": default})).status_code == 200
+    try:
+        renamed = await provider.patch(f"/api/provider/plans/{plans[default]}", json={"code": "x1"})
+        archived = await provider.patch(
+            f"/api/provider/plans/{plans[default]}", json={"active": False}
+        )
+        deleted = await provider.delete(f"/api/provider/plans/{plans[default]}")
+        assert (renamed.status_code, archived.status_code, deleted.status_code) == (409, 409, 409)
+        assert (await provider.get(url)).json()["default_plan_code"] == default
+
+        async with db() as session, session.begin():
+            org = Organization(name="Uses other")
+            session.add(org)
+            await session.flush()
+            session.add(Subscription(organization_id=org.id, status="active", plan_code=other))
+        in_use = await provider.patch(f"/api/provider/plans/{plans[other]}", json={"code": "x2"})
+        assert in_use.status_code == 409
+        archive = await provider.patch(
+            f"/api/provider/plans/{plans[other]}", json={"active": False}
+        )
+        assert archive.status_code == 200  # archiving a plan in use is the way out
+        inactive = await provider.put(url, json={"default_plan_code": other})
+        assert inactive.status_code == 422
+    finally:
+        restore = {"default_plan_code": config["default_plan_code"]}
+        assert (await provider.put(url, json=restore)).status_code == 200
+
+
+async def test_a_price_racing_its_plans_deletion_is_404_or_deleted_with_it(
+    app: Litestar, db: async_sessionmaker[AsyncSession]
+) -> None:
+    """Adding a price while its plan is deleted: either order is fine, never a 500 from the
+    foreign key (the plan is locked while the price is added)."""
+    async with in_loop_client(app) as http:
+        http.headers["X-CSRF-Token"] = await login_staff(http, "provider")  # type: ignore[arg-type]
+        for _ in range(15):
+            plan = await http.post("/api/provider/plans", json={"code": _code(), "name": "R"})
+            plan_id = plan.json()["id"]
+            deleted, priced = await asyncio.gather(
+                http.delete(f"/api/provider/plans/{plan_id}"),
+                http.post(f"/api/provider/plans/{plan_id}/prices", json={"amount_cents": 100}),
+            )
+            assert deleted.status_code == 204, deleted.text
+            assert priced.status_code in (201, 404), priced.text
+    async with db() as session:
+        orphans = await session.scalar(
+            select(func.count()).select_from(Price).where(Price.plan_id.not_in(select(Plan.id)))
+        )
+    assert orphans == 0

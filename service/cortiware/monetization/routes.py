@@ -67,6 +67,24 @@ async def _plan(session: AsyncSession, plan_id: uuid.UUID, *, lock: bool = False
     return plan
 
 
+async def _refuse_if_referenced(session: AsyncSession, plan: Plan, *, renamed: bool) -> None:
+    """409 when `plan` is the default plan, or (`renamed`: its code would change or vanish)
+    when subscriptions name it: both refer to plans by code."""
+    config = await session.get(MonetizationConfig, 1)
+    if config is not None and config.default_plan_code == plan.code:
+        raise Conflict("This is the default plan; choose another default first.")
+    if not renamed:
+        return
+    in_use = await session.scalar(
+        select(func.count()).select_from(Subscription).where(Subscription.plan_code == plan.code)
+    )
+    if in_use:
+        raise Conflict(
+            f"{in_use} subscription(s) use this plan by its code; keep the code and archive "
+            'it with PATCH {"active": false} instead.'
+        )
+
+
 async def _flush_unique(session: AsyncSession, what: str) -> None:
     try:
         await session.flush()
@@ -104,7 +122,7 @@ class MonetizationConfigController(Controller):
         principal: NamedDependency[Principal],
         request: AnyRequest,
     ) -> ConfigOut:
-        """Update the given fields; 422 when `default_plan_code` names no plan."""
+        """Update the given fields; 422 when `default_plan_code` names no active plan."""
         config = await db_session.get(MonetizationConfig, 1, with_for_update=True)
         if config is None:
             config = MonetizationConfig(id=1, trial_days=14, currency="usd")
@@ -112,11 +130,15 @@ class MonetizationConfigController(Controller):
             await db_session.flush()
         before = snapshot(config, exclude={"id", "updated_at"})
         if isinstance(data.default_plan_code, str):
+            # FOR SHARE: a concurrent delete, rename or archive of that plan waits for us,
+            # then sees it is the default.
             exists = await db_session.scalar(
-                select(Plan.id).where(Plan.code == data.default_plan_code)
+                select(Plan.id)
+                .where(Plan.code == data.default_plan_code, Plan.active.is_(True))
+                .with_for_update(read=True)
             )
             if exists is None:
-                raise Unprocessable("default_plan_code names no plan.")
+                raise Unprocessable("default_plan_code names no active plan.")
         for field in ("default_plan_code", "trial_days", "currency", "audit_retention_days"):
             value = getattr(data, field)
             if value is not msgspec.UNSET:
@@ -192,8 +214,12 @@ class PlanController(Controller):
         principal: NamedDependency[Principal],
         request: AnyRequest,
     ) -> PlanOut:
-        """Update the given fields; 404 unknown, 409 when the new code is taken."""
+        """Update the given fields; 404 unknown, 409 when the new code is taken, or when the
+        code or `active` of the default plan, or the code of a plan in use, would change."""
         plan = await _plan(db_session, plan_id, lock=True)
+        renamed = data.code is not msgspec.UNSET and data.code != plan.code
+        if renamed or data.active is False:
+            await _refuse_if_referenced(db_session, plan, renamed=renamed)
         before = snapshot(plan)
         for field in ("code", "name", "description", "features", "active"):
             value = getattr(data, field)
@@ -225,19 +251,7 @@ class PlanController(Controller):
     ) -> None:
         """204; 409 while it is the default plan or a subscription uses it (archive it)."""
         plan = await _plan(db_session, plan_id, lock=True)
-        config = await db_session.get(MonetizationConfig, 1)
-        if config is not None and config.default_plan_code == plan.code:
-            raise Conflict("This is the default plan; choose another default first.")
-        in_use = await db_session.scalar(
-            select(func.count())
-            .select_from(Subscription)
-            .where(Subscription.plan_code == plan.code)
-        )
-        if in_use:
-            raise Conflict(
-                f"{in_use} subscription(s) use this plan; archive it with "
-                'PATCH {"active": false} instead.'
-            )
+        await _refuse_if_referenced(db_session, plan, renamed=True)
         before = snapshot(plan)
         # A Core DELETE lets the database cascade to prices (the ORM would null plan_id).
         await db_session.execute(sql_delete(Plan).where(Plan.id == plan.id))
@@ -264,7 +278,9 @@ class PlanController(Controller):
         request: AnyRequest,
     ) -> PriceOut:
         """201 with the price; the currency defaults to the global config's."""
-        await _plan(db_session, plan_id)
+        # Locked: a concurrent delete of the plan either finishes first (then 404 here) or
+        # waits for this price and deletes it with the plan; never a foreign-key error.
+        await _plan(db_session, plan_id, lock=True)
         currency = data.currency or await db_session.scalar(
             select(MonetizationConfig.currency).where(MonetizationConfig.id == 1)
         )
