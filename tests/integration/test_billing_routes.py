@@ -104,6 +104,20 @@ async def test_checkout_with_an_unknown_price_is_422(
     assert stripe_fake.calls("POST", "/v1/checkout/sessions") == []
 
 
+async def test_checkout_with_an_unknown_field_is_400(
+    app: Litestar, client: Client, stripe_fake: FakeStripe
+) -> None:
+    """Like every body here, an unknown field is a 400 (it was a pydantic model that ignored
+    extras and answered 422 for the price instead)."""
+    _, headers = await _owner_session(app, client)
+    response = await client.post(
+        "/api/owner/billing/checkout", json={"price_id": "price_x", "extra": 1}, headers=headers
+    )
+    assert response.status_code == 400
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert stripe_fake.calls("POST", "/v1/checkout/sessions") == []
+
+
 async def test_stripe_failure_is_502_problem_json(
     app: Litestar, client: Client, stripe_fake: FakeStripe, db: async_sessionmaker[AsyncSession]
 ) -> None:
