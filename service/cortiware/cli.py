@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import re
 import socket
 import sys
 from collections.abc import Awaitable, Callable
-from typing import Any, NoReturn, TypeVar
+from typing import Any, Final, NoReturn, TypeVar
 from urllib.parse import unquote, urlsplit
 
 import click
@@ -57,6 +58,19 @@ def _first_line(exc: BaseException) -> str:
     return lines[0].strip() if lines else type(exc).__name__
 
 
+_NETWORK_ERRNOS: Final = frozenset(
+    {errno.ENETUNREACH, errno.EHOSTUNREACH, errno.EHOSTDOWN, errno.ENETDOWN, errno.EADDRNOTAVAIL}
+)
+"""Socket errors that are not `ConnectionError`s; a file error (`--archive-to`) is not one."""
+
+
+def _is_network_error(exc: BaseException) -> bool:
+    """Refused, reset or unreachable: not a file error such as a bad `--archive-to`."""
+    if isinstance(exc, ConnectionError | socket.herror):
+        return True
+    return isinstance(exc, OSError) and exc.errno in _NETWORK_ERRNOS
+
+
 def dependency_problem(exc: BaseException) -> str | None:
     """One line naming a database, Redis or network failure (no secret), or None.
 
@@ -64,7 +78,7 @@ def dependency_problem(exc: BaseException) -> str | None:
     """
     import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type information
     import redis.exceptions
-    from sqlalchemy.exc import SQLAlchemyError, StatementError
+    from sqlalchemy.exc import DBAPIError, StatementError
 
     cause: BaseException = exc
     if isinstance(exc, StatementError) and exc.orig is not None:
@@ -77,7 +91,9 @@ def dependency_problem(exc: BaseException) -> str | None:
     )
     if isinstance(cause, driver_errors) or cause is not exc:
         message = f"database error: {_first_line(cause)}"
-    elif isinstance(exc, SQLAlchemyError):
+    elif isinstance(exc, DBAPIError):
+        # Only errors the database or its driver raised: SQLAlchemy's own (an invalid
+        # request, a statement that does not compile) are bugs and keep their traceback.
         message = f"database error: {_first_line(exc)}"
     elif isinstance(exc, redis.exceptions.RedisError):
         message = f"Redis error: {_first_line(exc)}"
@@ -85,7 +101,8 @@ def dependency_problem(exc: BaseException) -> str | None:
         message = f"cannot resolve a host name: {exc.strerror or _first_line(exc)}"
     elif isinstance(exc, TimeoutError):
         message = "timed out reaching a dependency" + (f": {exc}" if str(exc) else "")
-    elif isinstance(exc, OSError):  # ConnectionError and the rest of the socket layer
+    elif _is_network_error(exc):
+        assert isinstance(exc, OSError)
         message = f"cannot reach a dependency: {exc.strerror or _first_line(exc)}"
     else:
         return None

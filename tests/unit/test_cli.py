@@ -171,3 +171,18 @@ def test_any_command_reports_a_dependency_failure_in_one_line(
     result = CliRunner().invoke(main, ["stripe", "setup"], env={"APP_ENV": "test"})
     assert result.exit_code == 1
     assert result.output == "cortiware: cannot reach a dependency: Connection refused\n"
+
+
+def test_only_dependency_failures_become_one_line() -> None:
+    """Driver and network errors are one line; SQLAlchemy's own errors and file errors are
+    not dependency failures (they keep their traceback or their own message)."""
+    from sqlalchemy.exc import InvalidRequestError
+
+    from cortiware.cli import dependency_problem
+
+    assert dependency_problem(ConnectionRefusedError(111, "Connection refused")) == (
+        "cannot reach a dependency: Connection refused"
+    )
+    assert dependency_problem(InvalidRequestError("a bug")) is None
+    assert dependency_problem(FileNotFoundError(2, "No such file", "/x")) is None
+    assert dependency_problem(PermissionError(13, "Permission denied")) is None
