@@ -204,3 +204,42 @@ async def test_a_signed_nul_is_stored_replaced_and_handled(
     response = await fed_client.post(URL, content=body, headers=headers)
     assert response.status_code == 200, response.text
     assert handled[0]["data"]["name"] == "a\ufffdb"
+
+
+async def _raw_post(app: Litestar, path: str, headers: list[tuple[bytes, bytes]]) -> int:
+    """POST through the ASGI interface with header bytes as a server passes them (the test
+    client re-encodes header values, so it cannot send these)."""
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+        "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"",
+        "root_path": "", "headers": [(b"host", b"testserver.local"), *headers],
+        "client": ("127.0.0.1", 1234), "server": ("testserver.local", 80),
+    }  # fmt: skip
+    messages = [{"type": "http.request", "body": b"{}", "more_body": False}]
+    statuses: list[int] = []
+
+    async def receive() -> dict[str, Any]:
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+    async def send(message: Mapping[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            statuses.append(message["status"])
+
+    await app(scope, receive, send)  # type: ignore[arg-type]
+    return statuses[0]
+
+
+async def test_a_non_ascii_digit_timestamp_is_400_on_both_webhooks(
+    fed_client: AsyncTestClient[Litestar], handled: list[Mapping[str, Any]]
+) -> None:
+    """Header bytes arrive as latin-1: 0xB2 is "²", which `str.isdigit` accepts and `int`
+    refuses (an unauthenticated 500 on either webhook)."""
+    federation = [
+        (b"webhook-id", b"m1"),
+        (b"webhook-timestamp", b"\xb2"),
+        (b"webhook-signature", b"v1,AA"),
+    ]
+    stripe = [(b"stripe-signature", b"t=\xb2,v1=abc")]
+    assert await _raw_post(fed_client.app, URL, federation) == 400
+    assert await _raw_post(fed_client.app, "/api/webhooks/stripe", stripe) == 400
+    assert handled == []

@@ -6,6 +6,7 @@ so the endpoint, `cortiware stripe replay` and the benchmark share it.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -86,7 +87,9 @@ def verify_signature(payload: bytes, header: str | None, secrets: Sequence[str])
         raise InvalidEvent("missing Stripe-Signature header")
     # The SDK refuses timestamps older than the tolerance, not ones from the future.
     stamp = next((p[2:] for p in header.split(",") if p.startswith("t=")), "")
-    if stamp.isdigit() and (len(stamp) > 12 or int(stamp) > time.time() + TOLERANCE_SECONDS):
+    if not re.fullmatch(r"[0-9]{1,12}", stamp):  # ASCII digits only: "²".isdigit() is True
+        raise InvalidEvent("Stripe-Signature has no t= Unix time")
+    if int(stamp) > time.time() + TOLERANCE_SECONDS:
         raise InvalidEvent("timestamp is in the future, outside the tolerance zone")
     try:
         text = payload.decode("utf-8")
