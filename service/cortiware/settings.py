@@ -219,12 +219,12 @@ def async_database_url(url: str) -> str:
     `asyncpg.connect()` as keyword arguments, and asyncpg has no `sslmode` keyword.
     """
     if url.startswith(("postgresql://", "postgres://")):
-        parts = urlsplit("postgresql+asyncpg://" + url.split("://", 1)[1])
-        query = "&".join(
-            f"ssl={value}" if name == "sslmode" else f"{name}={value}"
-            for name, value in (p.partition("=")[::2] for p in parts.query.split("&") if p)
-        )
-        return parts._replace(query=query).geturl()
+        # By hand, not urlsplit/geturl: that drops the `//` of a URL without a host
+        # (`postgresql:///db`, a local socket), which SQLAlchemy then refuses.
+        base, _, query = url.split("://", 1)[1].partition("?")
+        pairs = (pair.partition("=")[::2] for pair in query.split("&") if pair)
+        query = "&".join(f"{'ssl' if k == 'sslmode' else k}={v}" for k, v in pairs)
+        return f"postgresql+asyncpg://{base}" + (f"?{query}" if query else "")
     if url.startswith("sqlite://"):
         return "sqlite+aiosqlite://" + url.split("://", 1)[1]
     return url
@@ -232,18 +232,26 @@ def async_database_url(url: str) -> str:
 
 def _postgres_url_problems(name: str, url: str) -> list[str]:
     """What would stop asyncpg from connecting with `url`, before any connection is tried."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        return [f"{name}: not a valid URL"]
     problems: list[str] = []
     try:
         parts.port  # noqa: B018 - raises on a port that is not a number in 0-65535
     except ValueError:
         problems.append(f"{name}: the port must be a number")
+    ssl_keys = 0
     for pair in filter(None, parts.query.split("&")):
         key, _, value = pair.partition("=")
         if key not in ("sslmode", "ssl"):
             problems.append(f"{name}: unsupported query parameter {key!r} (only sslmode)")
-        elif value not in SSL_MODES:
+            continue
+        ssl_keys += 1
+        if value not in SSL_MODES:
             problems.append(f"{name}: {key} must be one of {', '.join(SSL_MODES)}")
+    if ssl_keys > 1:
+        problems.append(f"{name}: give sslmode once")
     return problems
 
 
@@ -430,7 +438,7 @@ def _build(env: dict[str, str]) -> Settings:  # noqa: PLR0912, PLR0915 - one fla
 
     retention = 90
     if (raw := get("AUDIT_RETENTION_DAYS")) is not None:
-        if not raw.isdigit() or not 1 <= int(raw) <= 3650:
+        if not re.fullmatch(r"[0-9]{1,4}", raw) or not 1 <= int(raw) <= 3650:
             problems.append("AUDIT_RETENTION_DAYS: must be an integer from 1 to 3650")
         else:
             retention = int(raw)
