@@ -243,3 +243,16 @@ async def test_a_non_ascii_digit_timestamp_is_400_on_both_webhooks(
     assert await _raw_post(fed_client.app, URL, federation) == 400
     assert await _raw_post(fed_client.app, "/api/webhooks/stripe", stripe) == 400
     assert handled == []
+
+
+async def test_a_signed_lone_surrogate_is_stored_replaced(
+    fed_client: AsyncTestClient[Litestar],
+    handled: list[Mapping[str, Any]],
+    database_url: str,
+) -> None:
+    """`jsonb` refuses a lone surrogate (`"\\ud800"`), which `json.loads` accepts: stored with
+    U+FFFD instead (it was a 500 and the event was never stored)."""
+    body = b'{"type": "test.ping", "data": {"name": "a\\ud800b"}}'
+    response = await fed_client.post(URL, content=body, headers=_headers(body, OLD_KEY))
+    assert response.status_code == 200, response.text
+    assert handled[0]["data"]["name"] == "a\ufffdb"

@@ -505,3 +505,21 @@ async def test_a_redelivery_refreshes_the_cache_the_first_delivery_never_invalid
     assert await _listed_status(client, org_id) is None  # stale: nobody dropped the cached list
     assert (await _deliver(client, payload)).json()["status"] == "duplicate"
     assert await _listed_status(client, org_id) == "active"
+
+
+async def test_a_lone_surrogate_is_stored_replaced(
+    client: Client, db: async_sessionmaker[AsyncSession]
+) -> None:
+    """`jsonb` refuses a lone surrogate (`"\\ud800"`): the event is stored with U+FFFD in its
+    place and processed (it was a 500, and the event was never stored)."""
+    sub, _, evt = _ids()
+    payload = subscription_event(
+        evt, "customer.subscription.created", int(time.time()), subscription_object(sub)
+    )
+    odd = payload.replace('"livemode"', '"note": "a\\ud800b", "livemode"', 1)
+    assert odd != payload
+    response = await _deliver(client, odd)
+    assert response.status_code == 200, response.text
+    stored = await event_row(db, evt)
+    assert stored is not None
+    assert stored.payload["note"] == "a\ufffdb"

@@ -2,17 +2,19 @@
 
 `json.loads` accepts `NaN`, `Infinity` and numbers that overflow to infinity, which
 PostgreSQL's json types reject, and recurses on nesting (`RecursionError`); `jsonb` cannot
-hold U+0000. A verified delivery is parsed here so that each of these is either a clear
-`ValueError` (the route's 400) or, for NULs, replaced, and never a 500 at the insert.
+hold U+0000 or a lone surrogate (`"\\ud800"`). A verified delivery is parsed here so that
+each of these is either a clear `ValueError` (the route's 400) or, for NULs and lone
+surrogates, replaced by U+FFFD, and never a 500 at the insert.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
-__all__ = ["loads", "without_nul"]
+__all__ = ["NEEDS_CLEANING", "loads", "without_nul"]
 
 
 def _refuse_constant(name: str) -> Any:
@@ -35,10 +37,17 @@ def loads(body: bytes) -> Any:
         raise ValueError("the JSON is nested too deeply") from None
 
 
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+"""U+0000 and lone surrogates (a valid pair is already one character): `jsonb` refuses both."""
+NEEDS_CLEANING = re.compile(r"\\u(?:0000|[dD][89a-fA-F])")
+"""A JSON escape in a raw body that may decode to something `without_nul` must replace."""
+
+
 def without_nul(value: Any) -> Any:
-    """`value` with every U+0000 in its strings (keys too) replaced by U+FFFD."""
+    """`value` with every U+0000 and lone surrogate in its strings (keys too) replaced by
+    U+FFFD."""
     if isinstance(value, str):
-        return value.replace("\x00", "\ufffd")
+        return _UNSTORABLE.sub("\ufffd", value)
     if isinstance(value, list):
         return [without_nul(v) for v in value]
     if isinstance(value, dict):

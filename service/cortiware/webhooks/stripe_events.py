@@ -129,9 +129,9 @@ def parse_event(payload: bytes) -> IncomingEvent:
         raw: str | None = payload.decode("utf-8")
     except UnicodeDecodeError:
         raw = None
-    if raw is not None and "\\u0000" in raw:
-        # PostgreSQL's jsonb cannot hold U+0000: store the event with each NUL replaced by
-        # U+FFFD, or it could never be stored (not even as failed, for replay).
+    if raw is not None and webhook_payload.NEEDS_CLEANING.search(raw):
+        # PostgreSQL's jsonb cannot hold U+0000 or a lone surrogate: store the event with
+        # each replaced by U+FFFD, or it could never be stored (not even as failed).
         body = webhook_payload.without_nul(body)
         raw = None
     return IncomingEvent(SOURCE, event_id, event_type, body, created, raw)
