@@ -15,6 +15,7 @@ from litestar.testing import AsyncTestClient
 from redis.asyncio import Redis
 
 from cortiware.app import create_app
+from cortiware.kv import KV, FallbackStore, KVConfig
 from tests.conftest import SettingsFactory
 from tests.support.auth import STAFF_PASSWORDS, create_owner, login, login_staff
 from tests.support.servers import redis_server
@@ -210,3 +211,33 @@ async def test_a_logout_while_redis_hangs_still_revokes_the_session(
             keys = [key async for key in admin.scan_iter(match="*sessions*")]
             await admin.aclose()
     assert keys == [], "the session record was deleted in Redis once it answered"
+
+
+async def test_a_session_revoked_during_an_outage_is_not_written_back(
+    redis_prefix: str, tmp_path: Path
+) -> None:
+    """A request that loaded the session before the logout and touches it after Redis is back
+    must not revive it in Redis, where other instances would accept it."""
+    with redis_server(tmp_path) as redis:
+        kv = KV.from_url(
+            redis.url, KVConfig(key_prefix=redis_prefix, connect_timeout=0.2, command_timeout=0.2)
+        )
+        admin = Redis.from_url(redis.url)
+        try:
+            store = FallbackStore(kv, namespace="sessions")
+            await store.set("s1", b"record", expires_in=60)
+            assert redis.process is not None
+            os.kill(redis.process.pid, signal.SIGSTOP)
+            try:
+                await store.delete("s1")  # times out: remembered as revoked
+            finally:
+                os.kill(redis.process.pid, signal.SIGCONT)
+            deadline = time.monotonic() + 5
+            while await kv.check() != "ok":
+                assert time.monotonic() < deadline
+                await asyncio.sleep(0.1)
+            await store.set("s1", b"touched", expires_in=60)
+            assert [key async for key in admin.scan_iter(match="*s1*")] == []
+        finally:
+            await admin.aclose()
+            await kv.aclose()

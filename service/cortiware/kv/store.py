@@ -60,7 +60,11 @@ class FallbackStore(NamespacedStore):
     async def set(
         self, key: str, value: str | bytes, expires_in: int | timedelta | None = None
     ) -> None:
-        """Store `value` under `key`, expiring after `expires_in` seconds when given."""
+        """Store `value` under `key`, expiring after `expires_in` seconds when given; a key
+        revoked during an outage is not written back (a request that loaded the session
+        before the logout must not revive it)."""
+        if self._is_revoked(key):
+            return
 
         async def on_redis(_: object) -> None:
             assert self._redis_store is not None
