@@ -523,3 +523,20 @@ async def test_a_lone_surrogate_is_stored_replaced(
     stored = await event_row(db, evt)
     assert stored is not None
     assert stored.payload["note"] == "a\ufffdb"
+
+
+async def test_unstorable_characters_in_the_id_or_type_are_replaced_too(
+    client: Client, db: async_sessionmaker[AsyncSession]
+) -> None:
+    """The id and type columns refuse U+0000 and lone surrogates like jsonb does: replaced
+    before they are read (they were read first: 500, never stored)."""
+    now = int(time.time())
+    for raw_id, raw_type in (("evt_nul\\u0000", "x.y\\u0000"), ("evt_sur", "\\ud800")):
+        suffix = uuid.uuid4().hex[:8]
+        body = (
+            f'{{"id": "{raw_id}{suffix}", "object": "event", "type": "{raw_type}", '
+            f'"created": {now}, "data": {{"object": {{}}}}}}'
+        )
+        response = await _deliver(client, body)
+        assert response.status_code == 200, response.text
+        assert "\ufffd" in response.json()["id"] or response.json()["id"].endswith(suffix)

@@ -114,6 +114,16 @@ def parse_event(payload: bytes) -> IncomingEvent:
         raise InvalidEvent(f"body is not JSON PostgreSQL can store: {exc}") from None
     if not isinstance(body, dict) or body.get("object") != "event":
         raise InvalidEvent("body is not a Stripe event")
+    try:
+        raw: str | None = payload.decode("utf-8")
+    except UnicodeDecodeError:
+        raw = None
+    if raw is not None and webhook_payload.NEEDS_CLEANING.search(raw):
+        # PostgreSQL cannot hold U+0000 or a lone surrogate, in jsonb or in the id and type
+        # columns: store the event with each replaced by U+FFFD, or it could never be stored
+        # (not even as failed).
+        body = webhook_payload.without_nul(body)
+        raw = None
     event_id, event_type, created = body.get("id"), body.get("type"), body.get("created")
     if not isinstance(event_id, str) or not event_id or len(event_id) > 255:
         raise InvalidEvent("event id missing")
@@ -125,15 +135,6 @@ def parse_event(payload: bytes) -> IncomingEvent:
         raise InvalidEvent(f"event type is longer than {store.MAX_TYPE_LENGTH} characters")
     if not isinstance(_object_of(body), Mapping):
         raise InvalidEvent("event has no data.object")
-    try:
-        raw: str | None = payload.decode("utf-8")
-    except UnicodeDecodeError:
-        raw = None
-    if raw is not None and webhook_payload.NEEDS_CLEANING.search(raw):
-        # PostgreSQL's jsonb cannot hold U+0000 or a lone surrogate: store the event with
-        # each replaced by U+FFFD, or it could never be stored (not even as failed).
-        body = webhook_payload.without_nul(body)
-        raw = None
     return IncomingEvent(SOURCE, event_id, event_type, body, created, raw)
 
 
