@@ -295,3 +295,24 @@ async def test_odd_visitor_input_gets_the_page_error_not_a_500(
     )  # fmt: skip
     assert keyed.status_code == 400
     assert "Idempotency-Key" in keyed.text
+
+
+async def test_undecodable_forms_and_nul_paths_are_400(
+    client: AsyncTestClient[Litestar],
+) -> None:
+    """A multipart form with bytes that are not UTF-8 or a part in an unknown charset (the
+    form parser raised: 500 on every form page), and a NUL in a static path (500 from the
+    file system), are 400."""
+    boundary = {"Content-Type": "multipart/form-data; boundary=x"}
+    not_utf8 = b'--x\r\nContent-Disposition: form-data; name="username"\r\n\r\n\xff\r\n--x--\r\n'
+    unknown_charset = (
+        b'--x\r\nContent-Disposition: form-data; name="username"\r\n'
+        b"Content-Type: text/plain; charset=x-nope\r\n\r\nab\r\n--x--\r\n"
+    )
+    for body in (not_utf8, unknown_charset):
+        response = await client.post("/login", content=body, headers=boundary)
+        assert response.status_code == 400, response.text
+    await _page_login(client, "provider", STAFF_PASSWORDS["provider"])
+    with_session = await client.post("/provider/plans", content=not_utf8, headers=boundary)
+    assert with_session.status_code == 403  # no readable CSRF token in it
+    assert (await client.get("/static/site.css%00")).status_code == 400

@@ -76,7 +76,10 @@ async def _form_token(scope: Scope, receive: Receive, headers: Headers) -> str |
         return None
     # Litestar keeps the parsed form in the connection state, so the handler reads it again.
     request = scope["litestar_app"].request_class(scope=scope, receive=receive)
-    value = (await request.form()).get(CSRF_FORM_FIELD)
+    try:
+        value = (await request.form()).get(CSRF_FORM_FIELD)
+    except (UnicodeDecodeError, LookupError, ValueError):
+        return None  # an undecodable form carries no token: refused
     return value if isinstance(value, str) else None
 
 

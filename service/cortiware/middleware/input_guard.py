@@ -70,13 +70,14 @@ class InputGuardMiddleware(ASGIMiddleware):
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         """Check the path, the query and (for unsafe methods) the body; then pass it on."""
         path = scope["path"]
-        if not path.startswith("/api/") or path.startswith(_EXEMPT):
+        if path.startswith(_EXEMPT):
             await next_app(scope, receive, send)
             return
         problem = None
         if "\x00" in path or _QUERY_NUL.search(scope["query_string"]):
+            # Every path, pages and static files too (a NUL reached the file system: 500).
             problem = "The path and query may not contain NUL characters (U+0000)."
-        elif scope.get("method") in _BODY_METHODS:
+        elif scope.get("method") in _BODY_METHODS and path.startswith("/api/"):
             # Litestar keeps the body in the connection state: the handler reads it again.
             body = await scope["litestar_app"].request_class(scope=scope, receive=receive).body()
             # Every body, whatever its Content-Type claims: the handlers decode JSON anyway.

@@ -17,13 +17,14 @@ from typing import Any
 
 import httpx
 from litestar import Request
-from litestar.datastructures import Cookie
+from litestar.datastructures import Cookie, FormMultiDict
 
 from cortiware.auth.cookies import CookieNames, csrf_token, read_cookie
 from cortiware.auth.routes import settings_of
+from cortiware.errors import BadRequest
 from cortiware.ratelimit.client_ip import client_ip
 
-__all__ = ["ApiResult", "call_api", "form_csrf_token"]
+__all__ = ["ApiResult", "call_api", "form_csrf_token", "read_form"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +46,15 @@ class ApiResult:
         if isinstance(self.body, dict):
             return str(self.body.get("detail") or self.body.get("title") or self.status)
         return f"The request failed ({self.status})."
+
+
+async def read_form(request: Request[Any, Any, Any]) -> FormMultiDict:
+    """The submitted form; 400 when it cannot be decoded (bytes that are not UTF-8, a part
+    with an unknown charset), which Litestar's form parser raises as plain errors."""
+    try:
+        return await request.form()
+    except (UnicodeDecodeError, LookupError, ValueError):
+        raise BadRequest("The form could not be read: it is not UTF-8 text.") from None
 
 
 def form_csrf_token(request: Request[Any, Any, Any]) -> str:

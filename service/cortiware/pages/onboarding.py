@@ -7,7 +7,7 @@ from typing import Any
 from litestar import Controller, Request, get, post
 from litestar.response import Template
 
-from cortiware.pages._api import call_api
+from cortiware.pages._api import call_api, read_form
 from cortiware.pages._render import render
 
 __all__ = ["OnboardingPages"]
@@ -32,7 +32,7 @@ class OnboardingPages(Controller):
     @post("/", status_code=201)
     async def accept(self, request: Request[Any, Any, Any]) -> Template:
         """Create the organization and its owner, then point to the login page."""
-        form = await request.form()
+        form = await read_form(request)
         token = str(form.get("token", ""))
         result = await call_api(
             request,

@@ -9,7 +9,7 @@ from litestar import Controller, Request, Response, get, post
 from litestar.response import Redirect, Template
 
 from cortiware.auth.principal import Role
-from cortiware.pages._api import call_api
+from cortiware.pages._api import call_api, read_form
 from cortiware.pages._render import render
 from cortiware.pages.guards import require_page_roles
 
@@ -46,7 +46,7 @@ class OwnerPages(Controller):
     @post("/billing/portal", status_code=303)
     async def billing_portal(self, request: Request[Any, Any, Any]) -> Response[Any]:
         """Open the Stripe Billing Portal (303 to it), or show why it cannot open."""
-        form = await request.form()
+        form = await read_form(request)
         result = await call_api(
             request,
             "POST",

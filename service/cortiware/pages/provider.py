@@ -12,7 +12,7 @@ from litestar.datastructures import FormMultiDict
 from litestar.response import Template
 
 from cortiware.auth.principal import Role
-from cortiware.pages._api import ApiResult, call_api
+from cortiware.pages._api import ApiResult, call_api, read_form
 from cortiware.pages._render import render
 from cortiware.pages.guards import require_page_roles
 
@@ -85,7 +85,7 @@ class ProviderPages(Controller):
     @post("/invites", status_code=200)
     async def invite(self, request: Request[Any, Any, Any]) -> Template:
         """Create an invite; the page shows its accept link once."""
-        form = await request.form()
+        form = await read_form(request)
         body = _fields(form, "email", "org_name", "plan_code", "expires_in_hours",
                        numbers=("expires_in_hours",))  # fmt: skip
         result = await call_api(
@@ -98,7 +98,7 @@ class ProviderPages(Controller):
     @post("/monetization/config", status_code=200)
     async def config(self, request: Request[Any, Any, Any]) -> Template:
         """Update the default plan, trial days and currency."""
-        form = await request.form()
+        form = await read_form(request)
         body = _fields(form, "default_plan_code", "trial_days", "currency",
                        numbers=("trial_days",))  # fmt: skip
         result = await call_api(
@@ -113,7 +113,7 @@ class ProviderPages(Controller):
     @post("/plans", status_code=200)
     async def plan(self, request: Request[Any, Any, Any]) -> Template:
         """Create a plan."""
-        form = await request.form()
+        form = await read_form(request)
         body = _fields(form, "code", "name", "description")
         result = await call_api(
             request, "POST", "/api/provider/plans", json=body, idempotency_key=_key(form)
@@ -123,7 +123,7 @@ class ProviderPages(Controller):
     @post("/prices", status_code=200)
     async def price(self, request: Request[Any, Any, Any]) -> Template:
         """Add a recurring price to a plan."""
-        form = await request.form()
+        form = await read_form(request)
         plan_id = str(form.get("plan_id", "")).strip()
         body = _fields(form, "amount_cents", "interval", "currency", numbers=("amount_cents",))
         result = await call_api(
@@ -138,7 +138,7 @@ class ProviderPages(Controller):
     @post("/coupons", status_code=200)
     async def coupon(self, request: Request[Any, Any, Any]) -> Template:
         """Create a coupon (percent or amount off)."""
-        form = await request.form()
+        form = await read_form(request)
         body = _fields(form, "code", "percent_off", "amount_off_cents", "currency", "duration",
                        numbers=("percent_off", "amount_off_cents"))  # fmt: skip
         result = await call_api(

@@ -9,7 +9,7 @@ from litestar.response import Redirect, Template
 
 from cortiware.auth.principal import Role, principal_of
 from cortiware.auth.routes import home_path
-from cortiware.pages._api import call_api
+from cortiware.pages._api import call_api, read_form
 from cortiware.pages._render import render
 from cortiware.pages.guards import require_page_roles
 
@@ -36,7 +36,7 @@ class SessionPages(Controller):
     @post("/login", status_code=303)
     async def login(self, request: Request[Any, Any, Any]) -> Response[Any]:
         """Log in and go to the role's page (or `next`); the form again on failure."""
-        form = await request.form()
+        form = await read_form(request)
         result = await call_api(
             request,
             "POST",
