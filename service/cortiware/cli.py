@@ -110,14 +110,8 @@ def dependency_problem(exc: BaseException) -> str | None:
 
 
 def run_async(fn: Callable[[], Awaitable[T]]) -> T:
-    """Run a coroutine, turning database and connection failures into one readable line."""
-    try:
-        return asyncio.run(fn())  # type: ignore[arg-type]
-    except Exception as exc:
-        problem = dependency_problem(exc)
-        if problem is None:
-            raise
-        fail(problem)
+    """Run a coroutine (a dependency failure becomes one line in `_Commands.invoke`)."""
+    return asyncio.run(fn())  # type: ignore[arg-type]
 
 
 class _Commands(click.Group):

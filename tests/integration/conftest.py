@@ -104,14 +104,17 @@ async def client(app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
 
 
 @asynccontextmanager
-async def in_loop_client(app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
+async def in_loop_client(
+    app: Litestar, *, peer: tuple[str, int] = ("127.0.0.1", 123)
+) -> AsyncIterator[httpx.AsyncClient]:
     """An in-loop ASGI client for `app`, lifespan included, whose requests really overlap.
 
     `AsyncTestClient` hands each request to its portal thread, so requests `gather`ed on it
     run one after another; tests about concurrency use this client instead. (A context
     manager, not a fixture: the lifespan's cancel scope must end in the task it began in.)
+    `peer` is the socket address the app sees (a load balancer's, say).
     """
-    transport = httpx.ASGITransport(app=app)
+    transport = httpx.ASGITransport(app=app, client=peer)
     async with (
         app.lifespan(),
         httpx.AsyncClient(transport=transport, base_url="http://testserver.local") as http,

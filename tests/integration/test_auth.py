@@ -8,7 +8,6 @@ import signal
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
@@ -17,6 +16,7 @@ from redis.asyncio import Redis
 from cortiware.app import create_app
 from cortiware.kv import KV, FallbackStore, KVConfig
 from tests.conftest import SettingsFactory
+from tests.integration.conftest import in_loop_client
 from tests.support.auth import STAFF_PASSWORDS, create_owner, login, login_staff
 from tests.support.servers import redis_server
 
@@ -178,12 +178,7 @@ async def test_a_logout_while_redis_hangs_still_revokes_the_session(
         settings = make_settings(
             DATABASE_URL=database_url, REDIS_URL=redis.url, CORTIWARE_REDIS_TIMEOUT="0.2"
         )
-        app = create_app(settings)
-        transport = httpx.ASGITransport(app=app)
-        async with (
-            app.lifespan(),
-            httpx.AsyncClient(transport=transport, base_url="http://testserver.local") as http,
-        ):
+        async with in_loop_client(create_app(settings)) as http:
             login = await http.post(
                 "/api/auth/login",
                 json={"username": "provider", "password": STAFF_PASSWORDS["provider"]},

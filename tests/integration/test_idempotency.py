@@ -17,6 +17,7 @@ from cortiware.idempotency import ClaimOutcome, IdempotencyStore, StoredResponse
 from cortiware.kv import KV, KVConfig
 from cortiware.kv.wiring import redis_lifespan, redis_middleware
 from tests.conftest import SettingsFactory
+from tests.integration.conftest import in_loop_client
 from tests.support.auth import login_staff
 from tests.support.servers import redis_server
 
@@ -251,16 +252,12 @@ async def test_a_record_sealed_under_a_rotated_secret_is_refused_not_run_again(
     cause; it neither runs again nor replays garbage."""
     headers = {"Idempotency-Key": "order-rotated"}
     before, effects = _app(make_settings, redis_url, redis_prefix)
-    async with before.lifespan(), _client(before) as client:
+    async with in_loop_client(before) as client:
         assert (await client.post("/api/orders", json={"n": 5}, headers=headers)).status_code == 201
     after, effects_after = _app(make_settings, redis_url, redis_prefix, SESSION_SECRET="r" * 48)
-    async with after.lifespan(), _client(after) as client:
+    async with in_loop_client(after) as client:
         retried = await client.post("/api/orders", json={"n": 5}, headers=headers)
     assert (effects, effects_after) == ([5], [])
     assert retried.status_code == 422
     assert retried.headers["content-type"].startswith("application/problem+json")
     assert "can no longer be read" in retried.json()["detail"]
-
-
-def _client(app: Litestar) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t")

@@ -20,6 +20,7 @@ from cortiware.db.models import Activity, OnboardingInvite, Organization, Owner
 from cortiware.onboarding import service
 from cortiware.onboarding.tokens import issue_token
 from tests.conftest import TEST_ENV
+from tests.integration.conftest import in_loop_client
 from tests.support.auth import login_staff
 
 PASSWORD = "a-long-owner-password-0123456789"
@@ -132,12 +133,8 @@ async def test_two_concurrent_accepts_create_one_organization(
         return hashed
 
     monkeypatch.setattr(service, "hash_password", hash_together)
-    # httpx on the ASGI app in this loop: the test client would run requests one by one.
-    transport = httpx.ASGITransport(app=app)
-    async with (
-        app.lifespan(),
-        httpx.AsyncClient(transport=transport, base_url="http://testserver.local") as http,
-    ):
+    # In this loop: the test client would run requests one by one.
+    async with in_loop_client(app) as http:
         login = await http.post(
             "/api/auth/login",
             json={"username": "provider", "password": TEST_ENV["PROVIDER_PASSWORD"]},

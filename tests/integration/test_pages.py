@@ -6,7 +6,6 @@ import html
 import re
 import uuid
 
-import httpx
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy import select
@@ -17,6 +16,7 @@ from cortiware.db.engine import create_engine
 from cortiware.db.models import AuditEntry
 from cortiware.seed import seed
 from tests.conftest import SettingsFactory
+from tests.integration.conftest import in_loop_client
 from tests.support.auth import STAFF_PASSWORDS, create_owner
 
 _FIELD = re.compile(r'name="(_csrf|_form_key)" value="([^"]*)"')
@@ -229,14 +229,10 @@ async def test_pages_act_as_the_visitor_behind_the_load_balancer(
         TRUSTED_PROXIES="10.0.0.0/8",
         RATE_LIMIT_AUTH="3/minute",
     )
-    app = create_app(settings)
     attacker = {"X-Forwarded-For": "203.0.113.66"}
     visitor = {"X-Forwarded-For": "198.51.100.7"}
-    transport = httpx.ASGITransport(app=app, client=("10.0.0.5", 4000))  # the load balancer
-    async with (
-        app.lifespan(),
-        httpx.AsyncClient(transport=transport, base_url="http://testserver.local") as http,
-    ):
+    load_balancer = ("10.0.0.5", 4000)
+    async with in_loop_client(create_app(settings), peer=load_balancer) as http:
         for _ in range(3):
             wrong = {"username": "provider", "password": "wrong"}
             assert (await http.post("/login", data=wrong, headers=attacker)).status_code == 401

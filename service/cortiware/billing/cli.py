@@ -41,9 +41,13 @@ def parse_since(raw: str, *, now: datetime | None = None) -> datetime:
         parsed = datetime.fromisoformat(text)
     except ValueError:
         raise click.BadParameter("use an ISO 8601 date/time or a duration like 24h") from None
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=UTC)
+    from cortiware.db.base import to_utc
+
     try:
-        return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-    except OverflowError:
+        return to_utc(parsed)
+    except ValueError:
         raise click.BadParameter("the date/time is outside the range UTC can express") from None
 
 

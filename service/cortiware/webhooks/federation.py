@@ -56,13 +56,11 @@ class Verifier:
         except standard.SignatureError as exc:
             raise InvalidDelivery(str(exc)) from None
         try:
-            payload = webhook_payload.loads(body)
+            payload, _ = webhook_payload.loads(body)
         except ValueError as exc:
             raise InvalidDelivery(f"body is not JSON PostgreSQL can store: {exc}") from None
         if not isinstance(payload, dict):
             raise InvalidDelivery("body is not a JSON object")
-        # `jsonb` cannot hold U+0000: stored with each NUL replaced, as Stripe events are.
-        payload = webhook_payload.without_nul(payload)
         event_type = payload.get("type")
         if isinstance(event_type, str) and len(event_type) > store.MAX_TYPE_LENGTH:
             raise InvalidDelivery(f"type is longer than {store.MAX_TYPE_LENGTH} characters")

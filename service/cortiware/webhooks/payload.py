@@ -14,7 +14,7 @@ import math
 import re
 from typing import Any
 
-__all__ = ["NEEDS_CLEANING", "loads", "without_nul"]
+__all__ = ["loads"]
 
 
 def _refuse_constant(name: str) -> Any:
@@ -28,28 +28,31 @@ def _finite(text: str) -> float:
     return value
 
 
-def loads(body: bytes) -> Any:
-    """The JSON value of `body`; raise ValueError for anything PostgreSQL's json refuses
-    (except NUL characters: see `without_nul`) and for nesting too deep to decode."""
+def loads(body: bytes) -> tuple[Any, bool]:
+    """The JSON value of `body` as PostgreSQL can store it, and whether it had to be cleaned
+    (every U+0000 and lone surrogate replaced by U+FFFD: the body as received then cannot be
+    stored as is). Raise ValueError for anything else PostgreSQL's json refuses and for
+    nesting too deep to decode."""
     try:
-        return json.loads(body, parse_constant=_refuse_constant, parse_float=_finite)
+        value = json.loads(body, parse_constant=_refuse_constant, parse_float=_finite)
     except RecursionError:
         raise ValueError("the JSON is nested too deeply") from None
+    if not _UNSTORABLE_ESCAPE.search(body):  # the usual case: nothing to walk
+        return value, False
+    return _cleaned(value), True
 
 
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 """U+0000 and lone surrogates (a valid pair is already one character): `jsonb` refuses both."""
-NEEDS_CLEANING = re.compile(r"\\u(?:0000|[dD][89a-fA-F])")
-"""A JSON escape in a raw body that may decode to something `without_nul` must replace."""
+_UNSTORABLE_ESCAPE = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
+"""A JSON escape that may decode to one of them (JSON forbids them unescaped)."""
 
 
-def without_nul(value: Any) -> Any:
-    """`value` with every U+0000 and lone surrogate in its strings (keys too) replaced by
-    U+FFFD."""
+def _cleaned(value: Any) -> Any:
     if isinstance(value, str):
         return _UNSTORABLE.sub("\ufffd", value)
     if isinstance(value, list):
-        return [without_nul(v) for v in value]
+        return [_cleaned(v) for v in value]
     if isinstance(value, dict):
-        return {without_nul(k): without_nul(v) for k, v in value.items()}
+        return {_cleaned(k): _cleaned(v) for k, v in value.items()}
     return value

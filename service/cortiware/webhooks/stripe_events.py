@@ -109,21 +109,14 @@ def verify_signature(payload: bytes, header: str | None, secrets: Sequence[str])
 def parse_event(payload: bytes) -> IncomingEvent:
     """The stored form of a verified event body; raise InvalidEvent when it is not one."""
     try:
-        body = webhook_payload.loads(payload)
+        # Cleaned before the id and type are read: their columns refuse what jsonb refuses.
+        body, cleaned = webhook_payload.loads(payload)
     except ValueError as exc:
         raise InvalidEvent(f"body is not JSON PostgreSQL can store: {exc}") from None
     if not isinstance(body, dict) or body.get("object") != "event":
         raise InvalidEvent("body is not a Stripe event")
-    try:
-        raw: str | None = payload.decode("utf-8")
-    except UnicodeDecodeError:
-        raw = None
-    if raw is not None and webhook_payload.NEEDS_CLEANING.search(raw):
-        # PostgreSQL cannot hold U+0000 or a lone surrogate, in jsonb or in the id and type
-        # columns: store the event with each replaced by U+FFFD, or it could never be stored
-        # (not even as failed).
-        body = webhook_payload.without_nul(body)
-        raw = None
+    # The body as received is stored as is, unless it had to be cleaned.
+    raw = None if cleaned else payload.decode("utf-8")
     event_id, event_type, created = body.get("id"), body.get("type"), body.get("created")
     if not isinstance(event_id, str) or not event_id or len(event_id) > 255:
         raise InvalidEvent("event id missing")
