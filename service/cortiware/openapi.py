@@ -90,9 +90,15 @@ HANDLER_ERRORS: Final[Mapping[tuple[str, str], Mapping[int, str]]] = {
         409: "An owner with this email exists already.",
         422: "`email` is not an address, or `plan_code` names no active plan.",
     },
-    ("PUT", "/api/provider/monetization/config"): {422: "`default_plan_code` names no plan."},
+    ("PUT", "/api/provider/monetization/config"): {
+        422: "`default_plan_code` names no active plan."
+    },
     ("POST", "/api/provider/plans"): {409: "A plan with this code already exists."},
-    ("PATCH", "/api/provider/plans/{plan_id}"): {404: "No such plan."},
+    ("PATCH", "/api/provider/plans/{plan_id}"): {
+        404: "No such plan.",
+        409: "The code is taken, or the default plan's code or `active`, or the code of a "
+        "plan subscriptions use, would change.",
+    },
     ("DELETE", "/api/provider/plans/{plan_id}"): {
         404: "No such plan.",
         409: "The plan is the default plan, or is still in use.",
