@@ -57,14 +57,14 @@ class Result:
 
 
 async def cortiware_gcra(url: str) -> Contender:
-    """This service's limiter: one EVALSHA of the GCRA script per decision."""
+    """This service's limiter: one EVALSHA of the GCRA script per decision (`ScriptChannel`)."""
     kv = KV.from_url(url, KVConfig(key_prefix="bench:cw:"))
     limiter = GCRALimiter(kv)
 
     async def decide(key: str) -> bool:
         return (await limiter.hit(key, LIMIT, 60)).allowed
 
-    return Contender("cortiware GCRA (redis-py, EVALSHA)", decide, kv.aclose)
+    return Contender("cortiware GCRA (script channel, EVALSHA)", decide, kv.aclose)
 
 
 async def limits_strategy(url: str, strategy: str, implementation: str = "coredis") -> Contender:

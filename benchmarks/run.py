@@ -54,17 +54,17 @@ async def _main(args: argparse.Namespace) -> None:
             print(f"cortiware GCRA vs {other.name}: {ours / other.per_second:.1f}x")
 
         print(f"\nlatency over loopback, {args.requests} sequential POSTs each:\n")
-        samples = await latency.measure(url, _settings_env(workdir), args.requests)
-        print("| app | p50 ms | p99 ms |")
-        print("| --- | ---: | ---: |")
-        for name, values in samples.items():
-            p50 = statistics.median(values)
-            p99 = latency.percentile(values, 99)
-            print(f"| {name} | {p50:.3f} | {p99:.3f} |")
-        added50 = statistics.median(samples["full_app"]) - statistics.median(samples["bare_app"])
-        added99 = latency.percentile(samples["full_app"], 99) - latency.percentile(
-            samples["bare_app"], 99
-        )
+        apps = await latency.measure(url, _settings_env(workdir), args.requests)
+        print("| app | p50 ms | p99 ms | Redis commands/request (INFO commandstats) |")
+        print("| --- | ---: | ---: | --- |")
+        for name, app in apps.items():
+            p50 = statistics.median(app.samples)
+            p99 = latency.percentile(app.samples, 99)
+            commands = ", ".join(f"{k} {v:.2f}" for k, v in app.commands_per_request.items())
+            print(f"| {name} | {p50:.3f} | {p99:.3f} | {commands or 'none'} |")
+        bare, full = apps["bare_app"].samples, apps["full_app"].samples
+        added50 = statistics.median(full) - statistics.median(bare)
+        added99 = latency.percentile(full, 99) - latency.percentile(bare, 99)
         print(f"\nadded by rate limit + idempotency: p50 {added50:.3f} ms, p99 {added99:.3f} ms")
 
 

@@ -10,7 +10,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 
@@ -22,26 +22,43 @@ def free_port() -> int:
 
 
 class RedisServer:
-    """A private redis-server process on its own port, startable and killable."""
+    """A private redis-server process on its own port, startable and killable.
 
-    def __init__(self, workdir: Path) -> None:
+    `extra_args` go to redis-server as given (`--requirepass`, `--unixsocket`...); with `tls`
+    (certificate, key, CA file) the port speaks TLS only and `url` is `rediss://`.
+    """
+
+    def __init__(
+        self,
+        workdir: Path,
+        extra_args: Sequence[str] = (),
+        tls: tuple[Path, Path, Path] | None = None,
+    ) -> None:
         self.port = free_port()
         self.workdir = workdir
+        self.extra_args = list(extra_args)
+        self.tls = tls
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
-        """Its redis:// URL."""
-        return f"redis://127.0.0.1:{self.port}/0"
+        """Its redis:// (or rediss://) URL."""
+        return f"{'rediss' if self.tls else 'redis'}://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
         """Start it and wait until it accepts connections."""
         binary = shutil.which("redis-server") or "/usr/bin/redis-server"
+        if self.tls is None:
+            listen = ["--port", str(self.port)]
+        else:
+            cert, key, ca = self.tls
+            listen = ["--port", "0", "--tls-port", str(self.port), "--tls-cert-file", str(cert)]
+            listen += ["--tls-key-file", str(key), "--tls-ca-cert-file", str(ca)]
+            listen += ["--tls-auth-clients", "no"]
         self.process = subprocess.Popen(
             [
                 binary,
-                "--port",
-                str(self.port),
+                *listen,
                 "--bind",
                 "127.0.0.1",
                 "--save",
@@ -50,6 +67,7 @@ class RedisServer:
                 "no",
                 "--dir",
                 str(self.workdir),
+                *self.extra_args,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -73,9 +91,11 @@ class RedisServer:
 
 
 @contextlib.contextmanager
-def redis_server(workdir: Path) -> Iterator[RedisServer]:
-    """A running private Redis, killed at the end."""
-    server = RedisServer(workdir)
+def redis_server(
+    workdir: Path, extra_args: Sequence[str] = (), tls: tuple[Path, Path, Path] | None = None
+) -> Iterator[RedisServer]:
+    """A running private Redis (see `RedisServer`), killed at the end."""
+    server = RedisServer(workdir, extra_args, tls)
     server.start()
     try:
         yield server

@@ -6,11 +6,13 @@ import asyncio
 from typing import Any
 
 import pytest
+from redis.asyncio.connection import Connection
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from cortiware import metrics
 from cortiware.kv import KV, BreakerState, CircuitBreaker, FallbackStore, KVConfig, redis_health
+from cortiware.kv.scripts import LuaScript, pack_command
 
 
 class _Flaky:
@@ -172,3 +174,14 @@ async def test_a_timeout_runs_on_unsure_and_a_refused_connection_runs_on_memory(
     kv.breaker.record_success()
     assert await kv.run(timed_out, on_memory) == "memory"
     await kv.aclose()
+
+
+def test_script_commands_are_packed_as_redis_py_packs_them() -> None:
+    """The script channel's RESP encoding is byte for byte redis-py's, for every arg type."""
+    args = ("EVALSHA", "a" * 40, 2, "cw:idem:k", "cw:rl:b", b"\x00\xffblob", 12.5, -3, "é")
+    ours = pack_command(*args)
+    theirs = b"".join(Connection().pack_command(*args))
+    assert ours == theirs
+    assert LuaScript("return 1").evalsha(["k"], [1]) == pack_command(
+        "EVALSHA", "e0e1f9fabfc9d4800c877a703b823ac0578ff8db", 1, "k", 1
+    )

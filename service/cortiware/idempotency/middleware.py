@@ -71,7 +71,7 @@ _taken_over = metrics.counter("idempotency.taken_over")
 
 def valid_key(key: str) -> bool:
     """True for 1-255 printable ASCII characters."""
-    return 1 <= len(key) <= 255 and all(" " <= c <= "~" for c in key)
+    return 1 <= len(key) <= 255 and key.isascii() and key.isprintable()
 
 
 def takes_claim(scope: Scope) -> bool:

@@ -54,10 +54,10 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from redis.asyncio import Redis
-from redis.commands.core import AsyncScript
 
 from cortiware import metrics
 from cortiware.kv import KV, UNAVAILABLE_ERRORS
+from cortiware.kv.scripts import LuaScript
 from cortiware.ratelimit.gcra import Decision, GCRALimiter
 
 __all__ = [
@@ -151,6 +151,12 @@ if rec[1] ~= 'p' or rec[2] ~= ARGV[1] then return 0 end
 redis.call('DEL', KEYS[1])
 return 1
 """
+
+
+_CLAIM: Final = LuaScript(_CLAIM_LUA)
+_LIMIT_CLAIM: Final = LuaScript(_LIMIT_CLAIM_LUA)
+_COMPLETE: Final = LuaScript(_COMPLETE_LUA)
+_RELEASE: Final = LuaScript(_RELEASE_LUA)
 
 
 class ClaimOutcome(StrEnum):
@@ -313,11 +319,7 @@ class IdempotencyStore:
     """Idempotency records on Redis through `KV`, in memory while the breaker is open."""
 
     __slots__ = (
-        "_claim",
-        "_complete",
         "_kv",
-        "_limit_claim",
-        "_release",
         "_repairs",
         "_seal",
         "lease",
@@ -334,13 +336,6 @@ class IdempotencyStore:
         self.prefix = kv.key(prefix) + ":"
         self.memory = MemoryIdempotencyStore(lease)
         self._repairs: set[asyncio.Task[None]] = set()
-        redis = kv.redis
-        self._claim: AsyncScript | None = redis.register_script(_CLAIM_LUA) if redis else None
-        self._complete: AsyncScript | None = redis.register_script(_COMPLETE_LUA) if redis else None
-        self._release: AsyncScript | None = redis.register_script(_RELEASE_LUA) if redis else None
-        self._limit_claim: AsyncScript | None = (
-            redis.register_script(_LIMIT_CLAIM_LUA) if redis else None
-        )
 
     async def claim(
         self, key: str, fingerprint: str, limit: LimitCheck | None = None
@@ -353,19 +348,16 @@ class IdempotencyStore:
         full = self.prefix + key
         token = secrets.token_hex(16)
 
-        async def on_redis(redis: Redis) -> ClaimResult:
+        async def on_redis(_: Redis) -> ClaimResult:
             lease_ms = int(self.lease * 1000)
             if limit is None:
-                assert self._claim is not None
-                args: list[str | int] = [fingerprint, token, lease_ms]
-                raw = await self._claim(keys=[full], args=args, client=redis)
+                raw = await self._kv.evalsha(_CLAIM, [full], [fingerprint, token, lease_ms])
                 return self._claim_result(full, raw, token, None)
-            assert self._limit_claim is not None
             interval = repr(limit.period * 1_000_000 / limit.limit)
-            raw = await self._limit_claim(
-                keys=[full, limit.limiter.prefix + limit.bucket],
-                args=[fingerprint, token, lease_ms, interval, limit.limit],
-                client=redis,
+            raw = await self._kv.evalsha(
+                _LIMIT_CLAIM,
+                [full, limit.limiter.prefix + limit.bucket],
+                [fingerprint, token, lease_ms, interval, limit.limit],
             )
             allowed, remaining, reset_us, retry_us = (int(v) for v in raw[2:6])
             decision = Decision(
@@ -395,8 +387,8 @@ class IdempotencyStore:
         full = self.prefix + key
         blob = self._seal.seal(full, response.encode())
 
-        async def on_redis(redis: Redis) -> bool:
-            return await self._complete_on(full, token, blob, redis)
+        async def on_redis(_: Redis) -> bool:
+            return await self._complete_on(full, token, blob)
 
         async def on_memory() -> bool:
             return self.memory.complete(full, token, response)
@@ -412,8 +404,8 @@ class IdempotencyStore:
         """Drop the in-progress claim if `token` still owns it, so a retry runs again."""
         full = self.prefix + key
 
-        async def on_redis(redis: Redis) -> bool:
-            return await self._release_on(full, token, redis)
+        async def on_redis(_: Redis) -> bool:
+            return await self._release_on(full, token)
 
         async def on_memory() -> bool:
             return self.memory.release(full, token)
@@ -425,16 +417,14 @@ class IdempotencyStore:
 
         return await self._kv.run(on_redis, on_memory, on_unsure=on_unsure)
 
-    async def _complete_on(self, full: str, token: str, blob: bytes, redis: Redis) -> bool:
-        assert self._complete is not None
-        args: list[str | bytes | int] = [token, blob, COMPLETED_TTL * 1000]
-        return bool(await self._complete(keys=[full], args=args, client=redis))
+    async def _complete_on(self, full: str, token: str, blob: bytes) -> bool:
+        args = [token, blob, COMPLETED_TTL * 1000]
+        return bool(await self._kv.evalsha(_COMPLETE, [full], args))
 
-    async def _release_on(self, full: str, token: str, redis: Redis) -> bool:
-        assert self._release is not None
-        return bool(await self._release(keys=[full], args=[token], client=redis))
+    async def _release_on(self, full: str, token: str) -> bool:
+        return bool(await self._kv.evalsha(_RELEASE, [full], [token]))
 
-    def _repair(self, op: Callable[[Redis], Awaitable[object]], action: str) -> None:
+    def _repair(self, op: Callable[[], Awaitable[object]], action: str) -> None:
         """Re-run the compare-and-swap `op` in the background until Redis answers.
 
         Safe to repeat: `complete` and `release` only act while the token owns the record.
@@ -447,11 +437,10 @@ class IdempotencyStore:
         async def run() -> None:
             for delay in _REPAIR_DELAYS:
                 await asyncio.sleep(delay)
-                redis = self._kv.redis
-                if redis is None or not self._kv.breaker.is_closed:
+                if self._kv.redis is None or not self._kv.breaker.is_closed:
                     break
                 try:
-                    await op(redis)
+                    await op()
                 except UNAVAILABLE_ERRORS as exc:
                     self._kv.breaker.record_failure(exc)
                 else:

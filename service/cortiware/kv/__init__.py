@@ -1,9 +1,9 @@
 """Redis access with a circuit breaker and in-memory fallbacks.
 
-`KV` owns the connection pool (connect and command timeouts, no client retries) and the
-`CircuitBreaker`; `FallbackStore` is a Litestar `Store` built on it. The app creates one `KV`
-in its lifespan and keeps it at `app.state.kv`; `redis_health(app)` reports its state to the
-health check.
+`KV` owns the connection pool (connect and command timeouts, no client retries), the
+`ScriptChannel` its Lua scripts run on (`kv.scripts`) and the `CircuitBreaker`;
+`FallbackStore` is a Litestar `Store` built on it. The app creates one `KV` in its lifespan
+and keeps it at `app.state.kv`; `redis_health(app)` reports its state to the health check.
 """
 
 from __future__ import annotations

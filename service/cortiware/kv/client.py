@@ -1,10 +1,11 @@
-"""The Redis connection pool behind a circuit breaker (`KV`).
+"""The Redis connection pool and script channel behind a circuit breaker (`KV`).
 
 Every Redis-backed component (rate limiter, idempotency store, cache, `FallbackStore`)
-calls `KV.run(on_redis, on_memory)`: `on_redis` runs against the pool while the breaker is
-closed; on a connection error, timeout or other Redis error it records the failure and runs
-`on_memory` instead, so callers never see a Redis exception. With no `REDIS_URL` (development)
-`KV` has no pool and every call runs `on_memory`.
+calls `KV.run(on_redis, on_memory)`: `on_redis` runs against Redis while the breaker is
+closed (through redis-py's pool, or `KV.evalsha` for the service's Lua scripts, which go
+through `ScriptChannel`); on a connection error, timeout or other Redis error it records the
+failure and runs `on_memory` instead, so callers never see a Redis exception. With no
+`REDIS_URL` (development) `KV` has no pool and every call runs `on_memory`.
 
 A timeout is different from a refused connection: the command may have run on Redis and
 only its reply was lost. A caller whose write must not also happen in memory (an
@@ -16,7 +17,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 from redis.asyncio import ConnectionPool, Redis
 from redis.asyncio.retry import Retry
@@ -25,6 +26,7 @@ from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from cortiware.kv.breaker import BreakerState, CircuitBreaker
+from cortiware.kv.scripts import LuaScript, ScriptChannel
 
 __all__ = ["KV", "UNAVAILABLE_ERRORS", "UNSURE_ERRORS", "KVConfig", "RedisHealth"]
 
@@ -58,11 +60,18 @@ class KVConfig:
 class KV:
     """Redis pool + circuit breaker; `app.state.kv`."""
 
-    __slots__ = ("_slots", "breaker", "config", "redis")
+    __slots__ = ("_slots", "breaker", "config", "redis", "scripts")
 
-    def __init__(self, redis: Redis | None, config: KVConfig | None = None) -> None:
+    def __init__(
+        self,
+        redis: Redis | None,
+        config: KVConfig | None = None,
+        scripts: ScriptChannel | None = None,
+    ) -> None:
         self.redis = redis
         self.config = config or KVConfig()
+        # The connection the service's Lua scripts run on (see `cortiware.kv.scripts`).
+        self.scripts = scripts
         # Queue for a pooled connection here: an exhausted pool is load, not an outage, and
         # must not open the breaker (which would split the limits into per-process ones).
         self._slots = asyncio.Semaphore(self.config.max_connections)
@@ -88,7 +97,10 @@ class KV:
             # Skips CLIENT SETINFO on each new connection (fewer round trips on connect).
             driver_info=None,
         )
-        return cls(Redis(connection_pool=pool), config)
+        scripts = ScriptChannel.for_pool(
+            pool, connect_timeout=config.connect_timeout, command_timeout=config.command_timeout
+        )
+        return cls(Redis(connection_pool=pool), config, scripts)
 
     @property
     def using_redis(self) -> bool:
@@ -147,6 +159,12 @@ class KV:
             return await on_unsure()
         return await on_memory()
 
+    async def evalsha(self, script: LuaScript, keys: list[str], args: list[Any]) -> Any:
+        """Run `script` on Redis; for `run`'s `on_redis` (its errors are `run`'s to handle)."""
+        if self.scripts is None:
+            raise RuntimeError("this KV has no script channel (build it with KV.from_url)")
+        return await self.scripts.evalsha(script, keys, args)
+
     async def _ping(self) -> None:
         if self.redis is not None:
             await self.redis.ping()
@@ -154,5 +172,7 @@ class KV:
     async def aclose(self) -> None:
         """Stop the breaker probe and close the pool."""
         await self.breaker.aclose()
+        if self.scripts is not None:
+            self.scripts.close()
         if self.redis is not None:
             await self.redis.aclose(close_connection_pool=True)

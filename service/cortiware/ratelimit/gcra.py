@@ -21,7 +21,7 @@ from typing import Final
 from redis.asyncio import Redis
 
 from cortiware.kv import KV
-from cortiware.ratelimit._pipeline import ScriptPipeline
+from cortiware.kv.scripts import LuaScript
 
 __all__ = ["GCRA_LUA", "Decision", "GCRALimiter", "MemoryGCRA"]
 
@@ -45,6 +45,7 @@ return {1, math.max(0, math.floor((now - allow_at + 1) / interval)), math.ceil(n
 """
 
 _US: Final = 1_000_000
+_GCRA: Final = LuaScript(GCRA_LUA)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,23 +99,22 @@ class MemoryGCRA:
 class GCRALimiter:
     """GCRA on Redis through `KV` (one EVALSHA per decision), memory while the breaker is open."""
 
-    __slots__ = ("_kv", "_script", "memory", "prefix")
+    __slots__ = ("_kv", "memory", "prefix")
 
-    # Concurrent decisions of one process share a pipeline (see `_pipeline`): still one
-    # EVALSHA per decision, far fewer writes and reads on the socket.
+    # Concurrent decisions of one process share the script channel's writes (see
+    # `cortiware.kv.scripts`): still one EVALSHA per decision, far fewer socket writes.
 
     def __init__(self, kv: KV, prefix: str = "rl") -> None:
         self._kv = kv
         self.prefix = kv.key(prefix) + ":"
         self.memory = MemoryGCRA()
-        self._script = ScriptPipeline(GCRA_LUA)
 
     async def hit(self, key: str, limit: int, period: float) -> Decision:
         """Decide one request for bucket `key`: `limit` requests per `period` seconds."""
         full_key = self.prefix + key
 
-        async def on_redis(redis: Redis) -> Decision:
-            raw = await self._script.call(redis, full_key, repr(period * _US / limit), limit)
+        async def on_redis(_: Redis) -> Decision:
+            raw = await self._kv.evalsha(_GCRA, [full_key], [repr(period * _US / limit), limit])
             allowed, remaining, reset_us, retry_us = (int(v) for v in raw)
             return Decision(allowed == 1, limit, remaining, reset_us / _US, retry_us / _US)
 
