@@ -3,10 +3,11 @@
 Every rate-limit decision and idempotency claim, completion and release is one `EVALSHA`
 of a `LuaScript`. They go through `ScriptChannel`, one pipelined RESP connection per process
 on an asyncio `Protocol` with hiredis parsing, instead of redis-py's client. Why hand-written:
-measured on this repository's 2-vCPU machine (docs/benchmarks.md, "Script channel"), one
-`EVALSHA` through redis-py 8.1's asyncio client costs 104-135 µs of CPU (a task per write
-for its write timeout, a timeout context per read, the pool, retry and observability
-layers), against 62-66 µs here; a keyed request pays two on its path. Everything else (cache,
+measured on this repository's 2-vCPU machine (`python -m benchmarks.script_call`,
+docs/benchmarks.md), one sequential `EVALSHA` through redis-py 8.1's asyncio client costs
+96 µs of CPU (a task per write for its write timeout, a timeout context per read, the pool,
+retry and observability layers) against 44 µs here, and a keyed request pays two on its
+path. Everything else (cache,
 sessions, health, the breaker's probe) stays on redis-py, and this module takes its
 connection settings from redis-py's own parsing of `REDIS_URL` (address, TLS context,
 username, password, database).
