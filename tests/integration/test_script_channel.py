@@ -17,11 +17,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from redis.asyncio import Redis
-from redis.exceptions import AuthenticationError, ConnectionError, ResponseError
+from redis.exceptions import AuthenticationError, ConnectionError, ReadOnlyError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from cortiware.kv import KV, KVConfig
-from cortiware.kv.scripts import LuaScript, ScriptChannel
+from cortiware.kv.scripts import LuaScript, ReplyLostError, ScriptChannel
 from tests.support.servers import free_port, redis_server
 
 ECHO = LuaScript("return {KEYS[1], ARGV[1]}")
@@ -277,3 +277,112 @@ def test_the_channel_runs_on_uvloop(redis_url: str, redis_prefix: str) -> None:
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         replies = runner.run(calls())
     assert replies == [[f"{redis_prefix}uv".encode(), str(i).encode()] for i in range(20)]
+
+
+async def test_a_connection_lost_mid_script_is_unsure_not_a_plain_connection_error(
+    tmp_path: Path,
+) -> None:
+    """Redis killed while a written script runs: the caller gets ReplyLostError, a timeout
+    as well as a connection error, so KV treats it as "may have run" (no memory rerun)."""
+    busy = LuaScript("local i = 0 while i < 400000000 do i = i + 1 end return i")
+    with redis_server(tmp_path) as server:
+        kv = KV.from_url(server.url, KVConfig(connect_timeout=0.5, command_timeout=10))
+        try:
+            await _evalsha(kv, ECHO, "k", "warm")
+            pending = asyncio.ensure_future(kv.evalsha(busy, [], []))
+            await asyncio.sleep(0.3)
+            server.kill()
+            with pytest.raises(ReplyLostError) as lost:
+                await pending
+        finally:
+            await kv.aclose()
+    assert isinstance(lost.value, RedisTimeoutError)
+    assert isinstance(lost.value, ConnectionError)
+
+
+async def test_readonly_after_a_failover_drops_the_connection(tmp_path: Path) -> None:
+    """A node demoted to replica answers READONLY: the caller gets ReadOnlyError and the
+    channel reconnects for the next call instead of writing to that node forever."""
+    primary_dir, replica_dir = tmp_path / "primary", tmp_path / "replica"
+    primary_dir.mkdir()
+    replica_dir.mkdir()
+    with redis_server(primary_dir) as primary, redis_server(replica_dir) as node:
+        kv = _channel(node.url)
+        admin = Redis.from_url(node.url)
+        try:
+            await _evalsha(kv, SET, "k", "as primary")
+            connections = (await admin.info("stats"))["total_connections_received"]
+            await admin.execute_command("REPLICAOF", "127.0.0.1", primary.port)
+            with pytest.raises(ReadOnlyError):
+                await _evalsha(kv, SET, "k", "as replica")
+            await admin.execute_command("REPLICAOF", "NO", "ONE")
+            after = await _evalsha(kv, SET, "k", "promoted again")
+            reconnected = (await admin.info("stats"))["total_connections_received"] - connections
+        finally:
+            await kv.aclose()
+            await admin.aclose()
+    assert after == b"OK"
+    assert reconnected == 1
+
+
+async def test_the_timeout_counts_from_the_write_not_from_a_stalled_loop(
+    redis_url: str, redis_prefix: str
+) -> None:
+    """Calls queued while the event loop is blocked longer than the command timeout are not
+    failed as timeouts once written: Redis had no chance to answer them yet."""
+    kv = _channel(redis_url, timeout=0.25)
+    try:
+        await _evalsha(kv, ECHO, f"{redis_prefix}s", "warm")
+        calls = [
+            asyncio.ensure_future(_evalsha(kv, ECHO, f"{redis_prefix}s", str(i))) for i in range(5)
+        ]
+        await asyncio.sleep(0)  # the first is written, the rest wait for the next loop tick
+        time.sleep(0.4)  # noqa: ASYNC251 - blocks the loop on purpose (a GC pause, a starved CPU)
+        replies = await asyncio.gather(*calls)
+    finally:
+        await kv.aclose()
+    assert replies == [[f"{redis_prefix}s".encode(), str(i).encode()] for i in range(5)]
+
+
+async def test_a_connect_abandoned_by_its_caller_does_not_poison_later_reconnects(
+    tmp_path: Path,
+) -> None:
+    """The caller that started the connection is cancelled mid-connect; later the server
+    drops the connection: the next call reconnects instead of reusing the old attempt."""
+    with redis_server(tmp_path) as server:
+        kv = _channel(server.url)
+        admin = Redis.from_url(server.url)
+        try:
+            first = asyncio.ensure_future(_evalsha(kv, ECHO, "k", "1"))
+            await asyncio.sleep(0)
+            first.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await first
+            await asyncio.sleep(0.1)  # the connection attempt ends meanwhile
+            second = await _evalsha(kv, ECHO, "k", "2")
+            await admin.execute_command("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes")
+            await asyncio.sleep(0.1)  # the channel sees its connection closed
+            third = await _evalsha(kv, ECHO, "k", "3")
+        finally:
+            await kv.aclose()
+            await admin.aclose()
+    assert (second, third) == ([b"k", b"2"], [b"k", b"3"])
+
+
+async def test_closing_during_a_connect_leaves_no_connection_behind(tmp_path: Path) -> None:
+    """`close()` while a connection is being made: the call fails as a connection error and
+    the new connection is dropped, not kept open past shutdown."""
+    with redis_server(tmp_path) as server:
+        channel = ScriptChannel(("127.0.0.1", server.port))
+        admin = Redis.from_url(server.url)
+        try:
+            call = asyncio.ensure_future(channel.evalsha(ECHO, ["k"], ["v"]))
+            await asyncio.sleep(0)
+            channel.close()
+            with pytest.raises(ConnectionError):
+                await call
+            await asyncio.sleep(0.1)
+            clients = (await admin.info("clients"))["connected_clients"]
+        finally:
+            await admin.aclose()
+    assert clients == 1  # the admin connection only

@@ -17,16 +17,21 @@ How it behaves:
   concurrent callers share the connection. A request made while others are in flight is
   buffered and written with them on the next loop tick: one `send` per batch under load, no
   extra tick when sequential.
-- One watchdog timer, not one per command: when the oldest unanswered request is older than
-  `command_timeout`, every pending request fails with redis-py's `TimeoutError` (the command
-  may have run: "unsure") and the connection is dropped; the next call reconnects.
-- Connection loss fails every pending request with `ConnectionError`. Connecting (TCP or
-  unix socket, TLS, `AUTH`, `SELECT`) is bounded by `connect_timeout`, and a failure there is
-  a `ConnectionError`: nothing was sent.
-- Errors are redis-py's (`redis.exceptions`), so `KV.run` and its breaker treat them as
-  before. `NOSCRIPT` (first use, or Redis restarted empty) loads the script and retries once.
-- No flow control is needed: `KV` admits at most `max_connections` concurrent calls, and
-  each request is a few hundred bytes.
+- One watchdog timer, not one per command: when the oldest request written and unanswered
+  is older than `command_timeout`, every written request fails with redis-py's
+  `TimeoutError` (the command may have run: "unsure") and the connection is dropped; the
+  next call reconnects. The time counts from the write, not from the call.
+- Connection loss after a request was written fails it with `ReplyLostError` (a
+  `ConnectionError` and a `TimeoutError`: it may have run, so an idempotency claim is not
+  then run from memory); a request never written fails with a plain `ConnectionError`.
+  Connecting (TCP or unix socket, TLS, `AUTH`, `SELECT`) is bounded by `connect_timeout`,
+  and a failure there is a `ConnectionError`: nothing was sent.
+- Errors are redis-py's classes (`redis.exceptions`), so `KV.run` and its breaker treat them
+  as before. `NOSCRIPT` (first use, or Redis restarted empty) loads the script and retries
+  once. After `READONLY`, `MASTERDOWN` or `LOADING` the connection is dropped, so the next
+  call reconnects (to the new primary after a failover).
+- No flow control is needed: `KV` admits at most `max_connections` concurrent calls, each
+  request at most a stored response's size (a completion carries the response body).
 """
 
 from __future__ import annotations
@@ -37,22 +42,27 @@ import hashlib
 import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, Final, cast
 
 import hiredis
 from redis.asyncio import ConnectionPool
 from redis.asyncio.connection import SSLConnection
 from redis.exceptions import (
     AuthenticationError,
+    BusyLoadingError,
     ConnectionError,
     InvalidResponse,
+    MasterDownError,
+    NoPermissionError,
     NoScriptError,
+    OutOfMemoryError,
+    ReadOnlyError,
     RedisError,
     ResponseError,
 )
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-__all__ = ["LuaScript", "ScriptChannel", "pack_command"]
+__all__ = ["LuaScript", "ReplyLostError", "ScriptChannel", "pack_command"]
 
 _Arg = str | bytes | int | float
 
@@ -90,21 +100,48 @@ def pack_command(*args: _Arg) -> bytes:
     return b"*%d\r\n" % len(args) + b"".join([_bulk(arg) for arg in args])
 
 
+# The classes redis-py's parser gives these replies (`redis._parsers.base`), so callers see
+# the same exceptions either way.
+_ERROR_CLASSES: Final[tuple[tuple[str, type[RedisError]], ...]] = (
+    ("NOSCRIPT", NoScriptError),
+    ("NOAUTH", AuthenticationError),
+    ("WRONGPASS", AuthenticationError),
+    ("NOPERM", NoPermissionError),
+    ("READONLY", ReadOnlyError),
+    ("LOADING", BusyLoadingError),
+    ("MASTERDOWN", MasterDownError),
+    ("OOM", OutOfMemoryError),
+)
+# After these the connection is on the wrong node or a node that cannot serve: after an
+# ElastiCache failover the old primary answers READONLY to every write while still
+# answering the breaker's PING, so the connection is dropped and the next call reconnects
+# (and resolves the primary endpoint's name again).
+_RECONNECT_AFTER: Final = (ReadOnlyError, MasterDownError, BusyLoadingError)
+
+
+class ReplyLostError(ConnectionError, RedisTimeoutError):
+    """The connection was lost after a request was written: it may have run on Redis.
+
+    A `TimeoutError` too, so `KV.run` treats it as "unsure" (an idempotency claim must then
+    not run from memory), and a `ConnectionError`, which is what happened.
+    """
+
+
 def _reply_error(error: ResponseError) -> RedisError:
     message = str(error)
-    if message.startswith("NOSCRIPT"):
-        return NoScriptError(message)
-    if message.startswith(("NOAUTH", "WRONGPASS", "NOPERM")):
-        return AuthenticationError(message)
+    for prefix, cls in _ERROR_CLASSES:
+        if message.startswith(prefix):
+            return cls(message)
     return error
 
 
 class _Waiter:
-    __slots__ = ("deadline", "future")
+    __slots__ = ("deadline", "future", "sent")
 
-    def __init__(self, future: asyncio.Future[Any], deadline: float) -> None:
+    def __init__(self, future: asyncio.Future[Any], deadline: float, *, sent: bool) -> None:
         self.future = future
         self.deadline = deadline
+        self.sent = sent
 
 
 class _RespProtocol(asyncio.Protocol):
@@ -115,7 +152,7 @@ class _RespProtocol(asyncio.Protocol):
         self._timeout = command_timeout
         self._reader = hiredis.Reader(protocolError=InvalidResponse, replyError=ResponseError)
         self._waiters: collections.deque[_Waiter] = collections.deque()
-        self._outbox: list[bytes] = []
+        self._outbox: list[tuple[bytes, _Waiter]] = []
         self._transport: asyncio.Transport | None = None
         self._watchdog: asyncio.TimerHandle | None = None
         self.closed = False
@@ -130,21 +167,27 @@ class _RespProtocol(asyncio.Protocol):
             raise ConnectionError("Redis script connection is closed")
         future = self._loop.create_future()
         busy = bool(self._waiters)
-        self._waiters.append(_Waiter(future, self._loop.time() + self._timeout))
+        waiter = _Waiter(future, self._loop.time() + self._timeout, sent=not busy)
+        self._waiters.append(waiter)
         if not busy:
             self._transport.write(packed)
         else:
             if not self._outbox:
                 self._loop.call_soon(self._flush)
-            self._outbox.append(packed)
+            self._outbox.append((packed, waiter))
         if self._watchdog is None:
             self._watchdog = self._loop.call_at(self._waiters[0].deadline, self._check)
         return future
 
     def _flush(self) -> None:
-        if self._outbox and self._transport is not None and not self.closed:
-            self._transport.write(b"".join(self._outbox))
-        self._outbox.clear()
+        batch, self._outbox = self._outbox, []
+        if not batch or self._transport is None or self.closed:
+            return
+        # The timeout counts from the write: time queued here (a stalled loop) is not Redis's.
+        deadline = self._loop.time() + self._timeout
+        for _, waiter in batch:
+            waiter.sent, waiter.deadline = True, deadline
+        self._transport.write(b"".join(packed for packed, _ in batch))
 
     def _check(self) -> None:
         self._watchdog = None
@@ -162,39 +205,47 @@ class _RespProtocol(asyncio.Protocol):
             try:
                 reply = self._reader.gets()
             except InvalidResponse as exc:
-                self._fail(ConnectionError(f"Protocol error from Redis: {exc}"))
+                self._fail(ReplyLostError(f"Protocol error from Redis: {exc}"))
                 return
             if reply is False:
                 return
             if not self._waiters:
-                self._fail(ConnectionError("Redis sent a reply nobody asked for"))
+                self._fail(ReplyLostError("Redis sent a reply nobody asked for"))
                 return
             future = self._waiters.popleft().future
-            if future.done():  # the caller went away; the reply is dropped
-                continue
-            if isinstance(reply, ResponseError):
-                future.set_exception(_reply_error(reply))
-            else:
-                future.set_result(reply)
+            error = _reply_error(reply) if isinstance(reply, ResponseError) else None
+            if not future.done():  # else the caller went away; the reply is dropped
+                if error is None:
+                    future.set_result(reply)
+                else:
+                    future.set_exception(error)
+            if isinstance(error, _RECONNECT_AFTER):
+                self.abort()
+                return
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._fail(ConnectionError(f"Connection to Redis lost: {exc or 'closed by server'}"))
+        self._fail(ReplyLostError(f"Connection to Redis lost: {exc or 'closed by server'}"))
 
     def abort(self) -> None:
-        """Drop the connection; pending requests fail with `ConnectionError`."""
-        self._fail(ConnectionError("Redis script connection closed"))
+        """Drop the connection; pending requests fail (`ReplyLostError` once written)."""
+        self._fail(ReplyLostError("Redis script connection closed"))
 
-    def _fail(self, error: Exception) -> None:
-        """Fail every pending request with `error` and drop the connection."""
+    def _fail(self, error: RedisError) -> None:
+        """Fail every pending request and drop the connection.
+
+        Requests already written get `error` (they may have run); those still queued here
+        were never sent and get a plain `ConnectionError`.
+        """
         self.closed = True
         self._outbox.clear()
         if self._watchdog is not None:
             self._watchdog.cancel()
             self._watchdog = None
+        unsent = ConnectionError(f"Not sent to Redis: {error}")
         while self._waiters:
-            future = self._waiters.popleft().future
-            if not future.done():
-                future.set_exception(error)
+            waiter = self._waiters.popleft()
+            if not waiter.future.done():
+                waiter.future.set_exception(error if waiter.sent else unsent)
         if self._transport is not None:
             self._transport.abort()
 
@@ -204,6 +255,7 @@ class ScriptChannel:
 
     __slots__ = (
         "_address",
+        "_closed",
         "_command_timeout",
         "_connect_timeout",
         "_connecting",
@@ -234,6 +286,7 @@ class ScriptChannel:
         self._command_timeout = command_timeout
         self._protocol: _RespProtocol | None = None
         self._connecting: asyncio.Future[_RespProtocol] | None = None
+        self._closed = False
 
     @classmethod
     def for_pool(
@@ -259,8 +312,10 @@ class ScriptChannel:
     async def evalsha(self, script: LuaScript, keys: Sequence[str], args: Sequence[_Arg]) -> Any:
         """Run `script` with `keys` and `args`; loads it first when Redis does not know it.
 
-        Raises `redis.exceptions.ConnectionError` (nothing ran), `TimeoutError` (it may have
-        run) or `ResponseError` (the script failed).
+        Raises redis-py's exceptions: `ConnectionError` (nothing was sent), `TimeoutError`
+        (sent, no reply in time: it may have run), `ReplyLostError` (sent, then the
+        connection was lost: it may have run; both of the former) or `ResponseError` and its
+        subclasses (Redis refused or the script failed).
         """
         packed = script.evalsha(keys, args)
         try:
@@ -276,17 +331,20 @@ class ScriptChannel:
         return await protocol.request(packed)
 
     async def _connected(self) -> _RespProtocol:
+        if self._closed:
+            raise ConnectionError("Redis script channel is closed")
         # Single flight: concurrent callers share one connection attempt.
-        if self._connecting is None:
-            self._connecting = asyncio.ensure_future(self._connect())
-            # Retrieved even when every waiter was cancelled (no "never retrieved" warning).
-            self._connecting.add_done_callback(lambda f: f.cancelled() or f.exception())
         connecting = self._connecting
-        try:
-            return await asyncio.shield(connecting)
-        finally:
-            if connecting.done() and self._connecting is connecting:
-                self._connecting = None
+        if connecting is None:
+            connecting = self._connecting = asyncio.ensure_future(self._connect())
+            connecting.add_done_callback(self._connect_done)
+        return await asyncio.shield(connecting)
+
+    def _connect_done(self, future: asyncio.Future[_RespProtocol]) -> None:
+        if self._connecting is future:
+            self._connecting = None
+        if not future.cancelled():
+            future.exception()  # retrieved, even when every caller was cancelled meanwhile
 
     async def _connect(self) -> _RespProtocol:
         loop = asyncio.get_running_loop()
@@ -319,11 +377,16 @@ class ScriptChannel:
                 raise
             # Nothing of the caller's was sent: a plain connection failure, never "unsure".
             raise ConnectionError(f"Cannot connect the Redis script channel: {exc!r}") from exc
+        if self._closed:  # closed while connecting
+            protocol.abort()
+            raise ConnectionError("Redis script channel is closed")
         self._protocol = protocol
         return protocol
 
     def close(self) -> None:
-        """Drop the connection; pending requests fail with `ConnectionError`."""
+        """Drop the connection for good; pending requests fail with `ConnectionError`."""
+        # A connection attempt in flight sees `_closed` when it ends and drops its result.
+        self._closed = True
         if self._protocol is not None:
             self._protocol.abort()
             self._protocol = None
