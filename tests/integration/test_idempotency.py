@@ -12,6 +12,7 @@ from litestar.params import JSONBody
 from litestar.testing import AsyncTestClient
 from redis.asyncio import Redis
 
+from cortiware import metrics
 from cortiware.errors import exception_handlers
 from cortiware.idempotency import ClaimOutcome, IdempotencyStore, StoredResponse
 from cortiware.kv import KV, KVConfig
@@ -261,3 +262,76 @@ async def test_a_record_sealed_under_a_rotated_secret_is_refused_not_run_again(
     assert retried.status_code == 422
     assert retried.headers["content-type"].startswith("application/problem+json")
     assert "can no longer be read" in retried.json()["detail"]
+
+
+class _ReplyDroppingProxy:
+    """A TCP proxy in front of a real Redis that, once `drop_next` is set, lets the next
+    request through but resets the client's connection instead of passing its reply back."""
+
+    def __init__(self, port: int) -> None:
+        self.redis_port = port
+        self.drop_next = False
+        self.server: asyncio.Server | None = None
+
+    async def __aenter__(self) -> str:
+        self.server = await asyncio.start_server(self._pipe, "127.0.0.1", 0)
+        return f"redis://127.0.0.1:{self.server.sockets[0].getsockname()[1]}/0"
+
+    async def __aexit__(self, *_: object) -> None:
+        assert self.server is not None
+        self.server.close()
+        await self.server.wait_closed()
+
+    async def _pipe(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
+        redis_r, redis_w = await asyncio.open_connection("127.0.0.1", self.redis_port)
+
+        async def up() -> None:
+            while data := await client_r.read(65536):
+                redis_w.write(data)
+
+        async def down() -> None:
+            while data := await redis_r.read(65536):
+                if self.drop_next:
+                    self.drop_next = False
+                    client_w.transport.abort()
+                    return
+                client_w.write(data)
+
+        await asyncio.gather(up(), down(), return_exceptions=True)
+        redis_w.close()
+        client_w.close()
+
+
+async def test_a_claim_whose_connection_dies_after_it_ran_is_asked_again_not_run_from_memory(
+    redis_prefix: str, tmp_path: Path
+) -> None:
+    """The claim reached a live Redis and ran, then the connection was reset before its
+    reply: the store asks again on a fresh connection and owns the claim on Redis (the script
+    recognises its own token), instead of running from memory while Redis holds the claim."""
+    with redis_server(tmp_path) as server:
+        proxy = _ReplyDroppingProxy(server.port)
+        async with proxy as url:
+            kv = KV.from_url(url, KVConfig(key_prefix=redis_prefix, failure_threshold=5))
+            store = IdempotencyStore(kv, secret=SEAL_SECRET)
+            admin = Redis.from_url(server.url)
+            try:
+                warm = await store.claim("warm", "fp")  # scripts loaded, connection open
+                assert warm.token is not None
+                await store.release("warm", warm.token)
+                before = metrics.snapshot().get("idempotency.claim_reasked", 0)
+                proxy.drop_next = True
+                claim = await store.claim("order-1", "fp")
+                stored_token = await admin.hget(f"{redis_prefix}idem:order-1", "tok")
+                assert claim.token is not None
+                response = StoredResponse(201, [], b"ok")
+                completed = await store.complete("order-1", claim.token, response)
+                retry = await store.claim("order-1", "fp")
+                reasked = metrics.snapshot().get("idempotency.claim_reasked", 0) - before
+            finally:
+                await kv.aclose()
+                await admin.aclose()
+    assert claim.outcome is ClaimOutcome.ACQUIRED
+    assert stored_token == claim.token.encode()
+    assert completed is True
+    assert retry.outcome is ClaimOutcome.COMPLETED
+    assert reasked == 1

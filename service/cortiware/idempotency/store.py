@@ -21,6 +21,12 @@ while its claim lives on in Redis): it answers `unavailable` (the middleware's 5
 replays it instead of running again after the lease. Once the breaker is open, Redis is
 known to be down and every call uses the in-memory store.
 
+A connection lost after the claim was written (`ReplyLostError`) is in doubt too, but can be
+settled: the claim script answers `acquired` again when the in-progress record holds the
+caller's own token, so the claim is asked once more on a fresh connection. Redis alive: the
+answer is exact (no run from memory while Redis holds the claim). Redis dead: that attempt
+is refused, and the claim goes to memory like any other outage (no 5xx).
+
 Stored responses are sealed in Redis (AES-256-GCM, key derived from `SESSION_SECRET` with
 HKDF, the record's key as associated data): a response can carry a secret shown once (the
 invite link of `POST /api/provider/invites`, a login's CSRF token), and read access to Redis
@@ -57,7 +63,7 @@ from redis.asyncio import Redis
 
 from cortiware import metrics
 from cortiware.kv import KV, UNAVAILABLE_ERRORS
-from cortiware.kv.scripts import LuaScript
+from cortiware.kv.scripts import LuaScript, ReplyLostError
 from cortiware.ratelimit.gcra import Decision, GCRALimiter
 
 __all__ = [
@@ -83,6 +89,7 @@ _MAX_REPAIRS: Final = 1024
 _log = structlog.get_logger(__name__)
 _unsure = metrics.counter("idempotency.unsure")
 _unreadable = metrics.counter("idempotency.unreadable")
+_reasked = metrics.counter("idempotency.claim_reasked")
 
 _CLAIM_LUA: Final = """
 local t = redis.call('TIME')
@@ -93,6 +100,9 @@ if not rec[1] then
   redis.call('HSET', KEYS[1], 'st', 'p', 'fp', ARGV[1], 'tok', ARGV[2], 'lease', now + lease_ms)
   redis.call('PEXPIRE', KEYS[1], lease_ms * 2)
   return {'acquired'}
+end
+if rec[1] == 'p' and rec[3] == ARGV[2] then
+  return {'acquired'}  -- our own claim, asked again after its reply was lost
 end
 if rec[1] == 'c' then
   if rec[2] ~= ARGV[1] then return {'mismatch'} end
@@ -349,6 +359,18 @@ class IdempotencyStore:
         token = secrets.token_hex(16)
 
         async def on_redis(_: Redis) -> ClaimResult:
+            try:
+                return await attempt()
+            except ReplyLostError:
+                # The connection died after the claim was written: it may have run. The
+                # script answers `acquired` again to its own token, so asking once more on a
+                # fresh connection settles it (a limited request's bucket is charged twice).
+                # If Redis itself is gone, that attempt fails as a plain connection error and
+                # the claim goes to memory like any other outage.
+                _reasked.inc()
+                return await attempt()
+
+        async def attempt() -> ClaimResult:
             lease_ms = int(self.lease * 1000)
             if limit is None:
                 raw = await self._kv.evalsha(_CLAIM, [full], [fingerprint, token, lease_ms])
