@@ -15,8 +15,10 @@ from redis.asyncio import Redis
 from cortiware import metrics
 from cortiware.errors import exception_handlers
 from cortiware.idempotency import ClaimOutcome, IdempotencyStore, StoredResponse
+from cortiware.idempotency.store import LimitCheck
 from cortiware.kv import KV, KVConfig
 from cortiware.kv.wiring import redis_lifespan, redis_middleware
+from cortiware.ratelimit import GCRALimiter
 from tests.conftest import SettingsFactory
 from tests.integration.conftest import in_loop_client
 from tests.support.auth import login_staff
@@ -335,3 +337,32 @@ async def test_a_claim_whose_connection_dies_after_it_ran_is_asked_again_not_run
     assert completed is True
     assert retry.outcome is ClaimOutcome.COMPLETED
     assert reasked == 1
+
+
+async def test_a_reasked_claim_refused_by_its_own_rate_limit_releases_the_lost_claim(
+    redis_prefix: str, tmp_path: Path
+) -> None:
+    """The lost attempt took the bucket's last token and the claim; asked again, the limit
+    refuses (429): the claim the first attempt left behind is released, not left to block
+    the key for the lease."""
+    with redis_server(tmp_path) as server:
+        proxy = _ReplyDroppingProxy(server.port)
+        async with proxy as url:
+            kv = KV.from_url(url, KVConfig(key_prefix=redis_prefix, failure_threshold=5))
+            store = IdempotencyStore(kv, secret=SEAL_SECRET)
+            limiter = GCRALimiter(kv)
+            admin = Redis.from_url(server.url)
+            try:  # warm: the limit-and-claim script loaded, so the dropped reply is its result
+                warm = await store.claim("warm", "fp", LimitCheck(limiter, "warm", 1, 3600.0))
+                assert warm.token is not None
+                await store.release("warm", warm.token)
+                proxy.drop_next = True
+                claim = await store.claim("order-2", "fp", LimitCheck(limiter, "one", 1, 3600.0))
+                await asyncio.sleep(0.3)  # the background release
+                left = await admin.exists(f"{redis_prefix}idem:order-2")
+            finally:
+                await store.aclose()
+                await kv.aclose()
+                await admin.aclose()
+    assert claim.outcome is ClaimOutcome.LIMITED
+    assert left == 0

@@ -368,7 +368,10 @@ class IdempotencyStore:
                 # If Redis itself is gone, that attempt fails as a plain connection error and
                 # the claim goes to memory like any other outage.
                 _reasked.inc()
-                return await attempt()
+                result = await attempt()
+                if result.outcome is ClaimOutcome.LIMITED:  # the lost attempt may hold a claim
+                    self._repair(partial(self._release_on, full, token), "release")
+                return result
 
         async def attempt() -> ClaimResult:
             lease_ms = int(self.lease * 1000)
