@@ -13,6 +13,7 @@ import os
 import platform
 import statistics
 import tempfile
+import time
 
 import redis
 
@@ -25,6 +26,19 @@ BENCH_ENV = {
 }
 
 
+def _calibration() -> float:
+    """Seconds for 10**7 additions in a Python loop: how fast this machine runs right now.
+
+    Printed with every run, because the same VM has measured 0.65 s one day and 0.84-1.6 s
+    within one evening (docs/benchmarks.md): compare runs only at like speeds.
+    """
+    started = time.perf_counter()
+    total = 0
+    for i in range(10**7):
+        total += i
+    return time.perf_counter() - started
+
+
 def _settings_env(workdir: str) -> dict[str, str]:
     return {**BENCH_ENV, "DATABASE_URL": f"sqlite:///{workdir}/bench.sqlite3"}
 
@@ -35,6 +49,7 @@ async def _main(args: argparse.Namespace) -> None:
     with private_redis(cpu=1) as url, tempfile.TemporaryDirectory() as workdir:
         server = redis.Redis.from_url(url).info("server")["redis_version"]
         print(f"python {platform.python_version()}, redis-server {server}, {os.cpu_count()} CPUs")
+        print(f"machine speed: 10**7 Python additions in {_calibration():.2f} s (CPU 0)")
         print(f"rate-limit decisions: concurrency {args.concurrency}, {args.seconds}s each\n")
         header = "| limiter | decisions/s | client commands/decision (MONITOR) |"
         print(header + " commandstats/decision |")
