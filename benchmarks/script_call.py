@@ -1,8 +1,8 @@
 """CPU and wall time of one sequential `EVALSHA`: redis-py's asyncio client vs `ScriptChannel`.
 
 Usage: `.venv/bin/python -m benchmarks.script_call [--batches 8] [--calls 1000]`.
-Both clients are configured as `KV.from_url` configures them (0.25 s connect and command
-timeouts, no retries, hiredis parsing) and call the same GCRA script on the same keys of a
+Both clients are the ones `KV.from_url` builds (0.25 s connect and command timeouts, no
+retries, hiredis parsing) and call the same GCRA script on the same keys of a
 private redis-server (pinned to CPU 1; this process to CPU 0). Batches alternate between the
 two, so both meet the same machine noise; reported: the median and the best batch, in µs per
 call, of process CPU time (`time.process_time`, system calls included) and of wall time.
@@ -17,12 +17,9 @@ import statistics
 import time
 from collections.abc import Awaitable, Callable
 
-from redis.asyncio import ConnectionPool, Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-
 from benchmarks._redis import private_redis
-from cortiware.kv.scripts import LuaScript, ScriptChannel
+from cortiware.kv import KV
+from cortiware.kv.scripts import LuaScript
 from cortiware.ratelimit.gcra import GCRA_LUA
 
 _Call = Callable[[], Awaitable[object]]
@@ -39,15 +36,10 @@ async def _main(args: argparse.Namespace) -> None:
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {0})
     with private_redis(cpu=1) as url:
-        pool = ConnectionPool.from_url(
-            url,
-            socket_connect_timeout=0.25,
-            socket_timeout=0.25,
-            retry=Retry(NoBackoff(), 0),
-            driver_info=None,
-        )
-        redis = Redis(connection_pool=pool)
-        channel = ScriptChannel.for_pool(pool, connect_timeout=0.25, command_timeout=0.25)
+        kv = KV.from_url(url)  # the pool and the channel exactly as the service builds them
+        assert kv.redis is not None
+        assert kv.scripts is not None
+        redis, channel = kv.redis, kv.scripts
         script = LuaScript(GCRA_LUA)
         await redis.script_load(script.lua)
         args_ = ("60000.0", 1_000_000)
@@ -63,8 +55,7 @@ async def _main(args: argparse.Namespace) -> None:
         for _ in range(args.batches):
             for name, call in contenders.items():
                 results[name].append(await _batch(call, args.calls))
-        channel.close()
-        await redis.aclose(close_connection_pool=True)
+        await kv.aclose()
     print(f"{args.batches} alternating batches of {args.calls} sequential EVALSHA each\n")
     print("| client | CPU µs/call median (best) | wall µs/call median (best) |")
     print("| --- | ---: | ---: |")

@@ -378,7 +378,7 @@ class IdempotencyStore:
             if limit is None:
                 raw = await self._kv.evalsha(_CLAIM, [full], [fingerprint, token, lease_ms])
                 return self._claim_result(full, raw, token, None)
-            interval = repr(limit.period * 1_000_000 / limit.limit)
+            interval = limit.period * 1_000_000 / limit.limit
             raw = await self._kv.evalsha(
                 _LIMIT_CLAIM,
                 [full, limit.limiter.prefix + limit.bucket],

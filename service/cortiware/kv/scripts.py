@@ -7,10 +7,9 @@ measured on this repository's 2-vCPU machine (`python -m benchmarks.script_call`
 docs/benchmarks.md), one sequential `EVALSHA` through redis-py 8.1's asyncio client costs
 96 µs of CPU (a task per write for its write timeout, a timeout context per read, the pool,
 retry and observability layers) against 44 µs here, and a keyed request pays two on its
-path. Everything else (cache,
-sessions, health, the breaker's probe) stays on redis-py, and this module takes its
-connection settings from redis-py's own parsing of `REDIS_URL` (address, TLS context,
-username, password, database).
+path. Everything else (cache, sessions, health, the breaker's probe) stays on redis-py, and
+this module takes its connection settings from redis-py's own parsing of `REDIS_URL`
+(address, TLS context, username, password, database).
 
 How it behaves:
 - Replies are matched to requests in order (Redis answers each connection in order), so
@@ -42,6 +41,7 @@ import hashlib
 import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Final, cast
 
 import hiredis
@@ -348,11 +348,7 @@ class ScriptChannel:
 
     async def _connect(self) -> _RespProtocol:
         loop = asyncio.get_running_loop()
-        timeout = self._command_timeout
-
-        def factory() -> _RespProtocol:
-            return _RespProtocol(loop, timeout)
-
+        factory = partial(_RespProtocol, loop, self._command_timeout)
         protocol: _RespProtocol | None = None
         try:
             async with asyncio.timeout(self._connect_timeout):

@@ -114,7 +114,7 @@ class GCRALimiter:
         full_key = self.prefix + key
 
         async def on_redis(_: Redis) -> Decision:
-            raw = await self._kv.evalsha(_GCRA, [full_key], [repr(period * _US / limit), limit])
+            raw = await self._kv.evalsha(_GCRA, [full_key], [period * _US / limit, limit])
             allowed, remaining, reset_us, retry_us = (int(v) for v in raw)
             return Decision(allowed == 1, limit, remaining, reset_us / _US, retry_us / _US)
 
