@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from datetime import UTC, datetime
 from typing import Any, Final, Literal
 
@@ -13,12 +13,14 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cortiware import __version__
+from cortiware.app_state import SETTINGS
+from cortiware.db.session import DB_ENGINE
+from cortiware.kv import KV_STATE, redis_status
 from cortiware.settings import Settings
 
-__all__ = ["health", "live", "redis_status"]
+__all__ = ["health", "live"]
 
 DATABASE_TIMEOUT: Final = 1.5
-REDIS_TIMEOUT: Final = 0.5
 CheckResult = Literal["ok", "down", "memory", "degraded"]
 
 
@@ -31,10 +33,10 @@ def live() -> dict[str, str]:
 @get("/api/health", tags=["health"], summary="Readiness with dependency checks")
 async def health(state: State) -> Response[dict[str, Any]]:
     """Check database, Redis and config concurrently, each under its own timeout."""
-    settings: Settings = state.settings
+    settings = SETTINGS.get(state)
     database, redis = await asyncio.gather(
-        _timed(_check_database(state.db_engine), DATABASE_TIMEOUT),
-        redis_status(state),
+        _timed(_check_database(DB_ENGINE.get(state)), DATABASE_TIMEOUT),
+        redis_status(KV_STATE.get(state)),
     )
     config: CheckResult = "ok" if _config_complete(settings) else "down"
     if database != "ok" or config != "ok":
@@ -63,12 +65,6 @@ async def _check_database(engine: AsyncEngine) -> CheckResult:
     async with engine.connect() as conn:
         await conn.execute(text("SELECT 1"))
     return "ok"
-
-
-async def redis_status(state: State) -> CheckResult:
-    """The Redis check under its timeout: the breaker's state (`memory` without REDIS_URL)."""
-    probe: Callable[[], Awaitable[CheckResult]] = state.redis_health  # set by redis_lifespan
-    return await _timed(probe(), REDIS_TIMEOUT)
 
 
 def _config_complete(settings: Settings) -> bool:

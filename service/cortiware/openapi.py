@@ -1,6 +1,6 @@
 """The OpenAPI document: what Litestar generates, plus what the layers around handlers answer.
 
-    python -m cortiware.openapi docs/openapi.json
+    cortiware openapi docs/openapi.json     # or: make openapi
 
 The service serves it live at `/api/docs/openapi.json` (and a reader at `/api/docs`); the
 committed copy lets reviewers see API changes in diffs, and a test keeps it current.
@@ -29,13 +29,12 @@ from __future__ import annotations
 import inspect
 import json
 import re
-import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, fields
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 import msgspec
+from litestar import Litestar
 from litestar.enums import ParamType
 from litestar.handlers import HTTPRouteHandler
 from litestar.openapi.spec import (
@@ -56,9 +55,6 @@ from cortiware.errors import PROBLEM_JSON, Problem
 from cortiware.idempotency.middleware import REQUIRED_ON, takes_claim
 from cortiware.middleware.request_context import REQUEST_ID_HEADER
 from cortiware.ratelimit.policy import resolve_group
-
-if TYPE_CHECKING:
-    from litestar import Litestar
 
 __all__ = ["HANDLER_ERRORS", "SIGNATURE_HEADERS", "describe_http_contract", "render_openapi"]
 
@@ -429,26 +425,7 @@ def _to_node(node: Mapping[str, Any]) -> Schema | Reference:
     return Reference(ref=node["$ref"]) if "$ref" in node else _to_schema(node)
 
 
-def render_openapi() -> str:
-    """The OpenAPI document as stable, pretty-printed JSON."""
-    from cortiware.app import create_app
-    from cortiware.settings import Settings
-
-    app = create_app(Settings.from_env({}))
+def render_openapi(app: Litestar) -> str:
+    """`app`'s OpenAPI document as stable, pretty-printed JSON."""
     schema: dict[str, Any] = app.openapi_schema.to_schema()
     return json.dumps(schema, indent=2, sort_keys=True) + "\n"
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Write the document to the path given (stdout when none)."""
-    args = sys.argv[1:] if argv is None else argv
-    text = render_openapi()
-    if args:
-        Path(args[0]).write_text(text, encoding="utf-8")
-    else:
-        sys.stdout.write(text)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -16,6 +16,8 @@ from functools import cached_property
 from typing import Final
 from urllib.parse import urlsplit
 
+from cortiware.whsec import decode_secret  # the webhook verifier's own decoding
+
 __all__ = [
     "VARIABLES",
     "AppEnv",
@@ -262,8 +264,6 @@ def _split_list(raw: str | None) -> tuple[str, ...]:
 
 def _federation_secret_problems(secrets: tuple[str, ...]) -> list[str]:
     """One problem per secret the federation verifier could not decode (named by position)."""
-    from cortiware.webhooks.standard import decode_secret  # the verifier's own decoding
-
     problems: list[str] = []
     for position, secret in enumerate(secrets, start=1):
         try:

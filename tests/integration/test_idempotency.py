@@ -17,8 +17,8 @@ from cortiware.errors import exception_handlers
 from cortiware.idempotency import ClaimOutcome, IdempotencyStore, StoredResponse
 from cortiware.idempotency.store import LimitCheck
 from cortiware.kv import KV, KVConfig
-from cortiware.kv.wiring import redis_lifespan, redis_middleware
 from cortiware.ratelimit import GCRALimiter
+from cortiware.wiring import redis_lifespan, redis_middleware
 from tests.conftest import SettingsFactory
 from tests.integration.conftest import in_loop_client
 from tests.support.auth import login_staff

@@ -19,7 +19,7 @@ from cortiware.idempotency import (
     fingerprint,
     valid_key,
 )
-from cortiware.kv.wiring import redis_lifespan, redis_middleware
+from cortiware.wiring import redis_lifespan, redis_middleware
 from tests.conftest import SettingsFactory
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+from click.testing import CliRunner
 from litestar import Litestar
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.routes import HTTPRoute
@@ -19,6 +20,7 @@ from litestar.testing import RequestFactory, TestClient
 
 from cortiware.app import create_app
 from cortiware.auth.csrf import UNSAFE_METHODS
+from cortiware.cli import main
 from cortiware.errors import PROBLEM_JSON, Problem, exception_handlers, problem_response
 from cortiware.idempotency.middleware import REQUIRED_ON
 from cortiware.openapi import HANDLER_ERRORS, SIGNATURE_HEADERS, render_openapi
@@ -36,9 +38,13 @@ def _app() -> Litestar:
     return create_app(Settings.from_env({}))
 
 
+def _rendered() -> str:
+    return render_openapi(create_app(Settings.from_env({})))
+
+
 @cache
 def _document() -> dict[str, Any]:
-    document: dict[str, Any] = json.loads(render_openapi())
+    document: dict[str, Any] = json.loads(_rendered())
     return document
 
 
@@ -68,14 +74,22 @@ def _headers(operation: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 def test_committed_openapi_document_matches_the_routes() -> None:
     """docs/openapi.json equals what the application generates (run `make openapi`)."""
-    assert COMMITTED.read_text(encoding="utf-8") == render_openapi(), "run `make openapi`"
+    assert COMMITTED.read_text(encoding="utf-8") == _rendered(), "run `make openapi`"
+
+
+def test_openapi_command_writes_the_document(tmp_path: Path) -> None:
+    """`cortiware openapi PATH` (what `make openapi` runs) writes the committed document."""
+    written = tmp_path / "openapi.json"
+    result = CliRunner().invoke(main, ["openapi", str(written)])
+    assert result.exit_code == 0, result.output
+    assert written.read_text(encoding="utf-8") == COMMITTED.read_text(encoding="utf-8")
 
 
 def test_served_document_is_the_completed_one(make_settings: SettingsFactory) -> None:
     """`/api/docs/openapi.json` serves the document with the layers' statuses and headers."""
     with TestClient(create_app(make_settings())) as client:
         served = client.get("/api/docs/openapi.json").json()
-    assert served == json.loads(render_openapi())
+    assert served == json.loads(_rendered())
 
 
 def test_every_contract_route_is_documented() -> None:
@@ -218,6 +232,6 @@ async def test_csv_export_is_documented_and_sent_as_text_csv() -> None:
 def test_bodies_that_refuse_unknown_fields_say_so() -> None:
     """A body schema whose struct forbids unknown fields (answered 400) declares
     `additionalProperties: false`, so clients and fuzzers know."""
-    schemas = json.loads(render_openapi())["components"]["schemas"]
+    schemas = json.loads(_rendered())["components"]["schemas"]
     for name in ("LoginBody", "InviteIn", "AcceptIn", "PlanIn", "CouponIn", "Retention"):
         assert schemas[name]["additionalProperties"] is False, name

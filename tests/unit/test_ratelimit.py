@@ -13,11 +13,11 @@ from litestar.params import JSONBody
 from litestar.testing import AsyncTestClient
 
 from cortiware.errors import exception_handlers
-from cortiware.kv.wiring import redis_lifespan, redis_middleware
-from cortiware.ratelimit import MemoryGCRA, client_ip, resolve_group
-from cortiware.ratelimit.client_ip import rate_limit_subject
+from cortiware.middleware.client_ip import client_ip
+from cortiware.ratelimit import MemoryGCRA, rate_limit_subject, resolve_group
 from cortiware.ratelimit.gcra import Decision
 from cortiware.ratelimit.headers import rate_limit_headers
+from cortiware.wiring import redis_lifespan, redis_middleware
 from tests.conftest import SettingsFactory
 
 PROXY = [ipaddress.ip_network("10.0.0.0/8")]

@@ -26,7 +26,7 @@ from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from cortiware.auth.cookies import CookieNames, csrf_token, read_cookie
-from cortiware.errors import problem_response
+from cortiware.errors import send_problem
 from cortiware.settings import Settings
 
 __all__ = ["CSRF_FORM_FIELD", "CSRF_HEADER", "UNSAFE_METHODS", "CSRFMiddleware"]
@@ -84,5 +84,4 @@ async def _form_token(scope: Scope, receive: Receive, headers: Headers) -> str |
 
 
 async def _refuse(scope: Scope, receive: Receive, send: Send, detail: str) -> None:
-    request = scope["litestar_app"].request_class(scope=scope, receive=receive)
-    await problem_response(403, detail).to_asgi_response(None, request)(scope, receive, send)
+    await send_problem(scope, receive, send, 403, detail)

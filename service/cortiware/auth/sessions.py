@@ -25,6 +25,7 @@ from litestar.stores.base import Store
 from litestar.stores.memory import MemoryStore
 
 from cortiware.auth.principal import Principal, Role
+from cortiware.kv import FallbackStore
 
 __all__ = [
     "ABSOLUTE_TIMEOUT_SECONDS",
@@ -143,8 +144,6 @@ def session_store_of(app: Any) -> SessionStore:
     if store is None:
         kv = state.get("kv")
         if kv is not None:
-            from cortiware.kv import FallbackStore
-
             store = SessionStore(FallbackStore(kv, namespace="sessions"))
         else:
             store = SessionStore(MemoryStore())

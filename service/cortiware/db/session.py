@@ -8,17 +8,26 @@ apps per process (tests, benchmarks) would each look their engine up under a dif
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
+from typing import Final
 
 from litestar.datastructures import State
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-__all__ = ["provide_db_session"]
+from cortiware.app_state import StateKey
+
+__all__ = ["DB_ENGINE", "DB_SESSIONMAKER", "provide_db_session"]
+
+DB_ENGINE: Final = StateKey("db_engine", AsyncEngine)
+"""`app.state` entry of the app's engine, created in its lifespan."""
+DB_SESSIONMAKER: Final[StateKey[async_sessionmaker[AsyncSession]]] = StateKey(
+    "db_sessionmaker", async_sessionmaker
+)
+"""`app.state` entry of the session factory on `DB_ENGINE`."""
 
 
 async def provide_db_session(state: State) -> AsyncGenerator[AsyncSession, None]:
     """Yield a session; commit when the handler returns, roll back when it raises."""
-    sessionmaker: async_sessionmaker[AsyncSession] = state.db_sessionmaker
-    async with sessionmaker() as session:
+    async with DB_SESSIONMAKER.get(state)() as session:
         try:
             yield session
         except BaseException:

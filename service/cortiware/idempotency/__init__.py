@@ -8,7 +8,7 @@ and DELETE under `/api/` (webhooks excepted).
 from __future__ import annotations
 
 from cortiware.idempotency.middleware import (
-    IDEMPOTENCY_STATE_KEY,
+    IDEMPOTENCY_STORE,
     REQUIRED_ON,
     IdempotencyMiddleware,
     fingerprint,
@@ -25,7 +25,7 @@ from cortiware.idempotency.store import (
 
 __all__ = [
     "COMPLETED_TTL",
-    "IDEMPOTENCY_STATE_KEY",
+    "IDEMPOTENCY_STORE",
     "REQUIRED_ON",
     "ClaimOutcome",
     "ClaimResult",

@@ -1,6 +1,6 @@
 """`IdempotencyMiddleware`: `Idempotency-Key` on POST/PUT/PATCH/DELETE under `/api/`.
 
-Scope of a key: the principal (`scope["cortiware_principal"]`, else the client IP), the
+Scope of a key: the principal (its id in the scope, else the client IP), the
 route template and the key. Fingerprint: method, path, sorted query, SHA-256 of the body and
 principal; so a key reused with another method, path, query or body is 422.
 
@@ -26,26 +26,28 @@ from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from cortiware import metrics
+from cortiware.app_state import StateKey
+from cortiware.errors import send_problem
 from cortiware.idempotency.store import (
     ClaimOutcome,
     IdempotencyStore,
     LimitCheck,
     StoredResponse,
 )
-from cortiware.ratelimit._respond import send_problem
-from cortiware.ratelimit.client_ip import IPNetwork, client_ip
-from cortiware.ratelimit.middleware import DEFERRED_LIMIT_SCOPE_KEY, DeferredLimit, principal_of
+from cortiware.middleware.client_ip import IPNetwork, client_ip
+from cortiware.ratelimit.middleware import DeferredLimit
+from cortiware.scope import DEFERRED_LIMIT_SCOPE_KEY, principal_id_of
 
 __all__ = [
-    "IDEMPOTENCY_STATE_KEY",
+    "IDEMPOTENCY_STORE",
     "REQUIRED_ON",
     "IdempotencyMiddleware",
     "takes_claim",
     "valid_key",
 ]
 
-IDEMPOTENCY_STATE_KEY: Final = "idempotency"
-"""`app.state` key of the `IdempotencyStore`, created in the app lifespan."""
+IDEMPOTENCY_STORE: Final = StateKey("idempotency", IdempotencyStore)
+"""`app.state` entry of the `IdempotencyStore`, created in the app lifespan."""
 REQUIRED_ON: Final = frozenset({("POST", "/api/onboarding/accept")})
 """(method, path) pairs that must carry an `Idempotency-Key`."""
 _METHODS: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -153,8 +155,8 @@ class IdempotencyMiddleware(ASGIMiddleware):
         method: str,
         key: str,
     ) -> None:
-        store: IdempotencyStore = scope["litestar_app"].state[IDEMPOTENCY_STATE_KEY]
-        principal = principal_of(scope)
+        store = IDEMPOTENCY_STORE.get(scope["litestar_app"])
+        principal = principal_id_of(scope)
         who = f"p:{principal}" if principal else f"ip:{client_ip(scope, self.trusted_proxies)}"
         route: str = scope.get("path_template") or scope["path"]
         body = await scope["litestar_app"].request_class(scope=scope, receive=receive).body()

@@ -23,7 +23,7 @@ from litestar.enums import ScopeType
 from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Receive, Scope, Send
 
-from cortiware.ratelimit._respond import send_problem
+from cortiware.errors import send_problem
 
 __all__ = ["MAX_JSON_DEPTH", "InputGuardMiddleware", "json_depth_exceeds"]
 

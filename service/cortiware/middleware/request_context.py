@@ -12,6 +12,8 @@ from litestar.datastructures import MutableScopeHeaders
 from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
+from cortiware.scope import REQUEST_ID_STATE_KEY
+
 __all__ = ["REQUEST_ID_HEADER", "RequestContextMiddleware"]
 
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -27,7 +29,7 @@ class RequestContextMiddleware(ASGIMiddleware):
         """Bind the id, call the app, log method, path, status and duration."""
         incoming = _header(scope, b"x-request-id")
         request_id = incoming if incoming and _SAFE_ID.match(incoming) else uuid.uuid4().hex
-        scope.setdefault("state", {})["request_id"] = request_id
+        scope.setdefault("state", {})[REQUEST_ID_STATE_KEY] = request_id
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id)
         started = time.perf_counter()

@@ -22,7 +22,7 @@ from litestar.datastructures import Cookie, FormMultiDict
 from cortiware.auth.cookies import CookieNames, csrf_token, read_cookie
 from cortiware.auth.routes import settings_of
 from cortiware.errors import BadRequest
-from cortiware.ratelimit.client_ip import client_ip
+from cortiware.middleware.client_ip import client_ip
 
 __all__ = ["ApiResult", "call_api", "form_csrf_token", "read_form"]
 

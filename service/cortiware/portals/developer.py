@@ -16,7 +16,7 @@ from cortiware import __version__
 from cortiware.auth import Role, require_roles
 from cortiware.db import migrate
 from cortiware.db.models import WebhookEvent
-from cortiware.health import redis_status
+from cortiware.kv import KV_STATE, redis_status
 from cortiware.settings import Settings
 
 __all__ = ["DeveloperController", "Diagnostics", "Migrations"]
@@ -80,7 +80,7 @@ class DeveloperController(Controller):
             version=__version__,
             app_env=settings.app_env.value,
             migrations=Migrations(head=head, current=current, up_to_date=head == current),
-            dependencies={"database": "ok", "redis": await redis_status(state)},
+            dependencies={"database": "ok", "redis": await redis_status(KV_STATE.get(state))},
             features=_features(settings),
             webhooks={
                 "unmatched": int(by_status.get("unmatched", 0)),

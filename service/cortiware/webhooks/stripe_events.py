@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cortiware import metrics
 from cortiware.db.base import utcnow
+from cortiware.db.models import WebhookEvent
 from cortiware.logging import scrub_text
 from cortiware.webhooks import payload as webhook_payload
 from cortiware.webhooks import store, subscription_sync
@@ -144,8 +145,6 @@ async def apply_waiting_invoices(session: AsyncSession, stripe_subscription_id: 
     Rows another transaction holds are skipped (`SKIP LOCKED`): a concurrent delivery or
     `stripe replay` is processing them.
     """
-    from cortiware.db.models import WebhookEvent
-
     found = WebhookEvent.payload[("data", "object", "subscription")].as_string()
     found_new = WebhookEvent.payload[
         ("data", "object", "parent", "subscription_details", "subscription")
@@ -372,8 +371,6 @@ async def replay(
 ) -> ReplayReport:
     """Process stored Stripe events in `statuses` again, oldest event first, each in its
     own transaction; the newest-event guard keeps the result correct in any order."""
-    from cortiware.db.models import WebhookEvent
-
     query = (
         select(WebhookEvent.id)
         .where(WebhookEvent.source == SOURCE, WebhookEvent.status.in_(statuses))
@@ -393,8 +390,6 @@ async def replay(
 
 
 async def _replay_one(session: AsyncSession, row_id: int, statuses: Sequence[str]) -> str:
-    from cortiware.db.models import WebhookEvent
-
     row = (
         await session.execute(
             select(WebhookEvent).where(WebhookEvent.id == row_id).with_for_update()
