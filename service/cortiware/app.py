@@ -35,6 +35,7 @@ from cortiware.openapi import describe_http_contract
 from cortiware.organizations import route_handlers as organizations
 from cortiware.pages import page_route_handlers, template_config
 from cortiware.portals import route_handlers as portals
+from cortiware.route_policy import share_with_preflights
 from cortiware.settings import Settings
 from cortiware.webhooks.routes import federation_webhook, stripe_webhook
 from cortiware.wiring import redis_lifespan, redis_middleware
@@ -112,6 +113,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         logging_config=None,  # configure_logging() owns the root logger (JSON lines)
         debug=False,
     )
+    share_with_preflights(app.routes)
     # What middleware and guards answer (problem+json errors, headers), which Litestar
     # cannot see from the handlers: added to the document served and committed.
     describe_http_contract(app)

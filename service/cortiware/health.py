@@ -16,6 +16,7 @@ from cortiware import __version__
 from cortiware.app_state import SETTINGS
 from cortiware.db.session import DB_ENGINE
 from cortiware.kv import KV_STATE, redis_status
+from cortiware.route_policy import UNLIMITED
 from cortiware.settings import Settings
 
 __all__ = ["health", "live"]
@@ -24,13 +25,13 @@ DATABASE_TIMEOUT: Final = 1.5
 CheckResult = Literal["ok", "down", "memory", "degraded"]
 
 
-@get("/api/health/live", tags=["health"], summary="Liveness", sync_to_thread=False)
+@get("/api/health/live", tags=["health"], summary="Liveness", sync_to_thread=False, opt=UNLIMITED)
 def live() -> dict[str, str]:
     """200 while the process runs."""
     return {"status": "ok"}
 
 
-@get("/api/health", tags=["health"], summary="Readiness with dependency checks")
+@get("/api/health", tags=["health"], summary="Readiness with dependency checks", opt=UNLIMITED)
 async def health(state: State) -> Response[dict[str, Any]]:
     """Check database, Redis and config concurrently, each under its own timeout."""
     settings = SETTINGS.get(state)

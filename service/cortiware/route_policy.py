@@ -15,7 +15,7 @@ the `default` rate-limit group, and an optional `Idempotency-Key`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Final
@@ -30,6 +30,7 @@ __all__ = [
     "RoutePolicy",
     "declare",
     "policy_of",
+    "share_with_preflights",
 ]
 
 
@@ -69,6 +70,7 @@ _IDEMPOTENCY: Final = "cortiware_idempotency"
 _INPUT: Final = "cortiware_input"
 _ERRORS: Final = "cortiware_errors"
 _HEADERS: Final = "cortiware_request_headers"
+_RESOLVED: Final = "cortiware_policy"
 _UNSET: Final[Any] = object()
 
 
@@ -114,9 +116,17 @@ def declare(
 
 def policy_of(handler: Any) -> RoutePolicy:
     """The policy `handler` (a route handler, or None before routing) declares."""
-    opt: Mapping[str, Any] | None = getattr(handler, "opt", None)
+    opt: dict[str, Any] | None = getattr(handler, "opt", None)
     if not opt:
         return _DEFAULT
+    resolved = opt.get(_RESOLVED)
+    if not isinstance(resolved, RoutePolicy):
+        # Kept in the handler's own (resolved) `opt`: read on every request by four layers.
+        resolved = opt[_RESOLVED] = _read(opt)
+    return resolved
+
+
+def _read(opt: Mapping[str, Any]) -> RoutePolicy:
     return RoutePolicy(
         csrf=opt.get(_CSRF, _DEFAULT.csrf),
         rate_limit=opt.get(_RATE_LIMIT, _DEFAULT.rate_limit),
@@ -125,6 +135,39 @@ def policy_of(handler: Any) -> RoutePolicy:
         errors=opt.get(_ERRORS, _DEFAULT.errors),
         request_headers=opt.get(_HEADERS, _DEFAULT.request_headers),
     )
+
+
+def share_with_preflights(routes: Iterable[Any]) -> None:
+    """Give Litestar's own OPTIONS handler of each path the policy its path's handlers share.
+
+    Litestar answers OPTIONS on every path with a handler it generates, without `opt`; this
+    way a preflight to a webhook is no more limited or checked than the webhook itself.
+    """
+    for route in routes:
+        handlers = list(getattr(route, "route_handlers", ()))
+        generated = [h for h in handlers if _is_generated_options(h)]
+        declared = {
+            tuple(sorted((k, repr(v)) for k, v in _policy_opt(h).items()))
+            for h in handlers
+            if not _is_generated_options(h)
+        }
+        if len(declared) != 1:
+            continue  # no handler, or handlers that differ: the default applies
+        shared = _policy_opt(next(h for h in handlers if not _is_generated_options(h)))
+        for handler in generated:
+            handler.opt.update(shared)
+            handler.opt.pop(_RESOLVED, None)
+
+
+_POLICY_KEYS: Final = frozenset({_CSRF, _RATE_LIMIT, _IDEMPOTENCY, _INPUT})
+
+
+def _policy_opt(handler: Any) -> dict[str, Any]:
+    return {k: v for k, v in (handler.opt or {}).items() if k in _POLICY_KEYS}
+
+
+def _is_generated_options(handler: Any) -> bool:
+    return set(handler.http_methods) == {"OPTIONS"} and not handler.include_in_schema
 
 
 SIGNED_WEBHOOK: Final = declare(

@@ -24,6 +24,7 @@ from cortiware.auth import Principal, Role, require_roles
 from cortiware.db.base import to_utc
 from cortiware.db.models import AuditEntry, MonetizationConfig
 from cortiware.errors import BadRequest
+from cortiware.route_policy import declare
 
 __all__ = ["AuditController", "AuditEntryOut", "AuditPage", "Retention"]
 
@@ -83,7 +84,11 @@ class AuditController(Controller):
     tags = ["audit"]
     guards = [require_roles(Role.PROVIDER)]
 
-    @get("/", summary="Audit entries, newest first (keyset pagination)")
+    @get(
+        "/",
+        summary="Audit entries, newest first (keyset pagination)",
+        opt=declare(errors={400: "A cursor this API did not return, or a naive time."}),
+    )
     async def list_audit(
         self,
         *,

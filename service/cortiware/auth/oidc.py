@@ -40,6 +40,7 @@ from cortiware.app_state import StateKey
 from cortiware.auth.principal import Principal, Role
 from cortiware.auth.routes import home_path, settings_of, start_session
 from cortiware.errors import Forbidden, NotFound, Unauthorized, UpstreamError
+from cortiware.route_policy import declare
 from cortiware.settings import Settings
 
 __all__ = [
@@ -130,7 +131,16 @@ class OIDCController(Controller):
     path = "/api/auth/oidc"
     tags = ["auth"]
 
-    @get("/login", status_code=302)
+    @get(
+        "/login",
+        status_code=302,
+        opt=declare(
+            errors={
+                404: "OIDC login is not configured.",
+                502: "The identity provider could not be reached.",
+            }
+        ),
+    )
     async def login(self, request: Request[Any, Any, Any]) -> Redirect:
         """Redirect to the IdP's authorization endpoint (302); 404 when OIDC is off."""
         settings = _enabled(request)
@@ -159,7 +169,18 @@ class OIDCController(Controller):
         )
         return Redirect(url, status_code=302, cookies=[cookie])
 
-    @get("/callback", status_code=303)
+    @get(
+        "/callback",
+        status_code=303,
+        opt=declare(
+            errors={
+                401: "The login attempt expired or the ID token is invalid.",
+                403: "The identity provider gave no role of provider or developer.",
+                404: "OIDC login is not configured.",
+                502: "The identity provider could not be reached.",
+            }
+        ),
+    )
     async def callback(
         self,
         request: Request[Any, Any, Any],

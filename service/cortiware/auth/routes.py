@@ -25,6 +25,7 @@ from cortiware.auth.credentials import authenticate
 from cortiware.auth.principal import Principal, Role, require_roles
 from cortiware.auth.sessions import session_store_of
 from cortiware.errors import Unauthorized
+from cortiware.route_policy import GroupName, declare
 from cortiware.scope import session_id_of
 from cortiware.settings import Settings
 
@@ -110,7 +111,11 @@ class AuthController(Controller):
     path = "/api/auth"
     tags = ["auth"]
 
-    @post("/login", status_code=200)
+    @post(
+        "/login",
+        status_code=200,
+        opt=declare(rate_limit=GroupName.AUTH, errors={401: INVALID_CREDENTIALS}),
+    )
     async def login(
         self,
         request: Request[Any, Any, Any],

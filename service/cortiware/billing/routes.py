@@ -21,6 +21,7 @@ from cortiware.billing.customers import ensure_customer
 from cortiware.billing.setup import portal_configuration_id
 from cortiware.db.models import Price
 from cortiware.errors import Forbidden, Unprocessable, UpstreamError
+from cortiware.route_policy import declare
 from cortiware.settings import Settings
 
 __all__ = ["BillingController", "CheckoutRequest", "SessionUrl"]
@@ -49,7 +50,16 @@ class BillingController(Controller):
     dependencies = {"stripe_client": Provide(provide_stripe)}
     tags = ["billing"]
 
-    @post("/portal", status_code=200)
+    @post(
+        "/portal",
+        status_code=200,
+        opt=declare(
+            errors={
+                404: "No such organization.",
+                502: "Stripe failed or could not be reached.",
+            }
+        ),
+    )
     async def portal(
         self,
         principal: NamedDependency[Principal],
@@ -79,7 +89,17 @@ class BillingController(Controller):
             )
         return SessionUrl(url=portal.url)
 
-    @post("/checkout", status_code=200)
+    @post(
+        "/checkout",
+        status_code=200,
+        opt=declare(
+            errors={
+                404: "No such organization.",
+                422: "`price_id` is not an active price available in Stripe.",
+                502: "Stripe failed or could not be reached.",
+            }
+        ),
+    )
     async def checkout(
         self,
         data: JSONBody[CheckoutRequest],

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from cortiware.idempotency.middleware import (
     IDEMPOTENCY_STORE,
-    REQUIRED_ON,
     IdempotencyMiddleware,
     fingerprint,
     valid_key,
@@ -26,7 +25,6 @@ from cortiware.idempotency.store import (
 __all__ = [
     "COMPLETED_TTL",
     "IDEMPOTENCY_STORE",
-    "REQUIRED_ON",
     "ClaimOutcome",
     "ClaimResult",
     "IdempotencyMiddleware",

@@ -1,4 +1,7 @@
-"""`IdempotencyMiddleware`: `Idempotency-Key` on POST/PUT/PATCH/DELETE under `/api/`.
+"""`IdempotencyMiddleware`: `Idempotency-Key` on POST/PUT/PATCH/DELETE.
+
+Each route declares whether a key is optional (the default), required, or ignored
+(`idempotency=` in `cortiware.route_policy`; pages and the signed webhooks ignore it).
 
 Scope of a key: the principal (its id in the scope, else the client IP), the
 route template and the key. Fingerprint: method, path, sorted query, SHA-256 of the body and
@@ -36,11 +39,11 @@ from cortiware.idempotency.store import (
 )
 from cortiware.middleware.client_ip import IPNetwork, client_ip
 from cortiware.ratelimit.middleware import DeferredLimit
+from cortiware.route_policy import Idempotency, policy_of
 from cortiware.scope import DEFERRED_LIMIT_SCOPE_KEY, principal_id_of
 
 __all__ = [
     "IDEMPOTENCY_STORE",
-    "REQUIRED_ON",
     "IdempotencyMiddleware",
     "takes_claim",
     "valid_key",
@@ -48,10 +51,7 @@ __all__ = [
 
 IDEMPOTENCY_STORE: Final = StateKey("idempotency", IdempotencyStore)
 """`app.state` entry of the `IdempotencyStore`, created in the app lifespan."""
-REQUIRED_ON: Final = frozenset({("POST", "/api/onboarding/accept")})
-"""(method, path) pairs that must carry an `Idempotency-Key`."""
 _METHODS: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-_EXEMPT: Final = "/api/webhooks/"
 # Headers worth replaying; cookies and rate-limit headers are per-request, never replayed.
 _KEPT_HEADERS: Final = frozenset(
     {
@@ -81,15 +81,14 @@ def takes_claim(scope: Scope) -> bool:
 
     `RateLimitMiddleware(defer=takes_claim)` then leaves its decision to the claim script.
     """
-    path = scope["path"]
-    if (
-        scope.get("method") not in _METHODS
-        or not path.startswith("/api/")
-        or path.startswith(_EXEMPT)
-    ):
+    if scope.get("method") not in _METHODS or _rule(scope) is Idempotency.EXEMPT:
         return False
     raw = _header(scope, b"idempotency-key")
     return raw is not None and valid_key(raw.decode("latin-1"))
+
+
+def _rule(scope: Scope) -> Idempotency:
+    return policy_of(scope.get("route_handler")).idempotency
 
 
 def _header(scope: Scope, name: bytes) -> bytes | None:
@@ -110,7 +109,7 @@ def fingerprint(method: str, path: str, query: bytes, body: bytes, principal: st
 
 
 class IdempotencyMiddleware(ASGIMiddleware):
-    """Make unsafe `/api/` requests carrying `Idempotency-Key` run at most once."""
+    """Make unsafe requests carrying `Idempotency-Key` run at most once."""
 
     scopes = (ScopeType.HTTP,)
 
@@ -120,13 +119,13 @@ class IdempotencyMiddleware(ASGIMiddleware):
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         """Claim the key, then run, replay, or refuse with 400, 409 or 422."""
         method: str = scope["method"]  # type: ignore[typeddict-item]
-        path = scope["path"]
-        if method not in _METHODS or not path.startswith("/api/") or path.startswith(_EXEMPT):
+        rule = _rule(scope)
+        if method not in _METHODS or rule is Idempotency.EXEMPT:
             await next_app(scope, receive, send)
             return
         raw = _header(scope, b"idempotency-key")
         if raw is None:
-            if (method, path.rstrip("/")) in REQUIRED_ON:
+            if rule is Idempotency.REQUIRED:
                 await send_problem(
                     scope, receive, send, 400, "This request requires an Idempotency-Key header."
                 )

@@ -34,6 +34,7 @@ from cortiware.monetization.schemas import (
     PriceIn,
     PriceOut,
 )
+from cortiware.route_policy import declare
 
 __all__ = [
     "CouponController",
@@ -113,7 +114,11 @@ class MonetizationConfigController(Controller):
             ConfigOut,
         )
 
-    @put("/", summary="Change the global monetization config")
+    @put(
+        "/",
+        summary="Change the global monetization config",
+        opt=declare(errors={422: "`default_plan_code` names no active plan."}),
+    )
     async def put_config(
         self,
         data: JSONBody[ConfigUpdate],
@@ -171,7 +176,11 @@ class PlanController(Controller):
         """All plans, active or not."""
         return await load_plans(db_session, active_only=False)
 
-    @post("/", summary="Create a plan")
+    @post(
+        "/",
+        summary="Create a plan",
+        opt=declare(errors={409: "A plan with this code already exists."}),
+    )
     async def create_plan(
         self,
         data: JSONBody[PlanIn],
@@ -203,7 +212,17 @@ class PlanController(Controller):
         await commit_and_invalidate(db_session, state, "plans")
         return PlanOut.of(plan, [])
 
-    @patch("/{plan_id:uuid}", summary="Change a plan")
+    @patch(
+        "/{plan_id:uuid}",
+        summary="Change a plan",
+        opt=declare(
+            errors={
+                404: "No such plan.",
+                409: "The code is taken, or the default plan's code or `active`, or the code "
+                "of a plan subscriptions use, would change.",
+            }
+        ),
+    )
     async def update_plan(
         self,
         *,
@@ -240,7 +259,13 @@ class PlanController(Controller):
         await commit_and_invalidate(db_session, state, "plans")
         return PlanOut.of(plan, list(prices))
 
-    @delete("/{plan_id:uuid}", summary="Delete an unused plan")
+    @delete(
+        "/{plan_id:uuid}",
+        summary="Delete an unused plan",
+        opt=declare(
+            errors={404: "No such plan.", 409: "The plan is the default plan, or is still in use."}
+        ),
+    )
     async def delete_plan(
         self,
         plan_id: FromPath[uuid.UUID],
@@ -266,7 +291,11 @@ class PlanController(Controller):
         )
         await commit_and_invalidate(db_session, state, "plans")
 
-    @post("/{plan_id:uuid}/prices", summary="Add a price to a plan")
+    @post(
+        "/{plan_id:uuid}/prices",
+        summary="Add a price to a plan",
+        opt=declare(errors={404: "No such plan."}),
+    )
     async def create_price(
         self,
         *,
@@ -319,7 +348,16 @@ class CouponController(Controller):
         rows = (await db_session.scalars(select(Coupon).order_by(Coupon.code))).all()
         return [CouponOut.of(c) for c in rows]
 
-    @post("/", summary="Create a coupon")
+    @post(
+        "/",
+        summary="Create a coupon",
+        opt=declare(
+            errors={
+                400: "Inconsistent discount, currency or `expires_at`.",
+                409: "A coupon with this code already exists.",
+            }
+        ),
+    )
     async def create_coupon(
         self,
         data: JSONBody[CouponIn],
@@ -360,7 +398,7 @@ class CouponController(Controller):
         )
         return CouponOut.of(coupon)
 
-    @delete("/{code:str}", summary="Delete a coupon")
+    @delete("/{code:str}", summary="Delete a coupon", opt=declare(errors={404: "No such coupon."}))
     async def delete_coupon(
         self,
         code: FromPath[str],

@@ -35,6 +35,7 @@ from cortiware.onboarding.service import (
     find_invite,
 )
 from cortiware.onboarding.tokens import MAX_TOKEN_LENGTH, token_hash
+from cortiware.route_policy import GroupName, Idempotency, declare
 
 __all__ = [
     "AcceptIn",
@@ -132,7 +133,16 @@ class InviteController(Controller):
     tags = ["onboarding"]
     guards = [require_roles(Role.PROVIDER)]
 
-    @post("/", summary="Invite an organization")
+    @post(
+        "/",
+        summary="Invite an organization",
+        opt=declare(
+            errors={
+                409: "An owner with this email exists already.",
+                422: "`email` is not an address, or `plan_code` names no active plan.",
+            }
+        ),
+    )
     async def create(
         self,
         data: JSONBody[InviteIn],
@@ -211,7 +221,19 @@ class OnboardingController(Controller):
     path = "/api/onboarding"
     tags = ["onboarding"]
 
-    @get("/verify", summary="Check an invite token")
+    @get(
+        "/verify",
+        summary="Check an invite token",
+        opt=declare(
+            rate_limit=GroupName.ONBOARDING,
+            errors={
+                400: "The token is malformed or was altered.",
+                404: "No invite has this token.",
+                409: "The invite has been accepted already.",
+                410: "The invite has expired.",
+            },
+        ),
+    )
     async def verify(
         self,
         db_session: NamedDependency[AsyncSession],
@@ -234,7 +256,20 @@ class OnboardingController(Controller):
         )
         return VerifyOut(email=invite.email, org_name=invite.org_name, expires_at=invite.expires_at)
 
-    @post("/accept", summary="Accept an invite (requires Idempotency-Key)")
+    @post(
+        "/accept",
+        summary="Accept an invite (requires Idempotency-Key)",
+        opt=declare(
+            rate_limit=GroupName.ONBOARDING,
+            idempotency=Idempotency.REQUIRED,
+            errors={
+                400: "The token is malformed or was altered.",
+                404: "No invite has this token.",
+                409: "The invite has been accepted already, or an owner with this email exists.",
+                410: "The invite has expired.",
+            },
+        ),
+    )
     async def accept(
         self,
         data: JSONBody[AcceptIn],

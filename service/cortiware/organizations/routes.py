@@ -21,6 +21,7 @@ from cortiware.organizations.queries import (
     load_organization,
     load_organizations,
 )
+from cortiware.route_policy import declare
 
 __all__ = ["OrganizationController", "route_handlers"]
 
@@ -45,7 +46,11 @@ class OrganizationController(Controller):
             list[OrganizationSummary],
         )
 
-    @get("/{organization_id:uuid}", summary="One organization with owners and subscription")
+    @get(
+        "/{organization_id:uuid}",
+        summary="One organization with owners and subscription",
+        opt=declare(errors={404: "No such organization."}),
+    )
     async def get_organization(
         self, organization_id: FromPath[uuid.UUID], db_session: NamedDependency[AsyncSession]
     ) -> OrganizationDetail:

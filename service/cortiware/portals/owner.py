@@ -19,6 +19,7 @@ from cortiware.organizations import (
     load_organization,
     subscription_of,
 )
+from cortiware.route_policy import declare
 
 __all__ = ["OwnerController"]
 
@@ -36,7 +37,11 @@ class OwnerController(Controller):
     tags = ["owner"]
     guards = [require_roles(Role.OWNER)]
 
-    @get("/organization", summary="The owner's organization")
+    @get(
+        "/organization",
+        summary="The owner's organization",
+        opt=declare(errors={404: "The organization no longer exists."}),
+    )
     async def organization(
         self,
         principal: NamedDependency[Principal],
@@ -56,7 +61,11 @@ class OwnerController(Controller):
             raise NotFound("The organization no longer exists.")
         return found
 
-    @get("/subscription", summary="The owner's current subscription")
+    @get(
+        "/subscription",
+        summary="The owner's current subscription",
+        opt=declare(errors={404: "The organization has no subscription."}),
+    )
     async def subscription(
         self, principal: NamedDependency[Principal], db_session: NamedDependency[AsyncSession]
     ) -> SubscriptionOut:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from cortiware.ratelimit.gcra import Decision, GCRALimiter, MemoryGCRA
 from cortiware.ratelimit.middleware import RATE_LIMITER, RateLimitMiddleware
-from cortiware.ratelimit.policy import GroupName, RateLimitPolicy, rate_limit_subject, resolve_group
+from cortiware.ratelimit.policy import GroupName, RateLimitPolicy, rate_limit_subject
 
 __all__ = [
     "RATE_LIMITER",
@@ -21,5 +21,4 @@ __all__ = [
     "RateLimitMiddleware",
     "RateLimitPolicy",
     "rate_limit_subject",
-    "resolve_group",
 ]

@@ -34,7 +34,8 @@ from cortiware.errors import send_problem
 from cortiware.middleware.client_ip import IPNetwork, client_ip
 from cortiware.ratelimit.gcra import Decision, GCRALimiter
 from cortiware.ratelimit.headers import rate_limit_headers
-from cortiware.ratelimit.policy import GroupName, RateLimitPolicy, rate_limit_subject, resolve_group
+from cortiware.ratelimit.policy import GroupName, RateLimitPolicy, rate_limit_subject
+from cortiware.route_policy import policy_of
 from cortiware.scope import DEFERRED_LIMIT_SCOPE_KEY, principal_id_of
 from cortiware.settings import RateLimitSpec
 
@@ -76,7 +77,7 @@ async def _login_username(scope: Scope, receive: Receive) -> str:
 
 
 class RateLimitMiddleware(ASGIMiddleware):
-    """Apply the contract's rate-limit groups to every `/api/` request."""
+    """Apply the rate-limit group each route declares (`cortiware.route_policy`)."""
 
     scopes = (ScopeType.HTTP,)
 
@@ -104,7 +105,7 @@ class RateLimitMiddleware(ASGIMiddleware):
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         """Decide, then answer 429 or pass on with the rate-limit headers added."""
-        group = resolve_group(scope["method"], scope["path"])  # type: ignore[typeddict-item]
+        group = policy_of(scope.get("route_handler")).rate_limit
         if group is None or not self.policy.enabled:
             await next_app(scope, receive, send)
             return

@@ -2,7 +2,8 @@
 
 Both read the raw body (signatures cover the exact bytes), answer 400 problem+json when
 verification fails and 200 once the event is stored. Exempt from CSRF, rate limits and
-Idempotency-Key handling (those middlewares skip `/api/webhooks/`).
+Idempotency-Key handling and the input guard: each declares `SIGNED_WEBHOOK`
+(`cortiware.route_policy`), which those middlewares read.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cortiware.cache import CACHE_STATE_KEY, Cache
 from cortiware.errors import BadRequest, NotFound, problem_response
+from cortiware.route_policy import SIGNED_WEBHOOK, declare
 from cortiware.settings import Settings
 from cortiware.webhooks import federation, stripe_events
 from cortiware.webhooks.ingest import INGEST_STATE_KEY, StripeIngest
@@ -44,7 +46,22 @@ def _stripe_ingest(state: State) -> StripeIngest:
     return ingest
 
 
-@post("/api/webhooks/stripe", status_code=200, tags=["webhooks"], include_in_schema=True)
+@post(
+    "/api/webhooks/stripe",
+    status_code=200,
+    tags=["webhooks"],
+    include_in_schema=True,
+    opt=SIGNED_WEBHOOK
+    | declare(
+        errors={
+            400: "Bad or missing `Stripe-Signature`, stale timestamp, or not a Stripe event.",
+            500: "The event could not be processed; it is kept and Stripe retries.",
+        },
+        request_headers={
+            "Stripe-Signature": "`t=<unix time>,v1=<hex HMAC-SHA256>`, checked on the raw body.",
+        },
+    ),
+)
 async def stripe_webhook(request: Request[Any, Any, State], state: State) -> Response[Any]:
     """Receive a Stripe event: verified, stored once, synced; 500 keeps it for replay.
 
@@ -72,7 +89,24 @@ async def stripe_webhook(request: Request[Any, Any, State], state: State) -> Res
     return Response({"received": True, "id": receipt.event_id, "status": receipt.status})
 
 
-@post("/api/webhooks/federation", status_code=200, tags=["webhooks"])
+@post(
+    "/api/webhooks/federation",
+    status_code=200,
+    tags=["webhooks"],
+    opt=SIGNED_WEBHOOK
+    | declare(
+        errors={
+            400: "Bad or missing signature headers, stale timestamp, or not JSON.",
+            404: "Federation webhooks are not enabled (`FEDERATION_WEBHOOK_SECRETS`).",
+        },
+        request_headers={
+            "webhook-id": "Standard Webhooks message id; a repeated id is answered 200, not rerun.",
+            "webhook-timestamp": "Unix seconds; more than 300 s away from now is refused.",
+            "webhook-signature": "`v1,<base64 HMAC-SHA256 of {id}.{timestamp}.{body}>`, "
+            "several separated by spaces while rotating.",
+        },
+    ),
+)
 async def federation_webhook(
     request: Request[Any, Any, State],
     db_session: NamedDependency[AsyncSession],
