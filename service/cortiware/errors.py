@@ -201,7 +201,7 @@ def _on_cortiware_error(request: Request[Any, Any, Any], exc: CortiwareError) ->
 
 def _on_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     status = exc.status_code
-    detail = exc.detail if isinstance(exc.detail, str) else None
+    detail: str | None = exc.detail if isinstance(exc.detail, str) else None
     if isinstance(exc, NotFoundException):
         # Litestar's own 404s (routing, static files) name file-system paths in their detail;
         # the service's 404s are `NotFound` and keep theirs.
