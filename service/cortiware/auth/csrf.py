@@ -6,7 +6,7 @@ Rules, for POST/PUT/PATCH/DELETE outside `/api/webhooks/`:
 2. `Sec-Fetch-Site: cross-site` → 403;
 3. when the request carries the session cookie, `X-CSRF-Token` (or the `_csrf` field of an
    HTML form) must equal HMAC-SHA256(SESSION_SECRET, session id), compared in constant
-   time → else 403.
+   time → else 403 (SESSION_SECRET_PREVIOUS, while rotating, is accepted too).
 
 Hand-written rather than Litestar's `CSRFConfig`: that is a double-submit cookie whose token
 is a random value signed with the secret but bound to nothing; a token minted for one
@@ -45,7 +45,7 @@ class CSRFMiddleware(ASGIMiddleware):
 
     def __init__(self, settings: Settings) -> None:
         self.base_origin = settings.base_origin
-        self.secret = settings.session_secret
+        self.secrets = settings.session_secrets
         self.cookie_name = CookieNames.for_settings(settings).session
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
@@ -64,8 +64,10 @@ class CSRFMiddleware(ASGIMiddleware):
         session_id = read_cookie(scope, self.cookie_name)
         if session_id is not None:
             sent = headers.get(CSRF_HEADER) or await _form_token(scope, receive, headers)
-            expected = csrf_token(self.secret, session_id)
-            if not sent or not hmac.compare_digest(sent.encode(), expected.encode()):
+            if not sent or not any(
+                hmac.compare_digest(sent.encode(), csrf_token(secret, session_id).encode())
+                for secret in self.secrets
+            ):
                 await _refuse(scope, receive, send, "Missing or wrong CSRF token.")
                 return
         await next_app(scope, receive, send)

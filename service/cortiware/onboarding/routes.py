@@ -221,7 +221,7 @@ class OnboardingController(Controller):
         """200 with the invite; 400 malformed/tampered, 404 unknown, 409 used, 410 expired."""
         try:
             invite = await find_invite(
-                db_session, secret=state.settings.onboarding_token_secret, token=token
+                db_session, secret=state.settings.onboarding_token_secrets, token=token
             )
         except InviteError as exc:
             await _failed(state, "verify", exc, token)
@@ -246,7 +246,7 @@ class OnboardingController(Controller):
         try:
             accepted = await accept_invite(
                 db_session,
-                secret=state.settings.onboarding_token_secret,
+                secret=state.settings.onboarding_token_secrets,
                 token=data.token,
                 name=data.name,
                 password=data.password,

@@ -39,7 +39,13 @@ from cortiware.onboarding.errors import (
     InviteUsed,
     OwnerExists,
 )
-from cortiware.onboarding.tokens import TokenInvalid, check_token, issue_token, token_hash
+from cortiware.onboarding.tokens import (
+    SecretKeys,
+    TokenInvalid,
+    check_token,
+    issue_token,
+    token_hash,
+)
 
 __all__ = [
     "DEFAULT_EXPIRES_IN_HOURS",
@@ -110,7 +116,7 @@ async def create_invite(
 
 
 async def find_invite(
-    session: AsyncSession, *, secret: str, token: str, now: datetime | None = None
+    session: AsyncSession, *, secret: SecretKeys, token: str, now: datetime | None = None
 ) -> OnboardingInvite:
     """The usable invite for `token`; raise 400 invalid, 404 unknown, 409 used, 410 expired."""
     try:
@@ -174,7 +180,7 @@ async def _trial(
 async def accept_invite(
     session: AsyncSession,
     *,
-    secret: str,
+    secret: SecretKeys,
     token: str,
     name: str,
     password: str,
