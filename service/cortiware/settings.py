@@ -16,6 +16,8 @@ from functools import cached_property
 from typing import Final
 from urllib.parse import urlsplit
 
+from cortiware import __version__
+
 __all__ = [
     "VARIABLES",
     "AppEnv",
@@ -29,6 +31,8 @@ __all__ = [
 DEFAULT_SQLITE_PATH: Final = "cortiware-dev.sqlite3"
 _RATE_RE: Final = re.compile(r"^\s*(\d{1,9})\s*/\s*(second|minute|hour)\s*$", re.ASCII)
 _PERIODS: Final = {"second": 1, "minute": 60, "hour": 3600}
+# An image tag as ECR and Docker accept it (the first character not '.' or '-').
+_VERSION_RE: Final = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}", re.ASCII)
 MAX_RATE_LIMIT: Final = 1_000_000
 """Most requests a rate limit may allow per period; beyond it the limiter's arithmetic and
 the `RateLimit-Remaining` header stop making sense (a fuzzed 10**23 printed -2**63)."""
@@ -119,6 +123,7 @@ VARIABLES: Final[tuple[VariableSpec, ...]] = (
     VariableSpec("RATE_LIMIT_AUTH", False, False, "default 10/minute"),
     VariableSpec("RATE_LIMIT_ONBOARDING", False, False, "default 30/minute"),
     VariableSpec("AUDIT_RETENTION_DAYS", False, False, "default 90; the API-stored value wins"),
+    VariableSpec("APP_VERSION", False, False, "deployed image tag; default the package version"),
 )
 
 # Development/test fall-backs. They are public, so `APP_ENV=staging|production` refuses them.
@@ -179,6 +184,8 @@ class Settings:
     """Prefix of every Redis key the service writes (tests isolate runs with it)."""
     redis_timeout: float = 0.25
     """Seconds to connect to Redis or to wait for one reply before the fallback is used."""
+    app_version: str = __version__
+    """The deployed image tag (`APP_VERSION`), reported by health, diagnostics and Sentry."""
 
     @property
     def is_embedded_database(self) -> bool:
@@ -443,6 +450,10 @@ def _build(env: dict[str, str]) -> Settings:  # noqa: PLR0912, PLR0915 - one fla
         else:
             retention = int(raw)
 
+    app_version = get("APP_VERSION") or __version__
+    if not _VERSION_RE.fullmatch(app_version):
+        problems.append("APP_VERSION: 1-128 characters of letters, digits, '.', '_' or '-'")
+
     if problems:
         raise SettingsError(problems)
 
@@ -474,4 +485,5 @@ def _build(env: dict[str, str]) -> Settings:  # noqa: PLR0912, PLR0915 - one fla
         # Not part of contract §2: an internal knob so test runs sharing a Redis never collide.
         redis_key_prefix=get("CORTIWARE_REDIS_PREFIX") or "cw:",
         redis_timeout=redis_timeout,
+        app_version=app_version,
     )
