@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 STACK ?= staging
 
 .PHONY: install dev test test-unit test-integration test-infra check fmt plan bench load openapi clean \
-	deploy
+	deploy rollback
 
 # uv resolves and downloads in parallel (about 1 min here against pip's 4.5 min for the
 # Pulumi providers); plain pip is the fallback when uv cannot be installed.
@@ -59,6 +59,11 @@ plan: $(STAMP)
 deploy: $(STAMP)
 	test -n "$(TAG)" || { echo "make deploy: TAG=… is required" >&2; exit 2; }
 	$(BIN)/python -m ops.deploy --stack $(STACK) --tag $(TAG) $(DEPLOY_ARGS)
+
+## make rollback STACK=… [TO=tag]: previous kept task definition, smoke, then config + pulumi up
+## (runbooks/rollback.md; ROLLBACK_ARGS=--via-pulumi with TO=… for the stack-only path)
+rollback: $(STAMP)
+	$(BIN)/python -m ops.rollback --stack $(STACK) $(if $(TO),--to $(TO)) $(ROLLBACK_ARGS)
 
 ## make bench: benchmarks against their named peers; results go to docs/benchmarks.md
 bench: $(STAMP)

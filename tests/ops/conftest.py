@@ -23,6 +23,7 @@ from typing import Any, Literal
 import boto3
 import pytest
 from moto.core import DEFAULT_ACCOUNT_ID
+from moto.ecs import models as ecs_models
 from moto.ecs.models import ecs_backends
 from moto.server import ThreadedMotoServer
 from ops.stack import Clients, Outputs, ProcedureError
@@ -84,6 +85,8 @@ class DrillStack:
     outputs: Outputs
     family: str
     repository: str
+    rollout: Literal["completed", "rolled back"] = "completed"
+    """How ECS ends the next rollout an update-service starts."""
 
     def push(self, tag: str) -> None:
         """Put an image under `tag` in ECR, as `docker push` would."""
@@ -151,8 +154,11 @@ class DrillStack:
 
 
 @pytest.fixture
-def drill_stack(moto_endpoint: str, served_new_release: str) -> DrillStack:
-    """A fresh drill stack (own names) running RELEASED, its URL the served NEW release."""
+def drill_stack(
+    moto_endpoint: str, served_new_release: str, monkeypatch: pytest.MonkeyPatch
+) -> DrillStack:
+    """A fresh drill stack (own names) running RELEASED, its URL the served NEW release;
+    every update-service of its web service ends its rollout as `stack.rollout` says."""
     clients = Clients.create(REGION, moto_endpoint)
     ec2 = boto3.client("ec2", region_name=REGION, endpoint_url=moto_endpoint)
     name = f"cw-{uuid.uuid4().hex[:8]}"
@@ -220,6 +226,18 @@ def drill_stack(moto_endpoint: str, served_new_release: str) -> DrillStack:
         networkConfiguration=network,
     )
     stack.settle(web, web, "completed")
+    update = ecs_models.EC2ContainerServiceBackend.update_service
+
+    def update_and_roll(backend: Any, properties: dict[str, Any]) -> Any:
+        target = f"{properties.get('cluster')}:{properties.get('service')}"
+        if target != f"{name}:{name}-web" or not properties.get("task_definition"):
+            return update(backend, properties)
+        previous = stack.service_model().task_definition
+        service = update(backend, properties)
+        stack.settle(service.task_definition, previous, stack.rollout)
+        return service
+
+    monkeypatch.setattr(ecs_models.EC2ContainerServiceBackend, "update_service", update_and_roll)
     return stack
 
 
@@ -229,7 +247,6 @@ class StandIn:
     `calls` with what was done instead); `cortiware` commands really run."""
 
     stack: DrillStack
-    rollout: Literal["completed", "rolled back"] = "completed"
     calls: list[str] = field(default_factory=list)
     config: dict[str, str] = field(default_factory=dict)
     before_up: dict[str, list[str]] = field(default_factory=dict)
@@ -271,8 +288,7 @@ class StandIn:
         raise AssertionError(f"the drill has no stand-in for {command}")
 
     def _pulumi_up(self) -> str:
-        """What `pulumi up` does for an image change: a new web revision, update-service;
-        then ECS's rollout ends as this drill decides."""
+        """What `pulumi up` does for an image change: a new web revision, update-service."""
         ecs = self.stack.clients.ecs
         outputs = self.stack.outputs
         snapshots = self.stack.clients.rds.describe_db_snapshots(
@@ -291,14 +307,10 @@ class StandIn:
                 for container in task["containers"]
             ],
         }
-        current = ecs.describe_services(
-            cluster=outputs.cluster_name, services=[outputs.service_name]
-        )["services"][0]["taskDefinition"]
         new = self.stack.register_web(self.config["service.imageTag"])
         ecs.update_service(
             cluster=outputs.cluster_name, service=outputs.service_name, taskDefinition=new
         )
-        self.stack.settle(new, current, self.rollout)
         return ""
 
 

@@ -83,7 +83,8 @@ def test_migration_failure_stops_before_the_service_rolls(
 
 def test_circuit_breaker_rollback_fails_the_deploy(drill_stack: DrillStack) -> None:
     """A rollout the circuit breaker rolled back is a failed deploy, and smoke is not run."""
-    runner = StandIn(drill_stack, rollout="rolled back")
+    drill_stack.rollout = "rolled back"
+    runner = StandIn(drill_stack)
     with pytest.raises(ProcedureError, match="rolled back"):
         deploy(drill_stack, runner).run()
     assert not any(call.startswith("cortiware") for call in runner.calls)
