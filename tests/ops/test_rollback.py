@@ -74,7 +74,7 @@ def test_a_deregistered_previous_revision_is_refused_by_name(drill_stack: DrillS
         if arn != serving(drill_stack)[0]:
             ecs.deregister_task_definition(taskDefinition=arn)
     before = serving(drill_stack)
-    with pytest.raises(ProcedureError, match="no kept \\(ACTIVE\\) revision.*--via-pulumi"):
+    with pytest.raises(ProcedureError, match=r"no kept \(ACTIVE\) revision.*--via-pulumi"):
         Rollback(
             outputs=drill_stack.outputs,
             clients=drill_stack.clients,
