@@ -22,7 +22,7 @@ from cortiware.billing.routes import BillingController
 from cortiware.db.engine import create_engine
 from cortiware.db.session import provide_db_session
 from cortiware.errors import exception_handlers
-from cortiware.health import health, live
+from cortiware.health import health, live, ready
 from cortiware.kv.wiring import redis_lifespan, redis_middleware
 from cortiware.logging import configure_logging
 from cortiware.metrics_publisher import metrics_lifespan
@@ -63,7 +63,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         finally:
             await engine.dispose()
 
-    route_handlers: list[Any] = [live, health]
+    route_handlers: list[Any] = [live, ready, health]
     middleware: list[Any] = [RequestContextMiddleware(), InputGuardMiddleware()]
     # --- feature wiring: each package adds its handlers/middleware here -------------------
     # Sessions and CSRF (issue 4): listed before rate limiting/idempotency, which read the
@@ -134,7 +134,7 @@ def _init_sentry(settings: Settings) -> None:
     sentry_sdk.init(
         dsn=settings.sentry_dsn,
         environment=settings.app_env.value,
-        release=f"cortiware@{__version__}",
+        release=f"cortiware@{settings.app_version}",
         traces_sample_rate=settings.sentry_traces_sample_rate,
         send_default_pii=False,
     )
