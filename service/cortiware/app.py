@@ -30,6 +30,7 @@ from cortiware.middleware.input_guard import InputGuardMiddleware
 from cortiware.middleware.request_context import RequestContextMiddleware
 from cortiware.openapi import describe_http_contract
 from cortiware.pages import page_route_handlers, template_config
+from cortiware.pages.error_pages import html_outside_api
 from cortiware.settings import Settings
 from cortiware.webhooks.routes import federation_webhook, stripe_webhook
 
@@ -96,7 +97,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "principal": Provide(provide_principal),
             "maybe_principal": Provide(provide_optional_principal),
         },
-        exception_handlers=exception_handlers,
+        # problem+json under /api/, an HTML error page everywhere else (pages, unknown paths).
+        exception_handlers=html_outside_api(exception_handlers),
         template_config=template_config(),
         request_max_body_size=MAX_BODY_BYTES,
         state=State({"settings": settings}),

@@ -28,6 +28,7 @@ def test_provider_logs_in_and_out(tab: Tab) -> None:
 
 def test_wrong_password_keeps_the_username_and_says_why(tab: Tab) -> None:
     """A wrong password shows one message on the form, with the username still filled in."""
+    tab.error_pages_expected = True
     tab.page.goto("/login")
     tab.page.get_by_label("Username or e-mail").fill("provider")
     tab.page.get_by_label("Password", exact=True).fill("not the password")
@@ -35,4 +36,3 @@ def test_wrong_password_keeps_the_username_and_says_why(tab: Tab) -> None:
     expect(tab.page.get_by_role("alert")).to_contain_text("Invalid username or password.")
     expect(tab.page.get_by_label("Username or e-mail")).to_have_value("provider")
     # The 401 document itself is logged by Chromium as a failed load.
-    tab.console_errors.clear()
