@@ -62,7 +62,7 @@ def _as_page(handler: Handler) -> Handler:
         }
         return error_page(
             request,
-            problem.status_code,
+            problem.status_code or 500,
             str(body.get("detail") or ""),
             headers=headers,
             request_id=body.get("request_id"),
