@@ -12,10 +12,10 @@ from litestar import Litestar
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi.config import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from cortiware import __version__
+from cortiware.api_reference import SwaggerReader, reader_assets
 from cortiware.auth import provide_optional_principal, provide_principal
 from cortiware.auth.wiring import auth_middleware, auth_route_handlers
 from cortiware.billing.routes import BillingController
@@ -73,6 +73,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
     route_handlers += auth_route_handlers(settings)
     # Server-rendered pages (/login, /provider, /owner, /onboarding) and /static.
     route_handlers += page_route_handlers()
+    # The API reference reader's own files (no CDN).
+    route_handlers.append(reader_assets())
     # Onboarding, monetization, organizations, portals and the audit log (issue 4, part B).
     route_handlers += business_route_handlers()
     # Stripe billing and signed webhooks (issue 5); /api/webhooks/* is exempt from CSRF,
@@ -106,7 +108,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             title="Cortiware API",
             version=__version__,
             path="/api/docs",
-            render_plugins=[ScalarRenderPlugin()],
+            render_plugins=[SwaggerReader()],  # its files are served by reader_assets()
         ),
         logging_config=None,  # configure_logging() owns the root logger (JSON lines)
         debug=False,
