@@ -16,6 +16,7 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
 from cortiware.errors import Forbidden
+from cortiware.pages.formatting import FILTERS
 from cortiware.pages.guards import (
     LoginRequired,
     forbidden_page,
@@ -41,8 +42,12 @@ _CSP: Final = (
 
 
 def template_config() -> TemplateConfig[JinjaTemplateEngine]:
-    """Jinja templates from `cortiware/templates` (autoescaped)."""
-    return TemplateConfig(directory=TEMPLATES_DIR, engine=JinjaTemplateEngine)
+    """Jinja templates from `cortiware/templates` (autoescaped), with the `FILTERS`."""
+    return TemplateConfig(
+        directory=TEMPLATES_DIR,
+        engine=JinjaTemplateEngine,
+        engine_callback=lambda jinja: jinja.engine.filters.update(FILTERS),
+    )
 
 
 def page_route_handlers() -> list[Any]:
