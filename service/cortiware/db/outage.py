@@ -29,6 +29,7 @@ from cortiware.errors import ServiceUnavailable, exception_handlers, problem_res
 
 __all__ = [
     "OUTAGE_HANDLERS",
+    "ConnectFailed",
     "RETRY_AFTER_SECONDS",
     "DatabaseOutage",
     "DatabaseUnavailable",
@@ -119,9 +120,24 @@ def on_database_error(request: Any, error: Exception) -> Any:
     return exception_handlers[Exception](request, error)
 
 
+class ConnectFailed(ConnectionError):
+    """Opening a database connection failed, whatever the driver said (refused, timed
+    out, authentication, "not accepting connections"): the database cannot serve."""
+
+
 def watch(engine: AsyncEngine) -> None:
-    """End the outage (one log line) when `engine` opens a connection again."""
-    event.listen(engine.sync_engine, "connect", lambda *_: database_outage.succeeded())
+    """Make every failure to connect an outage (`ConnectFailed`), and end the outage (one
+    log line) when `engine` connects again."""
+    sync_engine = engine.sync_engine
+
+    def do_connect(dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
+        try:
+            return dialect.connect(*cargs, **cparams)
+        except Exception as exc:
+            raise ConnectFailed(f"cannot connect to the database: {type(exc).__name__}") from exc
+
+    event.listen(sync_engine, "do_connect", do_connect)
+    event.listen(sync_engine, "connect", lambda *_: database_outage.succeeded())
 
 
 OUTAGE_HANDLERS: Final[dict[type[Exception] | int, Any]] = {
