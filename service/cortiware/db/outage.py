@@ -29,8 +29,8 @@ from cortiware.errors import ServiceUnavailable, exception_handlers, problem_res
 
 __all__ = [
     "OUTAGE_HANDLERS",
-    "ConnectFailed",
     "RETRY_AFTER_SECONDS",
+    "ConnectFailed",
     "DatabaseOutage",
     "DatabaseUnavailable",
     "database_outage",
