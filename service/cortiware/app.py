@@ -20,6 +20,7 @@ from cortiware.auth import provide_optional_principal, provide_principal
 from cortiware.auth.wiring import auth_middleware, auth_route_handlers
 from cortiware.billing.routes import BillingController
 from cortiware.db.engine import create_engine
+from cortiware.db.outage import OUTAGE_HANDLERS
 from cortiware.db.session import provide_db_session
 from cortiware.errors import exception_handlers
 from cortiware.health import health, live, ready
@@ -99,8 +100,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "principal": Provide(provide_principal),
             "maybe_principal": Provide(provide_optional_principal),
         },
-        # problem+json under /api/, an HTML error page everywhere else (pages, unknown paths).
-        exception_handlers=html_outside_api(exception_handlers),
+        # problem+json under /api/, an HTML error page everywhere else (pages, unknown paths);
+        # an unreachable database is a 503 with Retry-After, logged once per outage.
+        exception_handlers=html_outside_api({**exception_handlers, **OUTAGE_HANDLERS}),
         template_config=template_config(),
         request_max_body_size=MAX_BODY_BYTES,
         state=State({"settings": settings}),
