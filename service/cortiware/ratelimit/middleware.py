@@ -43,6 +43,7 @@ __all__ = [
     "RATE_LIMITER",
     "DeferredLimit",
     "RateLimitMiddleware",
+    "bucket_key",
 ]
 
 RATE_LIMITER: Final = StateKey("rate_limiter", GCRALimiter)
@@ -63,6 +64,22 @@ class DeferredLimit:
 
 _limited = metrics.counter("ratelimit.limited")
 _allowed = metrics.counter("ratelimit.allowed")
+
+
+def bucket_key(group: GroupName, *, client: str, principal: str | None, username: str) -> str:
+    """The bucket a request counts against in `group` (also used by the pages' forms).
+
+    `client` is the resolved client address, `principal` the scope's principal id,
+    `username` the login name tried (AUTH only).
+    """
+    ip = rate_limit_subject(client)
+    if group is GroupName.AUTH:
+        # Hashed so usernames (owner e-mails) never appear in Redis keys.
+        user = hashlib.sha256(username.strip().lower().encode()).hexdigest()
+        return f"auth:{ip}:{user[:32]}"
+    if group is GroupName.ONBOARDING:
+        return f"onboarding:{ip}"
+    return f"default:p:{principal}" if principal else f"default:ip:{ip}"
 
 
 async def _login_username(scope: Scope, receive: Receive) -> str:
@@ -93,15 +110,13 @@ class RateLimitMiddleware(ASGIMiddleware):
 
     async def bucket(self, group: GroupName, scope: Scope, receive: Receive) -> str:
         """The bucket key of this request within `group`."""
-        ip = rate_limit_subject(client_ip(scope, self.trusted_proxies))
-        if group is GroupName.AUTH:
-            # Hashed so usernames (owner e-mails) never appear in Redis keys.
-            user = hashlib.sha256((await _login_username(scope, receive)).encode()).hexdigest()
-            return f"auth:{ip}:{user[:32]}"
-        if group is GroupName.ONBOARDING:
-            return f"onboarding:{ip}"
-        principal = principal_id_of(scope)
-        return f"default:p:{principal}" if principal else f"default:ip:{ip}"
+        username = await _login_username(scope, receive) if group is GroupName.AUTH else ""
+        return bucket_key(
+            group,
+            client=client_ip(scope, self.trusted_proxies),
+            principal=principal_id_of(scope),
+            username=username,
+        )
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         """Decide, then answer 429 or pass on with the rate-limit headers added."""

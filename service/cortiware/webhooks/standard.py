@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
-from cortiware.whsec import decode_secret
+from cortiware.settings import whsec_key as decode_secret  # settings validates with it too
 
 __all__ = [
     "DEFAULT_TOLERANCE_SECONDS",
