@@ -20,6 +20,7 @@ import click
 import redis.exceptions
 from sqlalchemy.exc import DBAPIError, StatementError
 
+from cortiware.db.outage import ConnectFailed
 from cortiware.settings import Settings, SettingsError
 
 __all__ = ["dependency_problem", "fail", "load_settings", "run_async"]
@@ -81,6 +82,9 @@ def dependency_problem(exc: BaseException) -> str | None:
 
     None means `exc` is not such a failure (a bug, say) and should propagate.
     """
+    if isinstance(exc, ConnectFailed) and exc.__cause__ is not None:
+        # The engine wraps every failure to connect; the driver's own error names the cause.
+        exc = exc.__cause__
     cause: BaseException = exc
     if isinstance(exc, StatementError) and exc.orig is not None:
         # SQLAlchemy's own text adds the SQL and its parameters: only the driver's error.
