@@ -12,6 +12,7 @@ from litestar.di import NamedDependency
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cortiware.app_state import SETTINGS
 from cortiware.auth import Role, require_roles
 from cortiware.db import migrate
 from cortiware.db.models import WebhookEvent
@@ -68,7 +69,7 @@ class DeveloperController(Controller):
         self, db_session: NamedDependency[AsyncSession], state: State
     ) -> Diagnostics:
         """A snapshot; the database answered if this returns at all."""
-        settings: Settings = state.settings
+        settings = SETTINGS.get(state)
         current: Any = await db_session.scalar(text("SELECT version_num FROM alembic_version"))
         head = migrate.head_revision()
         counted = await db_session.execute(
