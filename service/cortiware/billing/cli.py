@@ -87,6 +87,7 @@ def sync_command() -> None:
     """Re-fetch every subscription from Stripe and reconcile, reporting each difference."""
     from cortiware.billing.client import make_stripe_client
     from cortiware.billing.sync import SyncReport, sync_subscriptions
+    from cortiware.cache.read_through import command_cache
     from cortiware.cli import load_settings, run_async
     from cortiware.errors import UpstreamError
 
@@ -94,8 +95,11 @@ def sync_command() -> None:
     client = make_stripe_client(settings)
 
     async def run() -> SyncReport:
-        async with _sessionmaker(settings.database_url) as sessionmaker:
-            return await sync_subscriptions(client, sessionmaker)
+        async with (
+            _sessionmaker(settings.database_url) as sessionmaker,
+            command_cache(settings) as cache,
+        ):
+            return await sync_subscriptions(client, sessionmaker, cache=cache)
 
     try:
         report = run_async(run)
@@ -121,6 +125,7 @@ def sync_command() -> None:
 @click.option("--since", help="Only events received since (ISO 8601, or 30m / 24h / 7d).")
 def replay_command(since: str | None) -> None:
     """Process stored failed and unmatched Stripe events again (newest-wins still holds)."""
+    from cortiware.cache.read_through import command_cache
     from cortiware.cli import fail, load_settings, run_async
     from cortiware.webhooks.stripe_events import ReplayReport, replay
 
@@ -131,8 +136,11 @@ def replay_command(since: str | None) -> None:
     settings = load_settings()
 
     async def run() -> ReplayReport:
-        async with _sessionmaker(settings.database_url) as sessionmaker:
-            return await replay(sessionmaker, since=cutoff)
+        async with (
+            _sessionmaker(settings.database_url) as sessionmaker,
+            command_cache(settings) as cache,
+        ):
+            return await replay(sessionmaker, since=cutoff, cache=cache)
 
     report = run_async(run)
     parts = ", ".join(f"{status} {n}" for status, n in sorted(report.counts.items()))

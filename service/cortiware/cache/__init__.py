@@ -17,6 +17,9 @@ from cortiware.cache.cache import Cache, group_of
 
 __all__ = [
     "CACHE_STATE_KEY",
+    "GROUP_MONETIZATION",
+    "GROUP_ORGANIZATIONS",
+    "GROUP_PLANS",
     "TTL_MONETIZATION",
     "TTL_ORGANIZATIONS",
     "TTL_PLANS",
@@ -26,6 +29,12 @@ __all__ = [
 
 CACHE_STATE_KEY: Final = "cache"
 """`app.state` key of the `Cache`."""
+GROUP_MONETIZATION: Final = "monetization"
+"""The global monetization config (it shows the effective audit retention)."""
+GROUP_PLANS: Final = "plans"
+"""Plans and their prices."""
+GROUP_ORGANIZATIONS: Final = "organizations"
+"""Organizations with their owners and subscription status."""
 TTL_MONETIZATION: Final = 300.0
 TTL_PLANS: Final = 600.0
 TTL_ORGANIZATIONS: Final = 300.0

@@ -14,7 +14,7 @@ from litestar.datastructures import State
 from litestar.di import NamedDependency
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cortiware.cache import CACHE_STATE_KEY, Cache
+from cortiware.cache import CACHE_STATE_KEY, GROUP_ORGANIZATIONS, Cache
 from cortiware.errors import BadRequest, NotFound, problem_response
 from cortiware.settings import Settings
 from cortiware.webhooks import federation, stripe_events
@@ -37,7 +37,7 @@ def _stripe_ingest(state: State) -> StripeIngest:
             # redelivers when it got no answer, and the first delivery may have committed
             # and then died (or lost its reply) before invalidating.
             if isinstance(cache, Cache) and any(r.status in _CHANGED for r in receipts):
-                await cache.invalidate("organizations")
+                await cache.invalidate(GROUP_ORGANIZATIONS)
 
         ingest = StripeIngest(state.db_sessionmaker, after_commit=invalidate)
         state[INGEST_STATE_KEY] = ingest
