@@ -61,7 +61,13 @@ from cortiware.onboarding.schemas import (
     InviteOut,
     VerifyOut,
 )
-from cortiware.onboarding.tokens import TokenInvalid, check_token, issue_token, token_hash
+from cortiware.onboarding.tokens import (
+    SecretKeys,
+    TokenInvalid,
+    check_token,
+    issue_token,
+    token_hash,
+)
 from cortiware.settings import Settings
 
 __all__ = [
@@ -133,7 +139,7 @@ async def create_invite(
 
 
 async def find_invite(
-    session: AsyncSession, *, secret: str, token: str, now: datetime | None = None
+    session: AsyncSession, *, secret: SecretKeys, token: str, now: datetime | None = None
 ) -> OnboardingInvite:
     """The usable invite for `token`; raise 400 invalid, 404 unknown, 409 used, 410 expired."""
     try:
@@ -197,7 +203,7 @@ async def _trial(
 async def accept_invite(
     session: AsyncSession,
     *,
-    secret: str,
+    secret: SecretKeys,
     token: str,
     name: str,
     password: str,
@@ -393,7 +399,7 @@ class OnboardingService:
         """
         try:
             invite = await find_invite(
-                self.session, secret=self.settings.onboarding_token_secret, token=token
+                self.session, secret=self.settings.onboarding_token_secrets, token=token
             )
         except InviteError as exc:
             await self._failed("verify", exc, token)
@@ -417,7 +423,7 @@ class OnboardingService:
         try:
             accepted = await accept_invite(
                 self.session,
-                secret=self.settings.onboarding_token_secret,
+                secret=self.settings.onboarding_token_secrets,
                 token=data.token,
                 name=data.name,
                 password=data.password,
