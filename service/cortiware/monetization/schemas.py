@@ -48,7 +48,11 @@ class ConfigUpdate(msgspec.Struct, forbid_unknown_fields=True):
     """`PUT` body; an omitted field keeps its value."""
 
     default_plan_code: Code | msgspec.UnsetType | None = msgspec.UNSET
-    trial_days: Annotated[int, msgspec.Meta(ge=0, le=365)] | msgspec.UnsetType = msgspec.UNSET
+    # `extra`: Litestar's schema generation drops a bound of 0 (it tests the value's truth).
+    trial_days: (
+        Annotated[int, msgspec.Meta(ge=0, le=365, extra_json_schema={"extra": {"minimum": 0}})]
+        | msgspec.UnsetType
+    ) = msgspec.UNSET
     currency: Currency | msgspec.UnsetType = msgspec.UNSET
     audit_retention_days: (
         Annotated[int, msgspec.Meta(ge=MIN_RETENTION_DAYS, le=MAX_RETENTION_DAYS)]
@@ -129,7 +133,9 @@ class PlanPatch(msgspec.Struct, forbid_unknown_fields=True):
 class PriceIn(msgspec.Struct, forbid_unknown_fields=True):
     """`POST /api/provider/plans/{id}/prices`; currency defaults to the global config's."""
 
-    amount_cents: Annotated[int, msgspec.Meta(ge=0, le=100_000_000)]
+    amount_cents: Annotated[
+        int, msgspec.Meta(ge=0, le=100_000_000, extra_json_schema={"extra": {"minimum": 0}})
+    ]
     interval: Interval = "month"
     currency: Currency | None = None
     active: bool = True
