@@ -8,11 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import socket
+import subprocess
+import sys
 import threading
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import uvicorn
@@ -87,3 +92,43 @@ def onboard_owner(base: str, provider: Identity) -> tuple[Identity, str]:
 def staff(base: str, role: str) -> Identity:
     """The test environment's `role` staff account, logged in."""
     return log_in(base, role, STAFF_PASSWORDS[role], role)
+
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@contextlib.contextmanager
+def serve_process(env: dict[str, str], log: Path) -> Iterator[str]:
+    """`cortiware serve` as its own process (Stripe calls to `CORTIWARE_TEST_STRIPE_API_BASE`),
+    stdout and stderr to `log`; yields its base URL and terminates it at the end."""
+    port = free_port()
+    keep = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "VIRTUAL_ENV")}
+    process_env = keep | {"PYTHONPATH": str(REPO_ROOT), "STRIPE_SUPPRESS_NOTICES": "true"} | env
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "tests.support.serve_on_fake_stripe",
+                "serve",
+                "--port",
+                f"{port}",
+            ],
+            cwd=REPO_ROOT,
+            env=process_env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                with contextlib.suppress(OSError):
+                    socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                    break
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"serve did not start:\n{log.read_text()}")
+                time.sleep(0.1)
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
