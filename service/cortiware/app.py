@@ -29,6 +29,7 @@ from cortiware.logging import configure_logging
 from cortiware.metrics_publisher import metrics_lifespan
 from cortiware.middleware.input_guard import InputGuardMiddleware
 from cortiware.middleware.request_context import RequestContextMiddleware
+from cortiware.middleware.response_headers import api_response_headers
 from cortiware.openapi import describe_http_contract
 from cortiware.pages import page_route_handlers, template_config
 from cortiware.pages.error_pages import html_outside_api
@@ -103,6 +104,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         # problem+json under /api/, an HTML error page everywhere else (pages, unknown paths);
         # an unreachable database is a 503 with Retry-After, logged once per outage.
         exception_handlers=html_outside_api({**exception_handlers, **OUTAGE_HANDLERS}),
+        before_send=[api_response_headers],  # nosniff and no-store on every /api/ answer
         template_config=template_config(),
         request_max_body_size=MAX_BODY_BYTES,
         state=State({"settings": settings}),
