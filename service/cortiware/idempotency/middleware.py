@@ -31,13 +31,13 @@ from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from cortiware import metrics
+from cortiware.auth.middleware import session_id_of
 from cortiware.idempotency.store import (
     ClaimOutcome,
     IdempotencyStore,
     LimitCheck,
     StoredResponse,
 )
-from cortiware.auth.middleware import session_id_of
 from cortiware.ratelimit._respond import send_problem
 from cortiware.ratelimit.client_ip import IPNetwork, client_ip
 from cortiware.ratelimit.middleware import DEFERRED_LIMIT_SCOPE_KEY, DeferredLimit, principal_of
