@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Final, Literal
 
+import iso4217
 import msgspec
 
 from cortiware.audit.retention import MAX_RETENTION_DAYS, MIN_RETENTION_DAYS
@@ -25,11 +26,22 @@ __all__ = [
 
 Code = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
 CouponCode = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")]
-Currency = Annotated[str, msgspec.Meta(pattern=r"^[a-z]{3}$")]
+CURRENCY_CODES: Final = tuple(sorted({currency.code.lower() for currency in iso4217.Currency}))
+"""ISO 4217 codes, lower case as Stripe writes them."""
+if TYPE_CHECKING:
+    Currency = str
+else:  # a Literal of every code: validated by msgspec and published as an enum
+    Currency = Literal[CURRENCY_CODES]
+_FEATURE_MAX: Final = 200
+# Litestar's schema generation drops constraints on list items; `extra` restores them.
+_FEATURE_ITEM: Final[dict[str, Any]] = {
+    "extra": {"items": {"type": "string", "maxLength": _FEATURE_MAX}}
+}
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 Description = Annotated[str, msgspec.Meta(max_length=5000)]
 Features = Annotated[
-    list[Annotated[str, msgspec.Meta(max_length=200)]], msgspec.Meta(max_length=50)
+    list[Annotated[str, msgspec.Meta(max_length=_FEATURE_MAX)]],
+    msgspec.Meta(max_length=50, extra_json_schema=_FEATURE_ITEM),
 ]
 Interval = Literal["month", "year"]
 
