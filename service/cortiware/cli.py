@@ -21,7 +21,7 @@ from cortiware.db.engine import create_engine
 from cortiware.logging import configure_logging
 from cortiware.openapi import render_openapi
 from cortiware.seed import seed as seed_database
-from cortiware.settings import VARIABLES, AppEnv, Settings, SettingsError
+from cortiware.settings import AppEnv, Settings, config_report
 from cortiware.smoke import smoke_command
 
 __all__ = ["dependency_problem", "main"]
@@ -128,25 +128,12 @@ def config() -> None:
 @config.command("check")
 def config_check() -> None:
     """Validate the environment and print every variable (never a secret's value)."""
-    problems: list[str] = []
-    try:
-        settings: Settings | None = Settings.from_env()
-    except SettingsError as exc:
-        settings, problems = None, exc.problems
-    app_env = os.environ.get("APP_ENV", "development") or "development"
-    deployed = app_env in ("staging", "production")
-    rows: list[tuple[str, str, str]] = []
-    for var in VARIABLES:
-        need = "required" if var.required_deployed and deployed else "optional"
-        state = "set" if os.environ.get(var.name, "").strip() else "missing"
-        if state == "missing" and settings and var.name in settings.uses_dev_defaults:
-            state = "dev default"
-        rows.append((var.name, need, state))
-    width = max(len(r[0]) for r in rows)
-    click.echo(f"APP_ENV={app_env}")
+    app_env, rows, problems = config_report(os.environ)
+    width = max(len(row.name) for row in rows)
+    click.echo(f"APP_ENV={app_env.value if app_env else os.environ.get('APP_ENV', '').strip()}")
     click.echo(f"{'variable'.ljust(width)}  {'need':8}  state")
-    for name, need, state in rows:
-        click.echo(f"{name.ljust(width)}  {need:8}  {state}")
+    for row in rows:
+        click.echo(f"{row.name.ljust(width)}  {row.need:8}  {row.state}")
     if problems:
         click.echo(f"{len(problems)} problem(s):", err=True)
         for problem in problems:
