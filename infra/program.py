@@ -225,13 +225,12 @@ def build(config: StackConfig) -> dict[str, Any]:
     canary = Canary(
         "canary",
         CanaryArgs(
-            name=f"cw-{stack}-health",
+            config=config.canary,
+            name_prefix=f"cw-{stack}",
             prefix=prefix,
             stack=stack,
             account=account,
             base_url=load_balancer.base_url,
-            runtime_version=config.canary.runtime_version,
-            artifact_retention_days=config.canary.artifact_retention_days,
             topic_arn=paging.topic.arn,
         ),
     )
@@ -265,4 +264,5 @@ def build(config: StackConfig) -> dict[str, Any]:
         "archiveUrl": archive.archive_url,
         "alarmTopicArn": paging.topic.arn,
         "canaryName": canary.canary.name,
+        "canaryNames": {check: c.name for check, c in canary.canaries.items()},
     }

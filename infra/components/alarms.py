@@ -97,11 +97,13 @@ class AlarmSpec:
     """Breaching datapoints among ``periods`` that fire the alarm (all of them when unset)."""
     missing: MissingData = "notBreaching"
     """How missing data counts."""
+    shared_runbook: str | None = None
+    """The alarm (short name) whose runbook this one shares, for alarms of one kind."""
 
     @property
     def runbook(self) -> str:
-        """``runbooks/<name>.md``."""
-        return runbook_path(self.name)
+        """``runbooks/<name>.md`` (or the shared runbook's path)."""
+        return runbook_path(self.shared_runbook or self.name)
 
 
 def _query(query_id: str, metric: Metric) -> aws.cloudwatch.MetricAlarmMetricQueryArgsDict:
