@@ -11,6 +11,7 @@ from infra.components.alarms import Alarms, AlarmsArgs
 from infra.components.autoscaling import Autoscaling, AutoscalingArgs
 from infra.components.cache import Cache, CacheArgs
 from infra.components.canary import Canary, CanaryArgs
+from infra.components.dashboard import Dashboard, DashboardArgs
 from infra.components.database import Database, DatabaseArgs, rds_log_group_names
 from infra.components.events import OperationalEvents, OperationalEventsArgs
 from infra.components.jobs import ScheduledJobs, ScheduledJobsArgs
@@ -201,7 +202,7 @@ def build(config: StackConfig) -> dict[str, Any]:
             moved_from=SERVICE_COMPONENT,
         ),
     )
-    Alarms(
+    alarms = Alarms(
         "alarms",
         AlarmsArgs(
             config=config.alerts,
@@ -235,6 +236,24 @@ def build(config: StackConfig) -> dict[str, Any]:
         ),
     )
 
+    Dashboard(
+        "dashboard",
+        DashboardArgs(
+            prefix=prefix,
+            region=config.region,
+            metrics_environment=config.app_env,
+            load_balancer_arn_suffix=load_balancer.load_balancer.arn_suffix,
+            target_group_arn_suffix=load_balancer.target_group.arn_suffix,
+            cluster_name=service.cluster.name,
+            service_name=service.service.name,
+            db_instance_identifier=database.instance.identifier,
+            db_proxy_name=database.proxy.name,
+            cache_member_ids=cache.member_cluster_ids,
+            canary_names=[c.name for c in canary.canaries.values()],
+            alarm_arns=[a.arn for a in [*alarms.alarms.values(), *canary.alarms.values()]],
+        ),
+    )
+
     migration_network = pulumi.Output.json_dumps(
         {
             "awsvpcConfiguration": {
@@ -263,6 +282,7 @@ def build(config: StackConfig) -> dict[str, Any]:
         "archiveBucket": archive.bucket.bucket,
         "archiveUrl": archive.archive_url,
         "alarmTopicArn": paging.topic.arn,
+        "dashboardName": prefix,
         "canaryName": canary.canary.name,
         "canaryNames": {check: c.name for check, c in canary.canaries.items()},
     }

@@ -7,6 +7,7 @@ import json
 
 import pytest
 from infra.components.alarms import DB_CONNECT_FAILED_METRIC, EMF_NAMESPACE, MIB
+from infra.components.dashboard import FUNNEL
 from infra.offline import OfflineRun, run_offline
 
 from tests.infra.conftest import container, one
@@ -165,3 +166,30 @@ def test_containers_get_the_release_and_trace_sampling(run: OfflineRun) -> None:
         tag = definition["image"].rsplit(":", 1)[1]
         assert env["APP_VERSION"] == tag == "0.1.0"
         assert env["SENTRY_TRACES_SAMPLE_RATE"] == "0.1"
+
+
+def test_each_stack_has_a_dashboard_of_the_signals_that_matter(run: OfflineRun) -> None:
+    """The stack's dashboard plots golden signals, the onboarding funnel, RDS, Redis and the
+    canaries, and shows the state of every alarm of the stack."""
+    dashboard = one(run, "aws:cloudwatch/dashboard:Dashboard").inputs
+    assert dashboard["dashboardName"] == f"cortiware-{run.stack}" == run.outputs["dashboardName"]
+    widgets = json.loads(dashboard["dashboardBody"])["widgets"]
+    by_title = {w["properties"]["title"]: w["properties"] for w in widgets}
+    assert set(by_title) == {
+        "Traffic and errors",
+        "Latency (target response time)",
+        "Saturation (tasks)",
+        "Onboarding funnel",
+        "Database",
+        "Redis",
+        "Canaries (success %)",
+        "Alarm states",
+    }
+    funnel = [m[1] for m in by_title["Onboarding funnel"]["metrics"]]
+    assert funnel == list(FUNNEL)
+    canaries = {m[3] for m in by_title["Canaries (success %)"]["metrics"]}
+    assert canaries == {c.inputs["name"] for c in run.of_type("aws:synthetics/canary:Canary")}
+    alarms = run.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
+    assert len(by_title["Alarm states"]["alarms"]) == len(alarms)
+    latency = {m[-1]["stat"] for m in by_title["Latency (target response time)"]["metrics"]}
+    assert "p95" in latency
