@@ -20,6 +20,7 @@ from infra.components.logs import LogsKey, LogsKeyArgs
 from infra.components.network import Network, NetworkArgs
 from infra.components.paging import Paging, PagingArgs
 from infra.components.registry import ImageRegistry, ImageRegistryArgs
+from infra.components.secret_age import SecretAge, SecretAgeArgs
 from infra.components.secrets import AppSecrets, AppSecretsArgs
 from infra.components.service import Service, ServiceArgs
 from infra.components.storage import ArchiveBucket, ArchiveBucketArgs
@@ -202,6 +203,17 @@ def build(config: StackConfig) -> dict[str, Any]:
             moved_from=SERVICE_COMPONENT,
         ),
     )
+    secret_age = SecretAge(
+        "secret-age",
+        SecretAgeArgs(
+            prefix=prefix,
+            stack=stack,
+            account=account,
+            metrics_environment=config.app_env,
+            log_retention_days=config.service.log_retention_days,
+            logs_key_arn=logs_key.arn,
+        ),
+    )
     alarms = Alarms(
         "alarms",
         AlarmsArgs(
@@ -221,6 +233,7 @@ def build(config: StackConfig) -> dict[str, Any]:
             service_name=service.service.name,
             prune_failure_rule=events.prune_failed.name,
             backup_failure_rule=events.backup_failed.name,
+            secret_age=secret_age.metric,
         ),
     )
     canary = Canary(

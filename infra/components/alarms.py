@@ -210,6 +210,8 @@ class AlarmsArgs:
     """EventBridge rule matching a failed audit-prune task."""
     backup_failure_rule: pulumi.Input[str]
     """EventBridge rule matching a failed AWS Backup job."""
+    secret_age: Metric
+    """Days since the stack's oldest secret last changed (:mod:`infra.components.secret_age`)."""
 
 
 def _worst_node(members: Sequence[str], metric: str, statistic: str) -> Expression:
@@ -436,6 +438,17 @@ def alarm_table(args: AlarmsArgs) -> list[AlarmSpec]:
             ">",
             0,
             periods=1,
+        ),
+        AlarmSpec(
+            "secret-age",
+            f"A secret of the stack has not changed for more than {cfg.secret_max_age_days} "
+            "days: rotate it.",
+            args.secret_age,
+            ">",
+            cfg.secret_max_age_days,
+            periods=1,
+            # The measuring function not reporting is itself worth a look.
+            missing="breaching",
         ),
         AlarmSpec(
             "redis-cpu",

@@ -21,6 +21,7 @@ EXPECTED = {
     "rds-disk-queue-depth",
     "prune-task-failed",
     "backup-job-failed",
+    "secret-age",
     "unhealthy-hosts",
     "rds-cpu",
     "rds-free-storage",
