@@ -17,6 +17,7 @@ WILDCARD_ALLOWED = {
     "PutOwnMetricsOnly": ["cloudwatch:PutMetricData"],
     "PutSyntheticsMetricsOnly": ["cloudwatch:PutMetricData"],
     "SyntheticsRuntimeListsBuckets": ["s3:ListAllMyBuckets"],
+    "ListSecretsRequiresWildcard": ["secretsmanager:ListSecrets"],
 }
 """Statements allowed a "*" resource, with the only actions they may carry."""
 
