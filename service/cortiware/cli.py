@@ -15,6 +15,7 @@ import click
 
 from cortiware.audit.cli import audit
 from cortiware.billing.cli import stripe_group
+from cortiware.db_shell import db_group
 from cortiware.settings import VARIABLES, Settings, SettingsError
 from cortiware.smoke import smoke_command
 
@@ -173,8 +174,11 @@ def serve(host: str, port: int, workers: int, reload: bool) -> None:
 
 async def _migrate(settings: Settings, *, seed_after: bool) -> list[str]:
     from cortiware.db import migrate
+    from cortiware.db.roles import ensure_application_role
 
     await migrate.upgrade(settings.database_url_unpooled)
+    if not settings.is_embedded_database:
+        await ensure_application_role(settings.database_url_unpooled, settings.database_url)
     if not seed_after:
         return []
     return await _seed(settings)
@@ -251,6 +255,7 @@ def config_check() -> None:
 
 
 main.add_command(audit)  # `cortiware audit prune`
+main.add_command(db_group)  # `cortiware db shell [--write] [-c SQL]`
 main.add_command(smoke_command)  # `cortiware smoke --base-url URL [--expect-version TAG]`
 main.add_command(stripe_group)  # `cortiware stripe setup | sync | replay`
 
