@@ -12,14 +12,15 @@ from litestar import Litestar
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi.config import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from cortiware import __version__
+from cortiware.api_reference import SwaggerReader, reader_assets
 from cortiware.auth import provide_optional_principal, provide_principal
 from cortiware.auth.wiring import auth_middleware, auth_route_handlers
 from cortiware.billing.routes import BillingController
 from cortiware.db.engine import create_engine
+from cortiware.db.outage import OUTAGE_HANDLERS
 from cortiware.db.session import provide_db_session
 from cortiware.errors import exception_handlers
 from cortiware.health import health, live, ready
@@ -30,6 +31,7 @@ from cortiware.middleware.input_guard import InputGuardMiddleware
 from cortiware.middleware.request_context import RequestContextMiddleware
 from cortiware.openapi import describe_http_contract
 from cortiware.pages import page_route_handlers, template_config
+from cortiware.pages.error_pages import html_outside_api
 from cortiware.settings import Settings
 from cortiware.webhooks.routes import federation_webhook, stripe_webhook
 
@@ -72,6 +74,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
     route_handlers += auth_route_handlers(settings)
     # Server-rendered pages (/login, /provider, /owner, /onboarding) and /static.
     route_handlers += page_route_handlers()
+    # The API reference reader's own files (no CDN).
+    route_handlers.append(reader_assets())
     # Onboarding, monetization, organizations, portals and the audit log (issue 4, part B).
     route_handlers += business_route_handlers()
     # Stripe billing and signed webhooks (issue 5); /api/webhooks/* is exempt from CSRF,
@@ -96,7 +100,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "principal": Provide(provide_principal),
             "maybe_principal": Provide(provide_optional_principal),
         },
-        exception_handlers=exception_handlers,
+        # problem+json under /api/, an HTML error page everywhere else (pages, unknown paths);
+        # an unreachable database is a 503 with Retry-After, logged once per outage.
+        exception_handlers=html_outside_api({**exception_handlers, **OUTAGE_HANDLERS}),
         template_config=template_config(),
         request_max_body_size=MAX_BODY_BYTES,
         state=State({"settings": settings}),
@@ -104,7 +110,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             title="Cortiware API",
             version=__version__,
             path="/api/docs",
-            render_plugins=[ScalarRenderPlugin()],
+            render_plugins=[SwaggerReader()],  # its files are served by reader_assets()
         ),
         logging_config=None,  # configure_logging() owns the root logger (JSON lines)
         debug=False,

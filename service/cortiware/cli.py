@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import os
 import re
 import socket
 import sys
@@ -16,7 +17,7 @@ import click
 from cortiware.audit.cli import audit
 from cortiware.billing.cli import stripe_group
 from cortiware.db_shell import db_group
-from cortiware.settings import VARIABLES, Settings, SettingsError
+from cortiware.settings import VARIABLES, AppEnv, Settings, SettingsError
 from cortiware.smoke import smoke_command
 
 __all__ = ["dependency_problem", "main"]
@@ -157,6 +158,10 @@ def serve(host: str, port: int, workers: int, reload: bool) -> None:
             redis="in-memory" if settings.redis_url is None else "Redis",
         )
         run_async(lambda: _migrate(settings, seed_after=True))
+    if settings.app_env is AppEnv.DEVELOPMENT and "BASE_URL" in settings.uses_dev_defaults:
+        # Links (invites, Stripe return URLs) follow the address served, not a fixed :8000;
+        # the app is built from the environment by uvicorn, in this process or its workers.
+        os.environ["BASE_URL"] = f"http://{_url_host(host)}:{port}"
     uvicorn.run(
         "cortiware.app:create_app",
         factory=True,
@@ -170,6 +175,12 @@ def serve(host: str, port: int, workers: int, reload: bool) -> None:
         server_header=False,
         timeout_graceful_shutdown=20,
     )
+
+
+def _url_host(host: str) -> str:
+    if host in ("0.0.0.0", "::", ""):  # noqa: S104 - naming the wildcard, not binding it
+        return "127.0.0.1"
+    return f"[{host}]" if ":" in host else host
 
 
 async def _migrate(settings: Settings, *, seed_after: bool) -> list[str]:

@@ -60,7 +60,9 @@ ROUTES: dict[str, Case] = {
     "GET /api/health/ready": Case(public=True),
     "GET /api/health": Case(public=True),
     "GET /api/docs": Case(public=True),
-    "GET /api/docs/scalar": Case(public=True),
+    "GET /api/docs/swagger": Case(public=True),
+    "GET /api/docs/assets/{file_path:path}": Case(public=True),
+    "HEAD /api/docs/assets/{file_path:path}": Case(public=True),
     "GET /api/docs/openapi.json": Case(public=True),
     "GET /api/docs/{path:str}": Case(public=True),
     # auth
