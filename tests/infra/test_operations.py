@@ -3,8 +3,10 @@ logged sessions, the readiness health check and the deployed tag as APP_VERSION.
 
 from __future__ import annotations
 
+import re
+
 import pytest
-from infra.offline import OfflineRun
+from infra.offline import REPO_ROOT, OfflineRun
 
 from cortiware.app import create_app
 from cortiware.settings import Settings
@@ -60,3 +62,15 @@ def test_the_load_balancer_asks_the_service_s_readiness_route() -> None:
     assert READINESS_PATH in paths
     handler = app.route_handler_method_map[READINESS_PATH]["GET"]
     assert handler.handler_name == "ready"
+
+
+def test_first_deploy_targets_a_resource_the_program_declares(run: OfflineRun) -> None:
+    """The `--target` URN of docs/infra.md's first `up` is the ECR repository's URN."""
+    text = (REPO_ROOT / "docs" / "infra.md").read_text()
+    match = re.search(r'--target "([^"]+)"', text)
+    assert match is not None
+    urn = match.group(1).replace("\\$", "$")
+    assert urn.startswith("urn:pulumi:$STACK::cortiware::")
+    repository = one(run, "aws:ecr/repository:Repository")
+    # The mock engine names stack and project "stack::project"; the rest is the program's.
+    assert urn.split("::", 2)[2] == repository.urn.split("::", 2)[2]
