@@ -18,6 +18,8 @@ from cortiware.billing.cli import stripe_group
 from cortiware.console import dependency_problem, fail, load_settings, run_async
 from cortiware.db import migrate as migrations
 from cortiware.db.engine import create_engine
+from cortiware.db.roles import ensure_application_role
+from cortiware.db_shell import db_group
 from cortiware.logging import configure_logging
 from cortiware.openapi import render_openapi
 from cortiware.seed import seed as seed_database
@@ -89,6 +91,8 @@ def _url_host(host: str) -> str:
 
 async def _migrate(settings: Settings, *, seed_after: bool) -> list[str]:
     await migrations.upgrade(settings.database_url_unpooled)
+    if not settings.is_embedded_database:
+        await ensure_application_role(settings.database_url_unpooled, settings.database_url)
     if not seed_after:
         return []
     return await _seed(settings)
@@ -154,6 +158,7 @@ def openapi_command(path: Path | None) -> None:
 
 
 main.add_command(audit)  # `cortiware audit prune`
+main.add_command(db_group)  # `cortiware db shell [--write] [-c SQL]`
 main.add_command(smoke_command)  # `cortiware smoke --base-url URL [--expect-version TAG]`
 main.add_command(stripe_group)  # `cortiware stripe setup | sync | replay`
 
