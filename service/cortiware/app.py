@@ -20,9 +20,10 @@ from cortiware.auth import provide_optional_principal, provide_principal
 from cortiware.auth.wiring import auth_middleware, auth_route_handlers
 from cortiware.billing.routes import BillingController
 from cortiware.db.engine import create_engine
+from cortiware.db.outage import OUTAGE_HANDLERS
 from cortiware.db.session import provide_db_session
 from cortiware.errors import exception_handlers
-from cortiware.health import health, live
+from cortiware.health import health, live, ready
 from cortiware.kv.wiring import redis_lifespan, redis_middleware
 from cortiware.logging import configure_logging
 from cortiware.metrics_publisher import metrics_lifespan
@@ -64,7 +65,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         finally:
             await engine.dispose()
 
-    route_handlers: list[Any] = [live, health]
+    route_handlers: list[Any] = [live, ready, health]
     middleware: list[Any] = [RequestContextMiddleware(), InputGuardMiddleware()]
     # --- feature wiring: each package adds its handlers/middleware here -------------------
     # Sessions and CSRF (issue 4): listed before rate limiting/idempotency, which read the
@@ -99,8 +100,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "principal": Provide(provide_principal),
             "maybe_principal": Provide(provide_optional_principal),
         },
-        # problem+json under /api/, an HTML error page everywhere else (pages, unknown paths).
-        exception_handlers=html_outside_api(exception_handlers),
+        # problem+json under /api/, an HTML error page everywhere else (pages, unknown paths);
+        # an unreachable database is a 503 with Retry-After, logged once per outage.
+        exception_handlers=html_outside_api({**exception_handlers, **OUTAGE_HANDLERS}),
         template_config=template_config(),
         request_max_body_size=MAX_BODY_BYTES,
         state=State({"settings": settings}),
@@ -138,7 +140,7 @@ def _init_sentry(settings: Settings) -> None:
     sentry_sdk.init(
         dsn=settings.sentry_dsn,
         environment=settings.app_env.value,
-        release=f"cortiware@{__version__}",
+        release=f"cortiware@{settings.app_version}",
         traces_sample_rate=settings.sentry_traces_sample_rate,
         send_default_pii=False,
     )

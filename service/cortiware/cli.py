@@ -17,6 +17,7 @@ import click
 from cortiware.audit.cli import audit
 from cortiware.billing.cli import stripe_group
 from cortiware.settings import VARIABLES, AppEnv, Settings, SettingsError
+from cortiware.smoke import smoke_command
 
 __all__ = ["dependency_problem", "main"]
 
@@ -260,25 +261,8 @@ def config_check() -> None:
     click.echo("configuration OK")
 
 
-@main.command()
-@click.option("--base-url", required=True, help="Public origin of the deployment to check.")
-@click.option("--timeout", default=5.0, show_default=True, help="Seconds per request.")
-def smoke(base_url: str, timeout: float) -> None:
-    """Post-deploy smoke test: exits 0 only when every check passes."""
-    from cortiware.smoke import run_smoke
-
-    if not base_url.startswith(("http://", "https://")):
-        fail("--base-url must start with http:// or https://")
-    results = run_smoke(base_url, timeout=timeout)
-    for result in results:
-        click.echo(f"{'PASS' if result.ok else 'FAIL'}  {result.name:14}  {result.detail}")
-    failed = sum(not r.ok for r in results)
-    if failed:
-        fail(f"{failed} of {len(results)} smoke checks failed")
-    click.echo(f"all {len(results)} smoke checks passed")
-
-
 main.add_command(audit)  # `cortiware audit prune`
+main.add_command(smoke_command)  # `cortiware smoke --base-url URL [--expect-version TAG]`
 main.add_command(stripe_group)  # `cortiware stripe setup | sync | replay`
 
 if __name__ == "__main__":  # pragma: no cover

@@ -176,7 +176,11 @@ SECURITY_SCHEMES: Final[Mapping[str, SecurityScheme]] = {
 """How a caller authenticates: the session cookie, plus the CSRF header on unsafe methods."""
 
 _PROBLEM = Reference(ref="#/components/schemas/Problem")
-_HEALTH_PATH: Final = "/api/health"
+_HEALTH_503: Final = {
+    "/api/health": "`unhealthy`: the database is unreachable or config is missing.",
+    "/api/health/ready": "`unready`: this process's required config is missing.",
+}
+"""Health paths whose 503 is their own JSON body (the 200's schema), not problem+json."""
 _WEBHOOKS: Final = "/api/webhooks/"  # exempt from `InputGuardMiddleware`, as from CSRF etc.
 _RATE_LIMIT_HEADERS: Final = {
     "RateLimit-Policy": '`"<group>";q=<quota>;w=<window seconds>` (IETF draft).',
@@ -377,16 +381,15 @@ def describe_http_contract(app: Litestar) -> None:
         responses = operation.responses = dict(operation.responses or {})
         validated = "400" in responses  # Litestar's request-validation 400
         for code, reasons in sorted(facts.errors(validated).items()):
-            if facts.path == _HEALTH_PATH and code == 503:
+            if facts.path in _HEALTH_503 and code == 503:
                 continue  # health answers 503 with its own body; added below
             responses[str(code)] = OpenAPIResponse(
                 description=" ".join(dict.fromkeys(reasons)),
                 content={PROBLEM_JSON: OpenAPIMediaType(schema=_PROBLEM)},
             )
-        if facts.path == _HEALTH_PATH and isinstance(ok := responses.get("200"), OpenAPIResponse):
+        if facts.path in _HEALTH_503 and isinstance(ok := responses.get("200"), OpenAPIResponse):
             responses["503"] = OpenAPIResponse(
-                description="`unhealthy`: the database is unreachable or config is missing.",
-                content=ok.content,
+                description=_HEALTH_503[facts.path], content=ok.content
             )
         for status, response in responses.items():
             if isinstance(response, OpenAPIResponse):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import signal
 import time
@@ -12,8 +13,10 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from redis.asyncio import Redis
+from sqlalchemy import text
 
 from cortiware.app import create_app
+from cortiware.db.engine import create_engine
 from cortiware.kv import KV, FallbackStore, KVConfig
 from tests.conftest import SettingsFactory
 from tests.integration.conftest import in_loop_client
@@ -150,23 +153,35 @@ async def test_login_rotates_the_session_id(client: AsyncTestClient[Litestar]) -
     assert (await client.get("/api/auth/me")).json()["role"] == "developer"
 
 
-async def test_sessions_live_in_redis(
-    app: Litestar, client: AsyncTestClient[Litestar], redis_url: str
+async def test_sessions_live_in_the_database_and_are_cached_in_redis(
+    app: Litestar, client: AsyncTestClient[Litestar], redis_url: str, database_url: str
 ) -> None:
-    """The session record is stored in Redis under the prefix, keyed by a hash of the id."""
+    """The session is a row keyed by a hash of the id, copied to Redis for at most a minute."""
     await login_staff(client, "accountant")
     session_id = client.cookies.get("cw_session")
     assert session_id
+    key = hashlib.sha256(session_id.encode()).hexdigest()
     prefix = app.state["settings"].redis_key_prefix
     redis = Redis.from_url(redis_url)  # the test's own connection (the app's is on its loop)
     try:
-        keys = [key.decode() async for key in redis.scan_iter(match=f"{prefix}sessions*")]
-        assert len(keys) == 1
-        assert session_id not in keys[0]
+        keys = [key.decode() async for key in redis.scan_iter(match=f"{prefix}session*")]
         ttl = await redis.ttl(keys[0])
     finally:
         await redis.aclose()
-    assert 1700 < ttl <= 1800
+    assert keys == [f"{prefix}session:{key}"]
+    assert 50 < ttl <= 60
+    engine = create_engine(database_url, pool_size=1)
+    try:
+        async with engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    text("SELECT key, role FROM user_sessions WHERE username = 'accountant'")
+                )
+            ).all()
+    finally:
+        await engine.dispose()
+    assert (key, "accountant") in [tuple(row) for row in rows]
+    assert all(session_id not in row[0] for row in rows)
 
 
 async def test_a_logout_while_redis_hangs_still_revokes_the_session(
@@ -203,7 +218,7 @@ async def test_a_logout_while_redis_hangs_still_revokes_the_session(
             http.cookies.set("cw_session", stolen, domain="testserver.local")
             assert (await http.get("/api/auth/me")).status_code == 401
             admin = Redis.from_url(redis.url)
-            keys = [key async for key in admin.scan_iter(match="*sessions*")]
+            keys = [key async for key in admin.scan_iter(match="*session:*")]
             await admin.aclose()
     assert keys == [], "the session record was deleted in Redis once it answered"
 

@@ -57,6 +57,7 @@ class Case:
 ROUTES: dict[str, Case] = {
     # health, docs
     "GET /api/health/live": Case(public=True),
+    "GET /api/health/ready": Case(public=True),
     "GET /api/health": Case(public=True),
     "GET /api/docs": Case(public=True),
     "GET /api/docs/swagger": Case(public=True),

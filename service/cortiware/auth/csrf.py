@@ -11,7 +11,7 @@ Rules, for POST/PUT/PATCH/DELETE outside `/api/webhooks/`:
    service's own too, so `cortiware serve --port 8123` works on any host and port;
 3. when the request carries the session cookie, `X-CSRF-Token` (or the `_csrf` field of an
    HTML form) must equal HMAC-SHA256(SESSION_SECRET, session id), compared in constant
-   time → else 403.
+   time → else 403 (SESSION_SECRET_PREVIOUS, while rotating, is accepted too).
 
 A refusal is raised as `Forbidden`, so it is answered like any other 403 of that route:
 problem+json under `/api/`, the HTML error page on a page.
@@ -53,7 +53,7 @@ class CSRFMiddleware(ASGIMiddleware):
 
     def __init__(self, settings: Settings) -> None:
         self.base_origin = settings.base_origin
-        self.secret = settings.session_secret
+        self.secrets = settings.session_secrets
         self.cookie_name = CookieNames.for_settings(settings).session
         self.follows_host = (
             settings.app_env is AppEnv.DEVELOPMENT and "BASE_URL" in settings.uses_dev_defaults
@@ -70,8 +70,10 @@ class CSRFMiddleware(ASGIMiddleware):
         session_id = read_cookie(scope, self.cookie_name)
         if session_id is not None:
             sent = headers.get(CSRF_HEADER) or await _form_token(scope, receive, headers)
-            expected = csrf_token(self.secret, session_id)
-            if not sent or not hmac.compare_digest(sent.encode(), expected.encode()):
+            if not sent or not any(
+                hmac.compare_digest(sent.encode(), csrf_token(secret, session_id).encode())
+                for secret in self.secrets
+            ):
                 raise Forbidden("Missing or wrong CSRF token.")
         await next_app(scope, receive, send)
 

@@ -7,9 +7,12 @@ from typing import Any
 from sqlalchemy import event, exc
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from cortiware.db import outage
 from cortiware.settings import async_database_url
 
-__all__ = ["create_engine"]
+__all__ = ["CONNECT_TIMEOUT_SECONDS", "create_engine"]
+
+CONNECT_TIMEOUT_SECONDS = 0.8
 
 
 def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
@@ -34,10 +37,12 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         # Well under RDS Proxy's idle client timeout (1800 s by default), so the proxy never
         # closes a pooled connection behind our back.
         pool_recycle=600,
-        # asyncpg's connect timeout: a dead database fails fast instead of hanging health.
-        connect_args={"timeout": 3, "command_timeout": 30},
+        # asyncpg's connect timeout: an unreachable database is a 503 within a second
+        # (`cortiware.db.outage`), not a request hanging; a refused connect fails at once.
+        connect_args={"timeout": CONNECT_TIMEOUT_SECONDS, "command_timeout": 30},
     )
     event.listen(engine.sync_engine, "checkout", _drop_closed)
+    outage.watch(engine)
     return engine
 
 

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import Double, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from cortiware.db.base import UUIDPK, Base, BigInt, JSONDoc, utcnow
@@ -22,6 +22,7 @@ __all__ = [
     "Plan",
     "Price",
     "Subscription",
+    "UserSession",
     "WebhookEvent",
 ]
 
@@ -231,3 +232,22 @@ class Activity(Base):
     organization_id: Mapped[uuid.UUID | None]
     subject: Mapped[str | None] = mapped_column(String(320))
     details: Mapped[dict[str, Any]] = mapped_column(JSONDoc, default=dict)
+
+
+class UserSession(Base):
+    """A logged-in session (`cortiware.auth.sessions`): the durable copy Redis caches."""
+
+    __tablename__ = "user_sessions"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    """SHA-256 (hex) of the session id; the id itself is only in the cookie."""
+    role: Mapped[str] = mapped_column(String(32))
+    username: Mapped[str] = mapped_column(String(320))
+    organization_id: Mapped[uuid.UUID | None]
+    owner_id: Mapped[uuid.UUID | None]
+    created_at: Mapped[float] = mapped_column(Double)
+    """Unix time of the login (absolute expiry counts from here)."""
+    last_seen: Mapped[float] = mapped_column(Double)
+    """Unix time of the last use, rewritten at most once a minute (idle expiry)."""
+    expires_at: Mapped[float] = mapped_column(Double, index=True)
+    """The earlier of idle and absolute expiry; expired rows are deleted in batches."""

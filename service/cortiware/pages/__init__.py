@@ -1,7 +1,7 @@
 """Server-rendered pages (contract §3 "Pages"): Jinja templates and a small stylesheet.
 
-The pages are a thin HTML client of the JSON API (see `_api.py`): forms post to page
-routes, which call the API in-process and render the answer.
+Page handlers call the domain services in-process, never the service's own HTTP API; a
+form runs one command under its JSON route's rate limit and idempotency (`_commands.py`).
 """
 
 from __future__ import annotations
