@@ -23,7 +23,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cortiware.auth import Role, require_roles
-from cortiware.db.models import Subscription
+from cortiware.db.models import Organization, Subscription
 
 __all__ = [
     "MRR_STATUSES",
@@ -31,6 +31,9 @@ __all__ = [
     "Revenue",
     "SubscriptionRow",
     "monthly_cents",
+    "organization_names",
+    "revenue",
+    "subscription_rows",
 ]
 
 MRR_STATUSES: Final = frozenset({"active", "past_due"})
@@ -123,8 +126,7 @@ class AccountantController(Controller):
         organization_id: FromQuery[uuid.UUID | None] = None,
     ) -> list[SubscriptionRow]:
         """Most recently updated first."""
-        rows = await db_session.scalars(_filtered(status, organization_id))
-        return [_row(s) for s in rows]
+        return await subscription_rows(db_session, status, organization_id)
 
     @get("/subscriptions.csv", summary="The same list as CSV", media_type="text/csv")
     async def subscriptions_csv(
@@ -153,26 +155,45 @@ class AccountantController(Controller):
     @get("/revenue", summary="MRR and subscription counts by status")
     async def revenue(self, db_session: NamedDependency[AsyncSession]) -> Revenue:
         """MRR per currency over `active` and `past_due` subscriptions; counts of every status."""
-        rows = (
-            await db_session.execute(
-                select(
-                    Subscription.status,
-                    Subscription.amount_cents,
-                    Subscription.currency,
-                    Subscription.interval,
-                )
+        return await revenue(db_session)
+
+
+async def subscription_rows(
+    db_session: AsyncSession, status: str | None = None, organization_id: uuid.UUID | None = None
+) -> list[SubscriptionRow]:
+    """Subscriptions, most recently updated first, optionally by status or organization."""
+    rows = await db_session.scalars(_filtered(status, organization_id))
+    return [_row(s) for s in rows]
+
+
+async def organization_names(db_session: AsyncSession) -> dict[uuid.UUID, str]:
+    """Every organization's name by id (for showing subscriptions to people)."""
+    rows = await db_session.execute(select(Organization.id, Organization.name))
+    return {row[0]: row[1] for row in rows.all()}
+
+
+async def revenue(db_session: AsyncSession) -> Revenue:
+    """MRR per currency over `active` and `past_due` subscriptions; counts of every status."""
+    rows = (
+        await db_session.execute(
+            select(
+                Subscription.status,
+                Subscription.amount_cents,
+                Subscription.currency,
+                Subscription.interval,
             )
-        ).all()
-        counts: Counter[str] = Counter()
-        mrr: Counter[str] = Counter()
-        for status, amount, currency, interval in rows:
-            counts[status] += 1
-            if status in MRR_STATUSES and amount is not None:
-                mrr[(currency or "usd").lower()] += monthly_cents(amount, interval)
-        return Revenue(
-            mrr_cents=dict(sorted(mrr.items())),
-            counts_by_status=dict(sorted(counts.items())),
-            total=sum(counts.values()),
-            mrr_statuses=sorted(MRR_STATUSES),
-            generated_at=datetime.now(UTC),
         )
+    ).all()
+    counts: Counter[str] = Counter()
+    mrr: Counter[str] = Counter()
+    for status, amount, currency, interval in rows:
+        counts[status] += 1
+        if status in MRR_STATUSES and amount is not None:
+            mrr[(currency or "usd").lower()] += monthly_cents(amount, interval)
+    return Revenue(
+        mrr_cents=dict(sorted(mrr.items())),
+        counts_by_status=dict(sorted(counts.items())),
+        total=sum(counts.values()),
+        mrr_statuses=sorted(MRR_STATUSES),
+        generated_at=datetime.now(UTC),
+    )

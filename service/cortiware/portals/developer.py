@@ -18,7 +18,14 @@ from cortiware.db.models import WebhookEvent
 from cortiware.health import redis_status
 from cortiware.settings import Settings
 
-__all__ = ["DeveloperController", "Diagnostics", "Migrations"]
+__all__ = [
+    "Delivery",
+    "DeveloperController",
+    "Diagnostics",
+    "Migrations",
+    "diagnostics",
+    "recent_deliveries",
+]
 
 
 class Migrations(msgspec.Struct):
@@ -68,23 +75,61 @@ class DeveloperController(Controller):
         self, db_session: NamedDependency[AsyncSession], state: State
     ) -> Diagnostics:
         """A snapshot; the database answered if this returns at all."""
-        settings: Settings = state.settings
-        current: Any = await db_session.scalar(text("SELECT version_num FROM alembic_version"))
-        head = migrate.head_revision()
-        counted = await db_session.execute(
-            select(WebhookEvent.status, func.count()).group_by(WebhookEvent.status)
+        return await diagnostics(db_session, state)
+
+
+async def diagnostics(db_session: AsyncSession, state: State) -> Diagnostics:
+    """Version, migrations, dependencies, configured features and the webhook backlog."""
+    settings: Settings = state.settings
+    current: Any = await db_session.scalar(text("SELECT version_num FROM alembic_version"))
+    head = migrate.head_revision()
+    counted = await db_session.execute(
+        select(WebhookEvent.status, func.count()).group_by(WebhookEvent.status)
+    )
+    by_status: dict[str, int] = {row[0]: int(row[1]) for row in counted.all()}
+    return Diagnostics(
+        version=settings.app_version,
+        app_env=settings.app_env.value,
+        migrations=Migrations(head=head, current=current, up_to_date=head == current),
+        dependencies={"database": "ok", "redis": await redis_status(state)},
+        features=_features(settings),
+        webhooks={
+            "unmatched": int(by_status.get("unmatched", 0)),
+            "failed": int(by_status.get("failed", 0)),
+            "received": int(by_status.get("received", 0)),
+        },
+        generated_at=datetime.now(UTC),
+    )
+
+
+class Delivery(msgspec.Struct):
+    """One webhook delivery as received (never its payload)."""
+
+    source: str
+    event_id: str
+    type: str
+    status: str
+    attempts: int
+    error: str | None
+    received_at: datetime
+    processed_at: datetime | None
+
+
+async def recent_deliveries(db_session: AsyncSession, limit: int = 20) -> list[Delivery]:
+    """The newest webhook deliveries (Stripe and federation), newest first."""
+    rows = await db_session.scalars(
+        select(WebhookEvent).order_by(WebhookEvent.received_at.desc()).limit(limit)
+    )
+    return [
+        Delivery(
+            source=row.source,
+            event_id=row.event_id,
+            type=row.type,
+            status=row.status,
+            attempts=row.attempts,
+            error=row.error,
+            received_at=row.received_at,
+            processed_at=row.processed_at,
         )
-        by_status: dict[str, int] = {row[0]: int(row[1]) for row in counted.all()}
-        return Diagnostics(
-            version=settings.app_version,
-            app_env=settings.app_env.value,
-            migrations=Migrations(head=head, current=current, up_to_date=head == current),
-            dependencies={"database": "ok", "redis": await redis_status(state)},
-            features=_features(settings),
-            webhooks={
-                "unmatched": int(by_status.get("unmatched", 0)),
-                "failed": int(by_status.get("failed", 0)),
-                "received": int(by_status.get("received", 0)),
-            },
-            generated_at=datetime.now(UTC),
-        )
+        for row in rows
+    ]
