@@ -16,6 +16,7 @@ import click
 
 from cortiware.audit.cli import audit
 from cortiware.billing.cli import stripe_group
+from cortiware.db.outage import ConnectFailed
 from cortiware.settings import VARIABLES, AppEnv, Settings, SettingsError
 from cortiware.smoke import smoke_command
 
@@ -78,6 +79,9 @@ def dependency_problem(exc: BaseException) -> str | None:
 
     None means `exc` is not such a failure (a bug, say) and should propagate.
     """
+    if isinstance(exc, ConnectFailed) and exc.__cause__ is not None:
+        # The engine wraps every failure to connect; the driver's own error names the cause.
+        exc = exc.__cause__
     import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type information
     import redis.exceptions
     from sqlalchemy.exc import DBAPIError, StatementError
