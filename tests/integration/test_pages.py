@@ -391,3 +391,37 @@ async def test_undecodable_forms_and_nul_paths_are_400(
     with_session = await client.post("/provider/plans", content=not_utf8, headers=boundary)
     assert with_session.status_code == 403  # no readable CSRF token in it
     assert (await client.get("/static/site.css%00")).status_code == 400
+
+
+async def test_audit_log_page_filters_and_pages_by_cursor(
+    client: AsyncTestClient[Litestar], database_url: str
+) -> None:
+    """The audit page shows 50 matching entries newest first, an "Older entries" link that
+    carries the filter and the cursor, and the rest on the next page."""
+    entity = f"pagetest{uuid.uuid4().hex[:8]}"
+    engine = create_engine(database_url, pool_size=1)
+    try:
+        async with AsyncSession(engine) as session, session.begin():
+            session.add_all(
+                AuditEntry(actor="seed", role="provider", entity=entity,
+                           entity_id=str(n), action="update", changes={})
+                for n in range(55)
+            )  # fmt: skip
+    finally:
+        await engine.dispose()
+    await _page_login(client, "provider", STAFF_PASSWORDS["provider"])
+    first = await client.get("/provider/audit", params={"entity": entity})
+    assert first.status_code == 200
+    assert first.text.count(f"update {entity}") == 50
+    older = re.search(r'<a href="([^"]+)">Older entries</a>', first.text)
+    assert older is not None
+    next_url = html.unescape(older.group(1))
+    assert f"entity={entity}" in next_url
+    assert "cursor=" in next_url
+    second = await client.get(next_url)
+    assert second.text.count(f"update {entity}") == 5
+    assert "Older entries" not in second.text
+    assert "Newest entries" in second.text
+    bad = await client.get("/provider/audit", params={"cursor": "not-a-cursor"})
+    assert bad.status_code == 400
+    assert "The cursor is not one this API returned." in bad.text
