@@ -6,7 +6,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 STACK ?= staging
 
-.PHONY: install dev test test-unit test-integration test-infra check fmt plan bench load openapi clean
+.PHONY: install dev test test-unit test-integration test-infra check fmt plan bench load openapi clean \
+	deploy rollback
 
 # uv resolves and downloads in parallel (about 1 min here against pip's 4.5 min for the
 # Pulumi providers); plain pip is the fallback when uv cannot be installed.
@@ -41,17 +42,28 @@ test-infra: $(STAMP)
 
 ## make check: lint + strict types over service/ and infra/
 check: $(STAMP)
-	$(BIN)/ruff check service infra tests benchmarks loadtests
-	$(BIN)/ruff format --check service infra tests benchmarks loadtests
+	$(BIN)/ruff check service infra ops tests benchmarks loadtests
+	$(BIN)/ruff format --check service infra ops tests benchmarks loadtests
 	$(BIN)/mypy
 
 fmt: $(STAMP)
-	$(BIN)/ruff format service infra tests benchmarks loadtests
-	$(BIN)/ruff check --fix service infra tests benchmarks loadtests
+	$(BIN)/ruff format service infra ops tests benchmarks loadtests
+	$(BIN)/ruff check --fix service infra ops tests benchmarks loadtests
 
 ## make plan STACK=staging|prod: the Pulumi program under mocks, offline, plus policy results
 plan: $(STAMP)
 	$(BIN)/python -m infra.plan --stack $(STACK)
+
+## make deploy STACK=staging|prod TAG=…: build (linux/amd64), push, snapshot, migrate, roll, smoke
+## (runbooks/deploy.md; DEPLOY_ARGS=--skip-build for a tag already pushed)
+deploy: $(STAMP)
+	test -n "$(TAG)" || { echo "make deploy: TAG=… is required" >&2; exit 2; }
+	$(BIN)/python -m ops.deploy --stack $(STACK) --tag $(TAG) $(DEPLOY_ARGS)
+
+## make rollback STACK=… [TO=tag]: previous kept task definition, smoke, then config + pulumi up
+## (runbooks/rollback.md; ROLLBACK_ARGS=--via-pulumi with TO=… for the stack-only path)
+rollback: $(STAMP)
+	$(BIN)/python -m ops.rollback --stack $(STACK) $(if $(TO),--to $(TO)) $(ROLLBACK_ARGS)
 
 ## make bench: benchmarks against their named peers; results go to docs/benchmarks.md
 bench: $(STAMP)

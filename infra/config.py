@@ -22,6 +22,7 @@ __all__ = [
     "DatabaseConfig",
     "DomainConfig",
     "NetworkConfig",
+    "SecretsConfig",
     "ServiceConfig",
     "StackConfig",
     "StripeConfig",
@@ -220,6 +221,20 @@ class OptionalSecretsConfig:
 
 
 @dataclass(frozen=True)
+class SecretsConfig:
+    """What the Secrets Manager secrets hold and when generated ones are renewed."""
+
+    rotation: str
+    """Keeper of every generated secret: change it to rotate them all on the next ``up``."""
+    stripe: StripeConfig
+    """See :class:`StripeConfig`."""
+    staff: StaffConfig
+    """See :class:`StaffConfig`."""
+    optional: OptionalSecretsConfig
+    """See :class:`OptionalSecretsConfig`."""
+
+
+@dataclass(frozen=True)
 class StackConfig:
     """Everything the program needs, read once by :func:`load`."""
 
@@ -229,8 +244,6 @@ class StackConfig:
     """``aws:region``."""
     app_env: AppEnv
     """``APP_ENV`` of the containers."""
-    secret_rotation: str
-    """Keeper of every generated secret: change it to rotate them all on the next ``up``."""
     network: NetworkConfig
     """See :class:`NetworkConfig`."""
     domain: DomainConfig
@@ -247,12 +260,8 @@ class StackConfig:
     """See :class:`AlertsConfig`."""
     canary: CanaryConfig
     """See :class:`CanaryConfig`."""
-    stripe: StripeConfig
-    """See :class:`StripeConfig`."""
-    staff: StaffConfig
-    """See :class:`StaffConfig`."""
-    optional: OptionalSecretsConfig
-    """See :class:`OptionalSecretsConfig`."""
+    secrets: SecretsConfig
+    """See :class:`SecretsConfig`."""
 
     @property
     def is_production(self) -> bool:
@@ -547,7 +556,6 @@ def load() -> StackConfig:
         stack=pulumi.get_stack(),
         region=pulumi.Config("aws").require("region"),
         app_env=cast(AppEnv, app_env),
-        secret_rotation=cfg.require("secretRotation"),
         network=_network(_Section("network", cfg.require_object("network"))),
         domain=_domain(_Section("domain", cfg.require_object("domain"))),
         database=database,
@@ -556,15 +564,18 @@ def load() -> StackConfig:
         archive=_archive(_Section("archive", cfg.require_object("archive"))),
         alerts=alerts,
         canary=_canary(_Section("canary", cfg.require_object("canary"))),
-        stripe=StripeConfig(
-            secret_key=cfg.require_secret("stripeSecretKey"),
-            publishable_key=cfg.require_secret("stripePublishableKey"),
-            webhook_secret=cfg.require_secret("stripeWebhookSecret"),
+        secrets=SecretsConfig(
+            rotation=cfg.require("secretRotation"),
+            stripe=StripeConfig(
+                secret_key=cfg.require_secret("stripeSecretKey"),
+                publishable_key=cfg.require_secret("stripePublishableKey"),
+                webhook_secret=cfg.require_secret("stripeWebhookSecret"),
+            ),
+            staff=StaffConfig(
+                provider=staff.optional_text("provider") or "provider",
+                developer=staff.optional_text("developer") or "developer",
+                accountant=staff.optional_text("accountant") or "accountant",
+            ),
+            optional=_optional_secrets(cfg),
         ),
-        staff=StaffConfig(
-            provider=staff.optional_text("provider") or "provider",
-            developer=staff.optional_text("developer") or "developer",
-            accountant=staff.optional_text("accountant") or "accountant",
-        ),
-        optional=_optional_secrets(cfg),
     )

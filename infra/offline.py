@@ -79,6 +79,9 @@ class PlannedResource:
     provider: str
     dependencies: tuple[str, ...] = ()
     """URNs the resource waits for (``depends_on`` and the resources its inputs come from)."""
+    aliases: tuple[Mapping[str, Any], ...] = ()
+    """The ``aliases`` option as the engine receives it: ``{"urn": ...}`` or an alias spec
+    (``name``, ``type``, ``stack``, ``project``, ``parentUrn``, ``noParent``; unset ones empty)."""
 
 
 ELB_LOG_ACCOUNTS = {"eu-west-1": "156460612806", "us-east-1": "127311923021"}
@@ -356,6 +359,21 @@ def _password(seed: str, inputs: Mapping[str, Any]) -> str:
     return "".join(chars)
 
 
+def _alias(alias: Any) -> Mapping[str, Any]:
+    """One ``pulumirpc.Alias`` message as a plain mapping."""
+    if alias.WhichOneof("alias") == "urn":
+        return {"urn": alias.urn}
+    spec = alias.spec
+    return {
+        "name": spec.name,
+        "type": spec.type,
+        "stack": spec.stack,
+        "project": spec.project,
+        "parentUrn": spec.parentUrn,
+        "noParent": spec.noParent,
+    }
+
+
 class _RecordingMonitor(MockMonitor):
     """The mock monitor, also keeping each registration's options (protect, ignoreChanges)."""
 
@@ -385,6 +403,7 @@ class _RecordingMonitor(MockMonitor):
                     parent=request.parent,
                     provider=request.provider,
                     dependencies=tuple(request.dependencies),
+                    aliases=tuple(_alias(a) for a in request.aliases),
                 )
             )
         return response

@@ -6,19 +6,26 @@ from typing import Any
 
 import pulumi
 
-from infra.components._aws import AwsAccount
+from infra.components._aws import AwsAccount, MovedFrom
 from infra.components.alarms import Alarms, AlarmsArgs
+from infra.components.autoscaling import Autoscaling, AutoscalingArgs
 from infra.components.cache import Cache, CacheArgs
 from infra.components.canary import Canary, CanaryArgs
 from infra.components.database import Database, DatabaseArgs, rds_log_group_names
+from infra.components.jobs import ScheduledJobs, ScheduledJobsArgs
+from infra.components.load_balancer import LoadBalancer, LoadBalancerArgs
 from infra.components.logs import LogsKey, LogsKeyArgs
 from infra.components.network import Network, NetworkArgs
+from infra.components.registry import ImageRegistry, ImageRegistryArgs
 from infra.components.secrets import AppSecrets, AppSecretsArgs
 from infra.components.service import Service, ServiceArgs
 from infra.components.storage import ArchiveBucket, ArchiveBucketArgs
 from infra.config import StackConfig
 
-__all__ = ["build"]
+__all__ = ["SERVICE_COMPONENT", "build"]
+
+SERVICE_COMPONENT = MovedFrom(type_="cortiware:infra:Service", name="service")
+"""The component that once held the registry, load balancer, autoscaling and prune schedule."""
 
 
 def build(config: StackConfig) -> dict[str, Any]:
@@ -78,25 +85,88 @@ def build(config: StackConfig) -> dict[str, Any]:
     secrets = AppSecrets(
         "secrets",
         AppSecretsArgs(
-            config=config,
+            config=config.secrets,
+            prefix=prefix,
+            stack=stack,
+            production=config.is_production,
             database_url=database.pooled_url,
             database_url_unpooled=database.direct_url,
             redis_url=cache.url,
         ),
     )
-    service = Service(
-        "service",
-        ServiceArgs(
-            config=config,
+    registry = ImageRegistry(
+        "registry",
+        ImageRegistryArgs(prefix=prefix, stack=stack, moved_from=SERVICE_COMPONENT),
+    )
+    load_balancer = LoadBalancer(
+        "load-balancer",
+        LoadBalancerArgs(
+            config=config.domain,
+            prefix=prefix,
+            stack=stack,
             account=account,
-            network=network,
+            production=config.is_production,
+            vpc_id=network.vpc.id,
+            public_subnet_ids=network.public_subnet_ids,
+            security_group_id=groups.load_balancer.id,
+            log_retention_days=config.service.log_retention_days,
+            moved_from=SERVICE_COMPONENT,
+        ),
+    )
+    optional = config.secrets.optional
+    environment = (
+        {"OIDC_ISSUER": optional.oidc_issuer, "OIDC_CLIENT_ID": optional.oidc_client_id}
+        if optional.oidc_issuer is not None and optional.oidc_client_id is not None
+        else {}
+    )
+    service = Service(
+        SERVICE_COMPONENT.name,
+        ServiceArgs(
+            config=config.service,
+            prefix=prefix,
+            stack=stack,
+            account=account,
+            app_env=config.app_env,
+            base_url=load_balancer.base_url,
+            repository_url=registry.repository.repository_url,
+            repository_arn=registry.repository.arn,
+            subnet_ids=network.private_subnet_ids,
+            security_group_id=groups.service.id,
+            trusted_proxies=network.public_cidrs,
+            target_group_arn=load_balancer.target_group.arn,
+            listener=load_balancer.https_listener,
             secret_arns=secrets.arns,
             secrets_key_arn=secrets.key.arn,
-            archive_bucket_name=archive.bucket.bucket,
             archive_url=archive.archive_url,
             archive_prefix_arn=archive.prefix_arn,
             archive_key_arn=archive.key.arn,
             logs_key_arn=logs_key.arn,
+            environment=environment,
+        ),
+    )
+    Autoscaling(
+        "autoscaling",
+        AutoscalingArgs(
+            config=config.service,
+            cluster_name=service.cluster.name,
+            service_name=service.service.name,
+            load_balancer_arn_suffix=load_balancer.load_balancer.arn_suffix,
+            target_group_arn_suffix=load_balancer.target_group.arn_suffix,
+            moved_from=SERVICE_COMPONENT,
+        ),
+    )
+    ScheduledJobs(
+        "jobs",
+        ScheduledJobsArgs(
+            prefix=prefix,
+            stack=stack,
+            account=account,
+            cluster_arn=service.cluster.arn,
+            prune_task_definition_arn=service.prune_task.arn,
+            task_role_arns=[service.execution_role.arn, service.task_role.arn],
+            subnet_ids=network.private_subnet_ids,
+            security_group_id=groups.service.id,
+            moved_from=SERVICE_COMPONENT,
         ),
     )
     alarms = Alarms(
@@ -106,8 +176,8 @@ def build(config: StackConfig) -> dict[str, Any]:
             prefix=prefix,
             stack=stack,
             account=account,
-            load_balancer_arn_suffix=service.load_balancer.arn_suffix,
-            target_group_arn_suffix=service.target_group.arn_suffix,
+            load_balancer_arn_suffix=load_balancer.load_balancer.arn_suffix,
+            target_group_arn_suffix=load_balancer.target_group.arn_suffix,
             db_instance_identifier=database.instance.identifier,
             cache_member_ids=cache.member_cluster_ids,
             cluster_name=service.cluster.name,
@@ -121,7 +191,7 @@ def build(config: StackConfig) -> dict[str, Any]:
             prefix=prefix,
             stack=stack,
             account=account,
-            base_url=service.base_url,
+            base_url=load_balancer.base_url,
             runtime_version=config.canary.runtime_version,
             artifact_retention_days=config.canary.artifact_retention_days,
             topic_arn=alarms.topic.arn,
@@ -138,9 +208,9 @@ def build(config: StackConfig) -> dict[str, Any]:
         }
     )
     return {
-        "url": service.base_url,
-        "loadBalancerDnsName": service.load_balancer.dns_name,
-        "ecrRepositoryUrl": service.repository.repository_url,
+        "url": load_balancer.base_url,
+        "loadBalancerDnsName": load_balancer.load_balancer.dns_name,
+        "ecrRepositoryUrl": registry.repository.repository_url,
         "imageTag": config.service.image_tag,
         "clusterName": service.cluster.name,
         "serviceName": service.service.name,

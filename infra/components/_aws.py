@@ -11,7 +11,9 @@ import pulumi_aws as aws
 
 __all__ = [
     "AwsAccount",
+    "MovedFrom",
     "assume_role_policy",
+    "child_options",
     "customer_managed_key",
     "managed_service_role",
     "policy_document",
@@ -39,6 +41,38 @@ class AwsAccount:
         return pulumi.Output.concat(
             "arn:aws:", service, ":", self.region, ":", self.account_id, ":", resource
         )
+
+
+@dataclass(frozen=True)
+class MovedFrom:
+    """The top-level component a component's children were first declared under.
+
+    A resource's URN contains its parent's type, so moving it into another component reads
+    to Pulumi as delete-and-create (a new database, a new load balancer). Children keep
+    their logical names (``<name>-…``) and get an alias naming the old parent, which makes
+    them the same resources; their own children inherit the alias.
+    """
+
+    type_: str
+    """The old parent's type token, e.g. ``cortiware:infra:Service``."""
+    name: str
+    """The old parent's logical name, which also prefixed the children's names."""
+
+    def child_options(self, parent: pulumi.Resource) -> pulumi.ResourceOptions:
+        """Options of a direct child of ``parent`` that used to be a child of this component."""
+        return pulumi.ResourceOptions(
+            parent=parent,
+            aliases=[pulumi.Alias(parent=pulumi.create_urn(self.name, self.type_))],
+        )
+
+
+def child_options(
+    parent: pulumi.Resource, name: str, moved_from: MovedFrom | None
+) -> tuple[str, pulumi.ResourceOptions]:
+    """The name prefix and options of ``parent``'s direct children, aliased if they moved."""
+    if moved_from is None:
+        return name, pulumi.ResourceOptions(parent=parent)
+    return moved_from.name, moved_from.child_options(parent)
 
 
 def tags(stack: str, name: str, **extra: str) -> dict[str, str]:

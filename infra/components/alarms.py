@@ -1,14 +1,16 @@
 """CloudWatch alarms on the load balancer, service, database and Redis, sent to an SNS topic.
 
-Every alarm names its runbook, ``runbooks/<alarm-name>.md``, in its description and in
-its ``Runbook`` tag; a test checks that each of those files exists.
+The alarms are a table (:func:`alarm_table`): one :class:`AlarmSpec` row per alarm with its
+signal (a metric or a metric-math expression), comparison, threshold, periods and runbook.
+Every alarm names its runbook, ``runbooks/<alarm-name>.md``, in its description and in its
+``Runbook`` tag; a test checks that each of those files exists.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 import pulumi
 import pulumi_aws as aws
@@ -16,23 +18,28 @@ import pulumi_aws as aws
 from infra.components._aws import AwsAccount, customer_managed_key, policy_document, tags
 from infra.config import AlertsConfig
 
-__all__ = ["ALARM_NAMES", "Alarms", "AlarmsArgs", "runbook_alarm", "runbook_path"]
-
-ALARM_NAMES = (
-    "alb-5xx-rate",
-    "target-p99-latency",
-    "unhealthy-hosts",
-    "rds-cpu",
-    "rds-free-storage",
-    "rds-connections",
-    "redis-cpu",
-    "redis-memory",
-    "redis-evictions",
-    "ecs-running-tasks",
-)
-"""Alarms of this component; the canary adds ``canary-success``."""
+__all__ = [
+    "GIB",
+    "AlarmSpec",
+    "Alarms",
+    "AlarmsArgs",
+    "Expression",
+    "Metric",
+    "alarm_table",
+    "metric_alarm",
+    "runbook_path",
+]
 
 GIB = 1024**3
+
+Comparison = Literal[">", ">=", "<", "<="]
+COMPARISONS: Mapping[str, str] = {
+    ">": "GreaterThanThreshold",
+    ">=": "GreaterThanOrEqualToThreshold",
+    "<": "LessThanThreshold",
+    "<=": "LessThanOrEqualToThreshold",
+}
+MissingData = Literal["breaching", "notBreaching", "ignore", "missing"]
 
 
 def runbook_path(alarm: str) -> str:
@@ -40,28 +47,119 @@ def runbook_path(alarm: str) -> str:
     return f"runbooks/{alarm}.md"
 
 
-def runbook_alarm(
-    name: str,
+@dataclass(frozen=True)
+class Metric:
+    """One CloudWatch metric and how its datapoints are aggregated."""
+
+    namespace: str
+    name: str
+    statistic: str
+    """``Average``, ``Sum``, ``Maximum``, ``Minimum``, or a percentile such as ``p95``."""
+    dimensions: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    period: int = 300
+    """Seconds per datapoint."""
+
+
+@dataclass(frozen=True)
+class Expression:
+    """Metric math over named metrics (``id`` → :class:`Metric`)."""
+
+    expression: str
+    label: str
+    metrics: Mapping[str, Metric]
+    result_id: str = "result"
+    """Query id of the expression itself."""
+
+
+@dataclass(frozen=True)
+class AlarmSpec:
+    """One row of the alarm table."""
+
+    name: str
+    """Short name: the alarm is ``<prefix>-<name>``, its runbook ``runbooks/<name>.md``."""
+    summary: str
+    """What firing means, in one sentence (the alarm's description)."""
+    signal: Metric | Expression
+    comparison: Comparison
+    threshold: float
+    periods: int
+    """Evaluation periods."""
+    datapoints: int | None = None
+    """Breaching datapoints among ``periods`` that fire the alarm (all of them when unset)."""
+    missing: MissingData = "notBreaching"
+    """How missing data counts."""
+
+    @property
+    def runbook(self) -> str:
+        """``runbooks/<name>.md``."""
+        return runbook_path(self.name)
+
+
+def _query(query_id: str, metric: Metric) -> aws.cloudwatch.MetricAlarmMetricQueryArgsDict:
+    return {
+        "id": query_id,
+        "return_data": False,
+        "metric": {
+            "namespace": metric.namespace,
+            "metric_name": metric.name,
+            "stat": metric.statistic,
+            "period": metric.period,
+            "dimensions": dict(metric.dimensions),
+        },
+    }
+
+
+def _signal_inputs(signal: Metric | Expression) -> dict[str, Any]:
+    if isinstance(signal, Expression):
+        result: aws.cloudwatch.MetricAlarmMetricQueryArgsDict = {
+            "id": signal.result_id,
+            "label": signal.label,
+            "return_data": True,
+            "expression": signal.expression,
+        }
+        queries = [_query(query_id, m) for query_id, m in signal.metrics.items()]
+        return {"metric_queries": [*queries, result]}
+    statistic: dict[str, str] = (
+        {"extended_statistic": signal.statistic}
+        if signal.statistic.startswith("p")
+        else {"statistic": signal.statistic}
+    )
+    return {
+        "namespace": signal.namespace,
+        "metric_name": signal.name,
+        "dimensions": dict(signal.dimensions),
+        "period": signal.period,
+        **statistic,
+    }
+
+
+def metric_alarm(
+    resource_name: str,
+    spec: AlarmSpec,
     *,
-    alarm: str,
-    summary: str,
     prefix: str,
     stack: str,
     topic_arn: pulumi.Input[str],
     parent: pulumi.Resource,
-    **metric: Any,
 ) -> aws.cloudwatch.MetricAlarm:
-    """A metric alarm notifying ``topic_arn`` on alarm and recovery, tagged with its runbook."""
-    runbook = runbook_path(alarm)
+    """The alarm of one table row, notifying ``topic_arn`` on alarm and recovery."""
+    extra: dict[str, Any] = {}
+    if spec.datapoints is not None:
+        extra["datapoints_to_alarm"] = spec.datapoints
     return aws.cloudwatch.MetricAlarm(
-        name,
-        name=f"{prefix}-{alarm}",
-        alarm_description=f"{summary} Runbook: {runbook}",
+        resource_name,
+        name=f"{prefix}-{spec.name}",
+        alarm_description=f"{spec.summary} Runbook: {spec.runbook}",
+        comparison_operator=COMPARISONS[spec.comparison],
+        threshold=spec.threshold,
+        evaluation_periods=spec.periods,
+        treat_missing_data=spec.missing,
         alarm_actions=[topic_arn],
         ok_actions=[topic_arn],
-        tags=tags(stack, f"{prefix}-{alarm}", Runbook=runbook),
+        tags=tags(stack, f"{prefix}-{spec.name}", Runbook=spec.runbook),
         opts=pulumi.ResourceOptions(parent=parent),
-        **metric,
+        **_signal_inputs(spec.signal),
+        **extra,
     )
 
 
@@ -91,8 +189,152 @@ class AlarmsArgs:
     """ECS service."""
 
 
+def _worst_node(members: Sequence[str], metric: str, statistic: str) -> Expression:
+    """The worst Redis node's value: a failover moves the primary, so every node is watched."""
+    return Expression(
+        expression=f"MAX([{', '.join(f'node{i}' for i in range(len(members)))}])",
+        label=f"worst node {metric}",
+        metrics={
+            f"node{i}": Metric("AWS/ElastiCache", metric, statistic, {"CacheClusterId": member})
+            for i, member in enumerate(members)
+        },
+        result_id="worst",
+    )
+
+
+def alarm_table(args: AlarmsArgs) -> list[AlarmSpec]:
+    """Every alarm of the stack, one row each."""
+    cfg = args.config
+    lb = {"LoadBalancer": args.load_balancer_arn_suffix}
+    target = {**lb, "TargetGroup": args.target_group_arn_suffix}
+    db = {"DBInstanceIdentifier": args.db_instance_identifier}
+    ecs = {"ClusterName": args.cluster_name, "ServiceName": args.service_name}
+    members = args.cache_member_ids
+
+    def alb(name: str) -> Metric:
+        return Metric("AWS/ApplicationELB", name, "Sum", lb)
+
+    def container_insights(name: str) -> Metric:
+        return Metric("ECS/ContainerInsights", name, "Average", ecs, period=60)
+
+    return [
+        AlarmSpec(
+            "alb-5xx-rate",
+            f"More than {cfg.error_rate_percent}% of requests answered 5xx.",
+            Expression(
+                "IF(requests > 0, 100 * (FILL(elb5xx, 0) + FILL(target5xx, 0)) / requests, 0)",
+                "5xx percent",
+                {
+                    "requests": alb("RequestCount"),
+                    "elb5xx": alb("HTTPCode_ELB_5XX_Count"),
+                    "target5xx": alb("HTTPCode_Target_5XX_Count"),
+                },
+                result_id="rate",
+            ),
+            ">",
+            cfg.error_rate_percent,
+            periods=3,
+            datapoints=2,
+        ),
+        AlarmSpec(
+            "target-p99-latency",
+            f"p99 target response time above {cfg.p99_latency_seconds}s.",
+            Metric("AWS/ApplicationELB", "TargetResponseTime", "p99", target),
+            ">",
+            cfg.p99_latency_seconds,
+            periods=3,
+            datapoints=2,
+        ),
+        AlarmSpec(
+            "unhealthy-hosts",
+            "A task fails the /api/health target health check.",
+            Metric("AWS/ApplicationELB", "UnHealthyHostCount", "Maximum", target, period=60),
+            ">",
+            0,
+            periods=5,
+            datapoints=3,
+        ),
+        AlarmSpec(
+            "rds-cpu",
+            "Database CPU above 80% for 15 minutes.",
+            Metric("AWS/RDS", "CPUUtilization", "Average", db),
+            ">",
+            80,
+            periods=3,
+            missing="breaching",
+        ),
+        AlarmSpec(
+            "rds-free-storage",
+            f"Database free storage below {cfg.db_min_free_storage_gb} GiB.",
+            Metric("AWS/RDS", "FreeStorageSpace", "Minimum", db),
+            "<",
+            cfg.db_min_free_storage_gb * GIB,
+            periods=1,
+            missing="breaching",
+        ),
+        AlarmSpec(
+            "rds-connections",
+            f"More than {cfg.db_max_connections} database connections.",
+            Metric("AWS/RDS", "DatabaseConnections", "Maximum", db),
+            ">",
+            cfg.db_max_connections,
+            periods=3,
+            datapoints=2,
+            missing="breaching",
+        ),
+        AlarmSpec(
+            "redis-cpu",
+            "Redis engine CPU above 80% on a node.",
+            _worst_node(members, "EngineCPUUtilization", "Maximum"),
+            ">",
+            80,
+            periods=3,
+            datapoints=2,
+            missing="breaching",
+        ),
+        AlarmSpec(
+            "redis-memory",
+            "Redis memory above 80% of maxmemory on a node.",
+            _worst_node(members, "DatabaseMemoryUsagePercentage", "Maximum"),
+            ">",
+            80,
+            periods=3,
+            datapoints=2,
+            missing="breaching",
+        ),
+        AlarmSpec(
+            "redis-evictions",
+            "Redis is evicting keys (rate-limit/idempotency state is being lost).",
+            _worst_node(members, "Evictions", "Sum"),
+            ">",
+            0,
+            periods=3,
+            datapoints=2,
+        ),
+        AlarmSpec(
+            "ecs-running-tasks",
+            "Fewer tasks running than desired for 10 minutes.",
+            Expression(
+                "desired - running",
+                "tasks missing",
+                {
+                    "desired": container_insights("DesiredTaskCount"),
+                    "running": container_insights("RunningTaskCount"),
+                },
+                result_id="missing",
+            ),
+            # No Container Insights data means no tasks reporting: treat as breaching.
+            ">",
+            0,
+            periods=10,
+            datapoints=10,
+            missing="breaching",
+        ),
+    ]
+
+
 class Alarms(pulumi.ComponentResource):
-    """The alarm topic (CMK-encrypted, e-mail subscribers) and one alarm per failure mode."""
+    """The alarm topic (CMK-encrypted, e-mail subscribers) and one alarm per table row."""
 
     def __init__(
         self, name: str, args: AlarmsArgs, opts: pulumi.ResourceOptions | None = None
@@ -145,215 +387,15 @@ class Alarms(pulumi.ComponentResource):
                 endpoint=email,
                 opts=child,
             )
-
-        def alarm(short: str, summary: str, **metric: Any) -> aws.cloudwatch.MetricAlarm:
-            return runbook_alarm(
-                f"{name}-{short}",
-                alarm=short,
-                summary=summary,
+        self.alarms: dict[str, aws.cloudwatch.MetricAlarm] = {
+            spec.name: metric_alarm(
+                f"{name}-{spec.name}",
+                spec,
                 prefix=args.prefix,
                 stack=args.stack,
                 topic_arn=self.topic.arn,
                 parent=self,
-                **metric,
             )
-
-        lb = {"LoadBalancer": args.load_balancer_arn_suffix}
-        target = {**lb, "TargetGroup": args.target_group_arn_suffix}
-        db = {"DBInstanceIdentifier": args.db_instance_identifier}
-        self.alarms: dict[str, aws.cloudwatch.MetricAlarm] = {
-            "alb-5xx-rate": alarm(
-                "alb-5xx-rate",
-                f"More than {cfg.error_rate_percent}% of requests answered 5xx.",
-                comparison_operator="GreaterThanThreshold",
-                threshold=cfg.error_rate_percent,
-                evaluation_periods=3,
-                datapoints_to_alarm=2,
-                treat_missing_data="notBreaching",
-                metric_queries=[
-                    _metric("requests", "AWS/ApplicationELB", "RequestCount", "Sum", lb),
-                    _metric("elb5xx", "AWS/ApplicationELB", "HTTPCode_ELB_5XX_Count", "Sum", lb),
-                    _metric(
-                        "target5xx", "AWS/ApplicationELB", "HTTPCode_Target_5XX_Count", "Sum", lb
-                    ),
-                    {
-                        "id": "rate",
-                        "label": "5xx percent",
-                        "return_data": True,
-                        "expression": "IF(requests > 0, 100 * (FILL(elb5xx, 0) + "
-                        "FILL(target5xx, 0)) / requests, 0)",
-                    },
-                ],
-            ),
-            "target-p99-latency": alarm(
-                "target-p99-latency",
-                f"p99 target response time above {cfg.p99_latency_seconds}s.",
-                namespace="AWS/ApplicationELB",
-                metric_name="TargetResponseTime",
-                extended_statistic="p99",
-                dimensions=target,
-                period=300,
-                evaluation_periods=3,
-                datapoints_to_alarm=2,
-                comparison_operator="GreaterThanThreshold",
-                threshold=cfg.p99_latency_seconds,
-                treat_missing_data="notBreaching",
-            ),
-            "unhealthy-hosts": alarm(
-                "unhealthy-hosts",
-                "A task fails the /api/health target health check.",
-                namespace="AWS/ApplicationELB",
-                metric_name="UnHealthyHostCount",
-                statistic="Maximum",
-                dimensions=target,
-                period=60,
-                evaluation_periods=5,
-                datapoints_to_alarm=3,
-                comparison_operator="GreaterThanThreshold",
-                threshold=0,
-                treat_missing_data="notBreaching",
-            ),
-            "rds-cpu": alarm(
-                "rds-cpu",
-                "Database CPU above 80% for 15 minutes.",
-                namespace="AWS/RDS",
-                metric_name="CPUUtilization",
-                statistic="Average",
-                dimensions=db,
-                period=300,
-                evaluation_periods=3,
-                comparison_operator="GreaterThanThreshold",
-                threshold=80,
-                treat_missing_data="breaching",
-            ),
-            "rds-free-storage": alarm(
-                "rds-free-storage",
-                f"Database free storage below {cfg.db_min_free_storage_gb} GiB.",
-                namespace="AWS/RDS",
-                metric_name="FreeStorageSpace",
-                statistic="Minimum",
-                dimensions=db,
-                period=300,
-                evaluation_periods=1,
-                comparison_operator="LessThanThreshold",
-                threshold=cfg.db_min_free_storage_gb * GIB,
-                treat_missing_data="breaching",
-            ),
-            "rds-connections": alarm(
-                "rds-connections",
-                f"More than {cfg.db_max_connections} database connections.",
-                namespace="AWS/RDS",
-                metric_name="DatabaseConnections",
-                statistic="Maximum",
-                dimensions=db,
-                period=300,
-                evaluation_periods=3,
-                datapoints_to_alarm=2,
-                comparison_operator="GreaterThanThreshold",
-                threshold=cfg.db_max_connections,
-                treat_missing_data="breaching",
-            ),
-            "redis-cpu": alarm(
-                "redis-cpu",
-                "Redis engine CPU above 80% on a node.",
-                **_redis_max(args.cache_member_ids, "EngineCPUUtilization", "Maximum"),
-                comparison_operator="GreaterThanThreshold",
-                threshold=80,
-                evaluation_periods=3,
-                datapoints_to_alarm=2,
-                treat_missing_data="breaching",
-            ),
-            "redis-memory": alarm(
-                "redis-memory",
-                "Redis memory above 80% of maxmemory on a node.",
-                **_redis_max(args.cache_member_ids, "DatabaseMemoryUsagePercentage", "Maximum"),
-                comparison_operator="GreaterThanThreshold",
-                threshold=80,
-                evaluation_periods=3,
-                datapoints_to_alarm=2,
-                treat_missing_data="breaching",
-            ),
-            "redis-evictions": alarm(
-                "redis-evictions",
-                "Redis is evicting keys (rate-limit/idempotency state is being lost).",
-                **_redis_max(args.cache_member_ids, "Evictions", "Sum"),
-                comparison_operator="GreaterThanThreshold",
-                threshold=0,
-                evaluation_periods=3,
-                datapoints_to_alarm=2,
-                treat_missing_data="notBreaching",
-            ),
-            "ecs-running-tasks": alarm(
-                "ecs-running-tasks",
-                "Fewer tasks running than desired for 10 minutes.",
-                comparison_operator="GreaterThanThreshold",
-                threshold=0,
-                evaluation_periods=10,
-                datapoints_to_alarm=10,
-                # No Container Insights data means no tasks reporting: treat as breaching.
-                treat_missing_data="breaching",
-                metric_queries=[
-                    _metric(
-                        "desired",
-                        "ECS/ContainerInsights",
-                        "DesiredTaskCount",
-                        "Average",
-                        {"ClusterName": args.cluster_name, "ServiceName": args.service_name},
-                        period=60,
-                    ),
-                    _metric(
-                        "running",
-                        "ECS/ContainerInsights",
-                        "RunningTaskCount",
-                        "Average",
-                        {"ClusterName": args.cluster_name, "ServiceName": args.service_name},
-                        period=60,
-                    ),
-                    {
-                        "id": "missing",
-                        "label": "tasks missing",
-                        "return_data": True,
-                        "expression": "desired - running",
-                    },
-                ],
-            ),
+            for spec in alarm_table(args)
         }
         self.register_outputs({"topicArn": self.topic.arn})
-
-
-def _metric(
-    query_id: str,
-    namespace: str,
-    metric_name: str,
-    stat: str,
-    dimensions: dict[str, pulumi.Input[str]],
-    *,
-    period: int = 300,
-) -> aws.cloudwatch.MetricAlarmMetricQueryArgsDict:
-    return {
-        "id": query_id,
-        "return_data": False,
-        "metric": {
-            "namespace": namespace,
-            "metric_name": metric_name,
-            "stat": stat,
-            "period": period,
-            "dimensions": dimensions,
-        },
-    }
-
-
-def _redis_max(members: Sequence[str], metric_name: str, stat: str) -> dict[str, Any]:
-    """The worst node's value: a failover moves the primary, so every node is watched."""
-    ids = [f"node{i}" for i in range(len(members))]
-    queries = [
-        _metric(query_id, "AWS/ElastiCache", metric_name, stat, {"CacheClusterId": member})
-        for query_id, member in zip(ids, members, strict=True)
-    ]
-    worst: aws.cloudwatch.MetricAlarmMetricQueryArgsDict = {
-        "id": "worst",
-        "label": f"worst node {metric_name}",
-        "return_data": True,
-        "expression": f"MAX([{', '.join(ids)}])",
-    }
-    return {"metric_queries": [*queries, worst]}

@@ -19,8 +19,8 @@ from infra.components._aws import (
     statement,
     tags,
 )
-from infra.components.alarms import runbook_alarm
-from infra.components.service import HEALTH_PATH
+from infra.components.alarms import AlarmSpec, Metric, metric_alarm
+from infra.components.load_balancer import HEALTH_PATH
 from infra.components.storage import PrivateBucket, PrivateBucketArgs
 
 __all__ = ["CANARY_SCRIPT", "Canary", "CanaryArgs"]
@@ -174,25 +174,28 @@ class Canary(pulumi.ComponentResource):
             tags=tags(args.stack, args.name),
             opts=child,
         )
-        self.alarm: aws.cloudwatch.MetricAlarm = runbook_alarm(
+        self.alarm: aws.cloudwatch.MetricAlarm = metric_alarm(
             f"{name}-success",
-            alarm="canary-success",
-            summary=f"The {HEALTH_PATH} canary succeeded in less than 90% of runs.",
+            AlarmSpec(
+                "canary-success",
+                f"The {HEALTH_PATH} canary succeeded in less than 90% of runs.",
+                Metric(
+                    "CloudWatchSynthetics",
+                    "SuccessPercent",
+                    "Average",
+                    {"CanaryName": self.canary.name},
+                ),
+                "<",
+                90,
+                periods=2,
+                datapoints=2,
+                # A canary that stops reporting is as bad as one that fails.
+                missing="breaching",
+            ),
             prefix=args.prefix,
             stack=args.stack,
             topic_arn=args.topic_arn,
             parent=self,
-            namespace="CloudWatchSynthetics",
-            metric_name="SuccessPercent",
-            statistic="Average",
-            dimensions={"CanaryName": self.canary.name},
-            period=300,
-            evaluation_periods=2,
-            datapoints_to_alarm=2,
-            comparison_operator="LessThanThreshold",
-            threshold=90,
-            # A canary that stops reporting is as bad as one that fails.
-            treat_missing_data="breaching",
         )
         self.register_outputs({"canaryName": self.canary.name})
 

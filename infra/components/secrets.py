@@ -15,7 +15,7 @@ import pulumi_aws as aws
 import pulumi_random as random
 
 from infra.components._aws import customer_managed_key, tags
-from infra.config import StackConfig
+from infra.config import SecretsConfig
 
 __all__ = [
     "REQUIRED_SECRET_VARIABLES",
@@ -56,8 +56,14 @@ FEDERATION_KEY_BYTES = 32
 class AppSecretsArgs:
     """Inputs of :class:`AppSecrets`."""
 
-    config: StackConfig
+    config: SecretsConfig
     """Stripe keys, staff usernames, optional secrets and the rotation keeper."""
+    prefix: str
+    """Physical name prefix."""
+    stack: str
+    """Stack name, for secret names and tags."""
+    production: bool
+    """A 30-day recovery window for deleted secrets (7 days otherwise)."""
     database_url: pulumi.Output[str]
     """Through RDS Proxy."""
     database_url_unpooled: pulumi.Output[str]
@@ -75,12 +81,12 @@ class AppSecrets(pulumi.ComponentResource):
         super().__init__("cortiware:infra:AppSecrets", name, None, opts)
         cfg = args.config
         child = pulumi.ResourceOptions(parent=self)
-        keepers = {"rotation": cfg.secret_rotation}
+        keepers = {"rotation": cfg.rotation}
         self.key: aws.kms.Key = customer_managed_key(
             f"{name}-key",
             description="Cortiware application secrets",
-            stack=cfg.stack,
-            alias=f"{cfg.prefix}-app-secrets",
+            stack=args.stack,
+            alias=f"{args.prefix}-app-secrets",
             parent=self,
         )
 
@@ -133,7 +139,8 @@ class AppSecrets(pulumi.ComponentResource):
             values["SENTRY_DSN"] = optional.sentry_dsn
 
         self.secrets: dict[str, aws.secretsmanager.Secret] = {
-            variable: self._secret(name, cfg, variable, value) for variable, value in values.items()
+            variable: self._secret(name, args, variable, value)
+            for variable, value in values.items()
         }
         self.register_outputs({"arns": self.arns})
 
@@ -143,17 +150,17 @@ class AppSecrets(pulumi.ComponentResource):
         return {variable: secret.arn for variable, secret in self.secrets.items()}
 
     def _secret(
-        self, name: str, cfg: StackConfig, variable: str, value: pulumi.Input[str]
+        self, name: str, args: AppSecretsArgs, variable: str, value: pulumi.Input[str]
     ) -> aws.secretsmanager.Secret:
         child = pulumi.ResourceOptions(parent=self)
         label = variable.lower().replace("_", "-")
         secret = aws.secretsmanager.Secret(
             f"{name}-{label}",
-            name=f"cortiware/{cfg.stack}/{variable}",
+            name=f"cortiware/{args.stack}/{variable}",
             description=f"Cortiware {variable} (injected into the ECS tasks)",
             kms_key_id=self.key.arn,
-            recovery_window_in_days=30 if cfg.is_production else 7,
-            tags=tags(cfg.stack, f"{cfg.prefix}-{label}", Variable=variable),
+            recovery_window_in_days=30 if args.production else 7,
+            tags=tags(args.stack, f"{args.prefix}-{label}", Variable=variable),
             opts=child,
         )
         aws.secretsmanager.SecretVersion(

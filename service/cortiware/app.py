@@ -12,10 +12,10 @@ from litestar import Litestar
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi.config import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from cortiware import __version__
+from cortiware.api_reference import SwaggerReader, reader_assets
 from cortiware.auth import provide_optional_principal, provide_principal
 from cortiware.auth.wiring import auth_middleware, auth_route_handlers
 from cortiware.billing.routes import BillingController
@@ -23,7 +23,7 @@ from cortiware.db.engine import create_engine
 from cortiware.db.outage import OUTAGE_HANDLERS
 from cortiware.db.session import provide_db_session
 from cortiware.errors import exception_handlers
-from cortiware.health import health, live
+from cortiware.health import health, live, ready
 from cortiware.kv.wiring import redis_lifespan, redis_middleware
 from cortiware.logging import configure_logging
 from cortiware.metrics_publisher import metrics_lifespan
@@ -31,6 +31,7 @@ from cortiware.middleware.input_guard import InputGuardMiddleware
 from cortiware.middleware.request_context import RequestContextMiddleware
 from cortiware.openapi import describe_http_contract
 from cortiware.pages import page_route_handlers, template_config
+from cortiware.pages.error_pages import html_outside_api
 from cortiware.settings import Settings
 from cortiware.webhooks.routes import federation_webhook, stripe_webhook
 
@@ -64,7 +65,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         finally:
             await engine.dispose()
 
-    route_handlers: list[Any] = [live, health]
+    route_handlers: list[Any] = [live, ready, health]
     middleware: list[Any] = [RequestContextMiddleware(), InputGuardMiddleware()]
     # --- feature wiring: each package adds its handlers/middleware here -------------------
     # Sessions and CSRF (issue 4): listed before rate limiting/idempotency, which read the
@@ -73,6 +74,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
     route_handlers += auth_route_handlers(settings)
     # Server-rendered pages (/login, /provider, /owner, /onboarding) and /static.
     route_handlers += page_route_handlers()
+    # The API reference reader's own files (no CDN).
+    route_handlers.append(reader_assets())
     # Onboarding, monetization, organizations, portals and the audit log (issue 4, part B).
     route_handlers += business_route_handlers()
     # Stripe billing and signed webhooks (issue 5); /api/webhooks/* is exempt from CSRF,
@@ -97,8 +100,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "principal": Provide(provide_principal),
             "maybe_principal": Provide(provide_optional_principal),
         },
-        # An unreachable database is a 503 with Retry-After, logged once per outage.
-        exception_handlers={**exception_handlers, **OUTAGE_HANDLERS},
+        # problem+json under /api/, an HTML error page everywhere else (pages, unknown paths);
+        # an unreachable database is a 503 with Retry-After, logged once per outage.
+        exception_handlers=html_outside_api({**exception_handlers, **OUTAGE_HANDLERS}),
         template_config=template_config(),
         request_max_body_size=MAX_BODY_BYTES,
         state=State({"settings": settings}),
@@ -106,7 +110,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             title="Cortiware API",
             version=__version__,
             path="/api/docs",
-            render_plugins=[ScalarRenderPlugin()],
+            render_plugins=[SwaggerReader()],  # its files are served by reader_assets()
         ),
         logging_config=None,  # configure_logging() owns the root logger (JSON lines)
         debug=False,
@@ -136,7 +140,7 @@ def _init_sentry(settings: Settings) -> None:
     sentry_sdk.init(
         dsn=settings.sentry_dsn,
         environment=settings.app_env.value,
-        release=f"cortiware@{__version__}",
+        release=f"cortiware@{settings.app_version}",
         traces_sample_rate=settings.sentry_traces_sample_rate,
         send_default_pii=False,
     )

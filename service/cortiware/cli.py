@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import os
 import re
 import socket
 import sys
@@ -15,7 +16,8 @@ import click
 
 from cortiware.audit.cli import audit
 from cortiware.billing.cli import stripe_group
-from cortiware.settings import VARIABLES, Settings, SettingsError
+from cortiware.settings import VARIABLES, AppEnv, Settings, SettingsError
+from cortiware.smoke import smoke_command
 
 __all__ = ["dependency_problem", "main"]
 
@@ -155,6 +157,10 @@ def serve(host: str, port: int, workers: int, reload: bool) -> None:
             redis="in-memory" if settings.redis_url is None else "Redis",
         )
         run_async(lambda: _migrate(settings, seed_after=True))
+    if settings.app_env is AppEnv.DEVELOPMENT and "BASE_URL" in settings.uses_dev_defaults:
+        # Links (invites, Stripe return URLs) follow the address served, not a fixed :8000;
+        # the app is built from the environment by uvicorn, in this process or its workers.
+        os.environ["BASE_URL"] = f"http://{_url_host(host)}:{port}"
     uvicorn.run(
         "cortiware.app:create_app",
         factory=True,
@@ -168,6 +174,12 @@ def serve(host: str, port: int, workers: int, reload: bool) -> None:
         server_header=False,
         timeout_graceful_shutdown=20,
     )
+
+
+def _url_host(host: str) -> str:
+    if host in ("0.0.0.0", "::", ""):  # noqa: S104 - naming the wildcard, not binding it
+        return "127.0.0.1"
+    return f"[{host}]" if ":" in host else host
 
 
 async def _migrate(settings: Settings, *, seed_after: bool) -> list[str]:
@@ -249,25 +261,8 @@ def config_check() -> None:
     click.echo("configuration OK")
 
 
-@main.command()
-@click.option("--base-url", required=True, help="Public origin of the deployment to check.")
-@click.option("--timeout", default=5.0, show_default=True, help="Seconds per request.")
-def smoke(base_url: str, timeout: float) -> None:
-    """Post-deploy smoke test: exits 0 only when every check passes."""
-    from cortiware.smoke import run_smoke
-
-    if not base_url.startswith(("http://", "https://")):
-        fail("--base-url must start with http:// or https://")
-    results = run_smoke(base_url, timeout=timeout)
-    for result in results:
-        click.echo(f"{'PASS' if result.ok else 'FAIL'}  {result.name:14}  {result.detail}")
-    failed = sum(not r.ok for r in results)
-    if failed:
-        fail(f"{failed} of {len(results)} smoke checks failed")
-    click.echo(f"all {len(results)} smoke checks passed")
-
-
 main.add_command(audit)  # `cortiware audit prune`
+main.add_command(smoke_command)  # `cortiware smoke --base-url URL [--expect-version TAG]`
 main.add_command(stripe_group)  # `cortiware stripe setup | sync | replay`
 
 if __name__ == "__main__":  # pragma: no cover

@@ -23,7 +23,7 @@ from typing import Annotated, Any, ClassVar
 import msgspec
 import structlog
 from litestar import Request, Response
-from litestar.exceptions import HTTPException, ValidationException
+from litestar.exceptions import HTTPException, NotFoundException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 __all__ = [
@@ -201,7 +201,11 @@ def _on_cortiware_error(request: Request[Any, Any, Any], exc: CortiwareError) ->
 
 def _on_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     status = exc.status_code
-    detail = exc.detail if isinstance(exc.detail, str) else None
+    detail: str | None = exc.detail if isinstance(exc.detail, str) else None
+    if isinstance(exc, NotFoundException):
+        # Litestar's own 404s (routing, static files) name file-system paths in their detail;
+        # the service's 404s are `NotFound` and keep theirs.
+        detail = None
     if status >= 500:
         return _on_unhandled(request, exc)
     extra: dict[str, Any] | None = None

@@ -1,4 +1,16 @@
-"""Liveness and readiness: `/api/health/live` and `/api/health` (contract §3 "Health")."""
+"""Health: `/api/health/live`, `/api/health/ready` and `/api/health` (contract §3 "Health").
+
+| path | checks | asked by | 503 when |
+| --- | --- | --- | --- |
+| `/api/health/live` | nothing | container HEALTHCHECK | never (no answer = dead) |
+| `/api/health/ready` | this process's config | load balancer target group | config incomplete |
+| `/api/health` | database, Redis, config | canary, smoke, operators | database or config down |
+
+The load balancer asks `ready`, not `/api/health`: during a database outage every task is
+equally unable to reach it, so replacing tasks cures nothing and a replacement loop only
+adds start-up load when the database returns. Routes answer 503 problem+json meanwhile, and
+the canary and alarms (which read `/api/health`) page.
+"""
 
 from __future__ import annotations
 
@@ -12,10 +24,9 @@ from litestar.datastructures import State
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from cortiware import __version__
 from cortiware.settings import Settings
 
-__all__ = ["health", "live", "redis_status"]
+__all__ = ["health", "live", "ready", "redis_status"]
 
 DATABASE_TIMEOUT: Final = 1.5
 REDIS_TIMEOUT: Final = 0.5
@@ -28,7 +39,24 @@ def live() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@get("/api/health", tags=["health"], summary="Readiness with dependency checks")
+@get(
+    "/api/health/ready",
+    tags=["health"],
+    summary="Readiness for the load balancer",
+    sync_to_thread=False,
+)
+def ready(state: State) -> Response[dict[str, str]]:
+    """200 `ready` when this process can serve requests; no dependency is checked."""
+    settings: Settings = state.settings
+    status, code = ("ready", 200) if _config_complete(settings) else ("unready", 503)
+    return Response(
+        {"status": status, "version": settings.app_version},
+        status_code=code,
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+@get("/api/health", tags=["health"], summary="Dependency checks")
 async def health(state: State) -> Response[dict[str, Any]]:
     """Check database, Redis and config concurrently, each under its own timeout."""
     settings: Settings = state.settings
@@ -46,7 +74,7 @@ async def health(state: State) -> Response[dict[str, Any]]:
     body = {
         "status": status,
         "checks": {"database": database, "redis": redis, "config": config},
-        "version": __version__,
+        "version": settings.app_version,
         "timestamp": datetime.now(UTC).isoformat(),
     }
     return Response(body, status_code=code, headers={"Cache-Control": "no-store"})

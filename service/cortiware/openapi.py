@@ -48,6 +48,7 @@ from litestar.openapi.spec import (
     Parameter,
     Reference,
     Schema,
+    SecurityScheme,
 )
 from litestar.routes import HTTPRoute
 
@@ -60,7 +61,13 @@ from cortiware.ratelimit.policy import resolve_group
 if TYPE_CHECKING:
     from litestar import Litestar
 
-__all__ = ["HANDLER_ERRORS", "SIGNATURE_HEADERS", "describe_http_contract", "render_openapi"]
+__all__ = [
+    "HANDLER_ERRORS",
+    "SECURITY_SCHEMES",
+    "SIGNATURE_HEADERS",
+    "describe_http_contract",
+    "render_openapi",
+]
 
 HANDLER_ERRORS: Final[Mapping[tuple[str, str], Mapping[int, str]]] = {
     ("GET", "/api/auth/oidc/login"): {
@@ -150,8 +157,30 @@ SIGNATURE_HEADERS: Final[Mapping[tuple[str, str], Mapping[str, str]]] = {
 }
 """Request headers the webhooks verify, all required."""
 
+SECURITY_SCHEMES: Final[Mapping[str, SecurityScheme]] = {
+    "session": SecurityScheme(
+        type="apiKey",
+        security_scheme_in="cookie",
+        name="cw_session",
+        description="The session cookie `POST /api/auth/login` sets (HttpOnly; named "
+        "`__Host-cw_session` in staging and production). Owners log in with their e-mail.",
+    ),
+    "csrf": SecurityScheme(
+        type="apiKey",
+        security_scheme_in="header",
+        name=CSRF_HEADER,
+        description="With the session cookie, every POST/PUT/PATCH/DELETE sends the "
+        "`csrf_token` from the login answer (also in the `cw_csrf` cookie) in this header.",
+    ),
+}
+"""How a caller authenticates: the session cookie, plus the CSRF header on unsafe methods."""
+
 _PROBLEM = Reference(ref="#/components/schemas/Problem")
-_HEALTH_PATH: Final = "/api/health"
+_HEALTH_503: Final = {
+    "/api/health": "`unhealthy`: the database is unreachable or config is missing.",
+    "/api/health/ready": "`unready`: this process's required config is missing.",
+}
+"""Health paths whose 503 is their own JSON body (the 200's schema), not problem+json."""
 _WEBHOOKS: Final = "/api/webhooks/"  # exempt from `InputGuardMiddleware`, as from CSRF etc.
 _RATE_LIMIT_HEADERS: Final = {
     "RateLimit-Policy": '`"<group>";q=<quota>;w=<window seconds>` (IETF draft).',
@@ -338,6 +367,7 @@ def describe_http_contract(app: Litestar) -> None:
     openapi = app.openapi_schema
     components = openapi.components = openapi.components or Components()
     components.schemas.update(_problem_schemas())
+    components.security_schemes = dict(SECURITY_SCHEMES)
     components.headers = {
         name: OpenAPIHeader(
             schema=Schema(
@@ -351,16 +381,15 @@ def describe_http_contract(app: Litestar) -> None:
         responses = operation.responses = dict(operation.responses or {})
         validated = "400" in responses  # Litestar's request-validation 400
         for code, reasons in sorted(facts.errors(validated).items()):
-            if facts.path == _HEALTH_PATH and code == 503:
+            if facts.path in _HEALTH_503 and code == 503:
                 continue  # health answers 503 with its own body; added below
             responses[str(code)] = OpenAPIResponse(
                 description=" ".join(dict.fromkeys(reasons)),
                 content={PROBLEM_JSON: OpenAPIMediaType(schema=_PROBLEM)},
             )
-        if facts.path == _HEALTH_PATH and isinstance(ok := responses.get("200"), OpenAPIResponse):
+        if facts.path in _HEALTH_503 and isinstance(ok := responses.get("200"), OpenAPIResponse):
             responses["503"] = OpenAPIResponse(
-                description="`unhealthy`: the database is unreachable or config is missing.",
-                content=ok.content,
+                description=_HEALTH_503[facts.path], content=ok.content
             )
         for status, response in responses.items():
             if isinstance(response, OpenAPIResponse):
@@ -369,6 +398,10 @@ def describe_http_contract(app: Litestar) -> None:
                     **facts.response_headers(int(status)),
                 }
         operation.parameters = [*(operation.parameters or []), *facts.request_headers()] or None
+        if facts.guarded:
+            operation.security = [
+                {"session": [], "csrf": []} if facts.csrf_checked else {"session": []}
+            ]
     for struct in _strict_bodies(app):
         schema = components.schemas.get(struct.__name__)
         if isinstance(schema, Schema):

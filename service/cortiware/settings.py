@@ -1,29 +1,44 @@
 """Typed settings, built once at start-up from the environment (contract §2).
 
-`Settings.from_env()` validates everything at once and raises `SettingsError` listing every
-problem by variable name, never by value.
+Each environment variable is declared once, as a field of `Settings` whose metadata is a
+`Variable` row: its name, when it is required, its default, its parser, whether it is a
+secret, and its documentation. That table drives `Settings.from_env()` (which validates
+everything at once and raises `SettingsError` listing every problem by variable name, never
+by value), `cortiware config check` (through `config_report`), and the configuration table
+of the README (`markdown_table`, checked equal by a test).
 """
+
+# ruff: noqa: RUF009 - `env(...)` is a field specifier (it returns `dataclasses.field`), not a default
 
 from __future__ import annotations
 
+import base64
+import binascii
 import ipaddress
 import os
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from functools import cached_property
-from typing import Final
+from typing import Any, Final
 from urllib.parse import urlsplit
 
+from cortiware import __version__
+
 __all__ = [
+    "ALL_VARIABLES",
     "VARIABLES",
     "AppEnv",
+    "ConfigRow",
     "RateLimitSpec",
     "Settings",
     "SettingsError",
     "StaffCredential",
-    "VariableSpec",
+    "Variable",
+    "config_report",
+    "markdown_table",
+    "whsec_key",
 ]
 
 DEFAULT_SQLITE_PATH: Final = "cortiware-dev.sqlite3"
@@ -58,6 +73,14 @@ class SettingsError(Exception):
         )
 
 
+class Invalid(ValueError):
+    """A value is refused; each message is one problem (never containing the value)."""
+
+    def __init__(self, *messages: str) -> None:
+        self.messages = messages
+        super().__init__("; ".join(messages))
+
+
 @dataclass(frozen=True, slots=True)
 class RateLimitSpec:
     """A limit of `limit` requests per `period` seconds, parsed from `N/second|minute|hour`."""
@@ -81,64 +104,6 @@ class RateLimitSpec:
 
 
 @dataclass(frozen=True, slots=True)
-class VariableSpec:
-    """One environment variable of contract §2."""
-
-    name: str
-    required_deployed: bool
-    secret: bool
-    description: str
-
-
-VARIABLES: Final[tuple[VariableSpec, ...]] = (
-    VariableSpec("APP_ENV", False, False, "development | test | staging | production"),
-    VariableSpec("DATABASE_URL", True, True, "postgresql://…; unset in development: SQLite file"),
-    VariableSpec("DATABASE_URL_UNPOOLED", False, True, "direct URL for migrations"),
-    VariableSpec("REDIS_URL", True, True, "redis:// or rediss://; unset in development: memory"),
-    VariableSpec("STRIPE_SECRET_KEY", True, True, "sk_…"),
-    VariableSpec("STRIPE_PUBLISHABLE_KEY", True, False, "pk_…"),
-    VariableSpec("STRIPE_WEBHOOK_SECRET", True, True, "whsec_…, comma-separated while rotating"),
-    VariableSpec("ONBOARDING_TOKEN_SECRET", True, True, "at least 64 characters"),
-    VariableSpec("BASE_URL", True, False, "public origin, https:// when deployed"),
-    VariableSpec("PROVIDER_USERNAME", True, False, "provider login"),
-    VariableSpec("PROVIDER_PASSWORD", True, True, "at least 32 characters when deployed"),
-    VariableSpec("DEVELOPER_USERNAME", True, False, "developer login"),
-    VariableSpec("DEVELOPER_PASSWORD", True, True, "at least 32 characters when deployed"),
-    VariableSpec("ACCOUNTANT_USERNAME", True, False, "accountant login"),
-    VariableSpec("ACCOUNTANT_PASSWORD", True, True, "at least 32 characters when deployed"),
-    VariableSpec("SESSION_SECRET", True, True, "at least 32 characters"),
-    VariableSpec("FEDERATION_WEBHOOK_SECRETS", False, True, "whsec_<base64>, comma-separated"),
-    VariableSpec("OIDC_ISSUER", False, False, "https:// issuer; all three OIDC or none"),
-    VariableSpec("OIDC_CLIENT_ID", False, False, "all three OIDC or none"),
-    VariableSpec("OIDC_CLIENT_SECRET", False, True, "all three OIDC or none"),
-    VariableSpec("SENTRY_DSN", False, True, "error reporting"),
-    VariableSpec("SENTRY_TRACES_SAMPLE_RATE", False, False, "0.0 to 1.0, default 0"),
-    VariableSpec("TRUSTED_PROXIES", False, False, "CIDRs whose X-Forwarded-For is believed"),
-    VariableSpec("RATE_LIMIT_ENABLED", False, False, "default true"),
-    VariableSpec("RATE_LIMIT_DEFAULT", False, False, "default 600/minute"),
-    VariableSpec("RATE_LIMIT_AUTH", False, False, "default 10/minute"),
-    VariableSpec("RATE_LIMIT_ONBOARDING", False, False, "default 30/minute"),
-    VariableSpec("AUDIT_RETENTION_DAYS", False, False, "default 90; the API-stored value wins"),
-)
-
-# Development/test fall-backs. They are public, so `APP_ENV=staging|production` refuses them.
-_DEV_DEFAULTS: Final[Mapping[str, str]] = {
-    "ONBOARDING_TOKEN_SECRET": "dev-onboarding-secret-" + "x" * 48,
-    "SESSION_SECRET": "dev-session-secret-" + "x" * 20,
-    "BASE_URL": "http://127.0.0.1:8000",
-    "PROVIDER_USERNAME": "provider",
-    "PROVIDER_PASSWORD": "provider-dev-password",
-    "DEVELOPER_USERNAME": "developer",
-    "DEVELOPER_PASSWORD": "developer-dev-password",
-    "ACCOUNTANT_USERNAME": "accountant",
-    "ACCOUNTANT_PASSWORD": "accountant-dev-password",
-    "STRIPE_SECRET_KEY": "sk_test_dev_placeholder",
-    "STRIPE_PUBLISHABLE_KEY": "pk_test_dev_placeholder",
-    "STRIPE_WEBHOOK_SECRET": "whsec_dev_placeholder",
-}
-
-
-@dataclass(frozen=True, slots=True)
 class StaffCredential:
     """A staff role's username and password from the environment."""
 
@@ -147,38 +112,533 @@ class StaffCredential:
     password: str = field(repr=False)
 
 
+Parser = Callable[[str, AppEnv], Any]
+"""Turns a variable's raw text into its value for an environment; raises ValueError."""
+
+
+@dataclass(frozen=True, slots=True)
+class Variable:
+    """One environment variable: one row of the settings table."""
+
+    name: str
+    doc: str
+    """What it is and its format, for the README table."""
+    parse: Parser
+    required_deployed: bool = False
+    """Required in staging and production (unset there is a problem)."""
+    secret: bool = False
+    """Never printed, never in `repr`; the published development value is refused deployed."""
+    default: str | None = None
+    """Raw value used when unset (and not required): parsed like a set value."""
+    dev_default: str | None = None
+    """Public raw value used when unset in development and test (refused when deployed)."""
+    default_from: str | None = None
+    """When unset, take the value of this other variable."""
+    listed: bool = False
+    """Comma-separated: a value with nothing between its commas counts as unset."""
+    public: bool = True
+    """Part of contract §2 (README table, `config check`); else an internal knob."""
+    default_doc: str | None = None
+    """How the README states a default computed at start-up."""
+
+    @property
+    def description(self) -> str:
+        """The documentation line (what `config check` and the README show)."""
+        return self.doc
+
+    @property
+    def default_text(self) -> str:
+        """The default as the README states it."""
+        if self.default_doc is not None:
+            return self.default_doc
+        if self.default == "":
+            return "none"
+        if self.default is not None:
+            return f"`{self.default}`"
+        if self.default_from is not None:
+            return f"`{self.default_from}`"
+        if self.dev_default is not None:
+            return "development value" if self.secret else f"`{self.dev_default}` (development)"
+        return ""
+
+
+def env(
+    name: str,
+    doc: str,
+    parse: Parser,
+    *,
+    required_deployed: bool = False,
+    secret: bool = False,
+    default: str | None = None,
+    dev_default: str | None = None,
+    default_from: str | None = None,
+    listed: bool = False,
+    public: bool = True,
+    default_doc: str | None = None,
+) -> Any:  # a field specifier: typed by the annotation it is assigned to
+    """A `Settings` field read from environment variable `name` (one row of the table)."""
+    row = Variable(
+        name,
+        doc,
+        parse,
+        required_deployed=required_deployed,
+        secret=secret,
+        default=default,
+        dev_default=dev_default,
+        default_from=default_from,
+        listed=listed,
+        public=public,
+        default_doc=default_doc,
+    )
+    return field(repr=not secret, metadata={"env": row})
+
+
+# --- parsers: each gets the stripped, non-empty raw text and the environment ----------------
+
+SSL_MODES: Final = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+"""libpq `sslmode` values; asyncpg takes the same names as its `ssl` argument."""
+_POSTGRES: Final = ("postgresql://", "postgres://")
+
+
+def _app_env(raw: str, _: AppEnv) -> AppEnv:
+    try:
+        return AppEnv(raw)
+    except ValueError:
+        raise Invalid("must be one of development, test, staging, production") from None
+
+
+def _postgres_problems(url: str) -> list[str]:
+    """What would stop asyncpg from connecting with `url`, before any connection is tried."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        return ["not a valid URL"]
+    problems: list[str] = []
+    try:
+        parts.port  # noqa: B018 - raises on a port that is not a number in 0-65535
+    except ValueError:
+        problems.append("the port must be a number")
+    ssl_keys = 0
+    for pair in filter(None, parts.query.split("&")):
+        key, _, value = pair.partition("=")
+        if key not in ("sslmode", "ssl"):
+            problems.append(f"unsupported query parameter {key!r} (only sslmode)")
+            continue
+        ssl_keys += 1
+        if value not in SSL_MODES:
+            problems.append(f"{key} must be one of {', '.join(SSL_MODES)}")
+    if ssl_keys > 1:
+        problems.append("give sslmode once")
+    return problems
+
+
+def _database_url(raw: str, app_env: AppEnv) -> str:
+    if raw.startswith("sqlite://"):
+        if app_env.is_deployed:
+            raise Invalid(f"SQLite is not allowed in {app_env.value}")
+        return raw
+    if not raw.startswith(_POSTGRES):
+        raise Invalid("must start with postgresql:// (or sqlite:// outside staging)")
+    if problems := _postgres_problems(raw):
+        raise Invalid(*problems)
+    return raw
+
+
+def _postgres_url(raw: str, _: AppEnv) -> str:
+    if not raw.startswith(_POSTGRES):
+        raise Invalid("must start with postgresql://")
+    if problems := _postgres_problems(raw):
+        raise Invalid(*problems)
+    return raw
+
+
+def _redis_url(raw: str, _: AppEnv) -> str:
+    if not raw.startswith(("redis://", "rediss://", "unix://")):
+        raise Invalid("must start with redis:// or rediss://")
+    return raw
+
+
+def _redis_timeout(raw: str, _: AppEnv) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= 10:
+        raise Invalid("must be a number of seconds in (0, 10]")
+    return value
+
+
+def _text(raw: str, _: AppEnv) -> str:
+    return raw
+
+
+def _stripe_mode(raw: str, kind: str) -> str:
+    """`test` or `live` from a Stripe key `sk_test_…`/`rk_live_…`/`pk_test_…` (else '')."""
+    rest = raw.removeprefix(kind)
+    return next((mode for mode in ("test", "live") if rest.startswith(mode + "_")), "")
+
+
+def _stripe_mode_problems(raw: str, app_env: AppEnv, kinds: tuple[str, ...]) -> list[str]:
+    mode = next((_stripe_mode(raw, k) for k in kinds if raw.startswith(k)), "")
+    if app_env is AppEnv.PRODUCTION and mode != "live":
+        return ["production needs a live-mode key (…_live_…), not a test-mode one"]
+    if app_env is AppEnv.STAGING and mode == "live":
+        return ["staging takes a test-mode key (…_test_…): it must never charge real cards"]
+    return []
+
+
+def _stripe_secret_key(raw: str, app_env: AppEnv) -> str:
+    if not raw.startswith(("sk_", "rk_")):
+        raise Invalid("must start with sk_ (or a restricted rk_ key)")
+    if problems := _stripe_mode_problems(raw, app_env, ("sk_", "rk_")):
+        raise Invalid(*problems)
+    return raw
+
+
+def _stripe_publishable_key(raw: str, app_env: AppEnv) -> str:
+    if not raw.startswith("pk_"):
+        raise Invalid("must start with pk_")
+    if problems := _stripe_mode_problems(raw, app_env, ("pk_",)):
+        raise Invalid(*problems)
+    return raw
+
+
+def _split_list(raw: str | None) -> tuple[str, ...]:
+    """The non-blank items of a comma-separated value."""
+    return tuple(item.strip() for item in (raw or "").split(",") if item.strip())
+
+
+def _stripe_webhook_secrets(raw: str, _: AppEnv) -> tuple[str, ...]:
+    secrets = _split_list(raw)
+    if any(not s.startswith("whsec_") for s in secrets):
+        raise Invalid("every comma-separated secret must start with whsec_")
+    return secrets
+
+
+def whsec_key(secret: str) -> bytes:
+    """The key bytes of a Standard Webhooks `whsec_<base64>` secret; raise ValueError.
+
+    The federation verifier decodes its secrets with this function, so start-up refuses
+    exactly the secrets it could not use.
+    """
+    if not secret.startswith("whsec_"):
+        raise ValueError("a Standard Webhooks secret starts with whsec_")
+    try:
+        return base64.b64decode(secret.removeprefix("whsec_"), validate=True)
+    except binascii.Error as exc:
+        raise ValueError("a Standard Webhooks secret is whsec_ + base64") from exc
+
+
+def _federation_secrets(raw: str, _: AppEnv) -> tuple[str, ...]:
+    secrets = _split_list(raw)
+    problems: list[str] = []
+    for position, secret in enumerate(secrets, start=1):
+        try:
+            key = whsec_key(secret)
+        except ValueError:
+            problems.append(f"secret {position} of {len(secrets)} is not whsec_ + base64")
+            continue
+        if not key:
+            problems.append(f"secret {position} of {len(secrets)} has an empty key")
+    if problems:
+        raise Invalid(*problems)
+    return secrets
+
+
+def _min_length(length: int, *, deployed_only: bool = False) -> Parser:
+    def parse(raw: str, app_env: AppEnv) -> str:
+        if len(raw) < length and (app_env.is_deployed or not deployed_only):
+            raise Invalid(f"must be at least {length} characters")
+        return raw
+
+    return parse
+
+
+def _base_url(raw: str, app_env: AppEnv) -> str:
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise Invalid("must be an absolute http(s):// origin")
+    if app_env.is_deployed and parts.scheme != "https":
+        raise Invalid(f"must use https:// in {app_env.value}")
+    return raw.rstrip("/")
+
+
+def _oidc_issuer(raw: str, app_env: AppEnv) -> str:
+    if app_env.is_deployed and not raw.startswith("https://"):
+        raise Invalid("must use https://")
+    return raw
+
+
+def _sentry_dsn(raw: str, _: AppEnv) -> str:
+    if not raw.startswith(("https://", "http://")):
+        raise Invalid("must be an http(s):// DSN")
+    return raw
+
+
+def _sample_rate(raw: str, _: AppEnv) -> float:
+    try:
+        rate = float(raw)
+    except ValueError:
+        rate = -1.0
+    if not 0.0 <= rate <= 1.0:
+        raise Invalid("must be a number from 0 to 1")
+    return rate
+
+
+def _proxies(raw: str, _: AppEnv) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    try:
+        return tuple(ipaddress.ip_network(cidr, strict=False) for cidr in _split_list(raw))
+    except ValueError:
+        raise Invalid("every entry must be an IP address or CIDR") from None
+
+
+def _boolean(raw: str, _: AppEnv) -> bool:
+    value = raw.lower()
+    if value not in ("true", "false", "1", "0", "yes", "no"):
+        raise Invalid("must be true or false")
+    return value in ("true", "1", "yes")
+
+
+def _rate_limit(raw: str, _: AppEnv) -> RateLimitSpec:
+    try:
+        return RateLimitSpec.parse(raw)
+    except ValueError as exc:
+        raise Invalid(str(exc)) from None
+
+
+def _retention_days(raw: str, _: AppEnv) -> int:
+    if not re.fullmatch(r"[0-9]{1,4}", raw) or not 1 <= int(raw) <= 3650:
+        raise Invalid("must be an integer from 1 to 3650")
+    return int(raw)
+
+
+def _app_version(raw: str, _: AppEnv) -> str:
+    # What a container image tag may hold (plus `+` for PEP 440 local versions).
+    if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.+-]{0,127}", raw):
+        raise Invalid("must be an image tag: letters, digits, _ . + -, at most 128 characters")
+    return raw
+
+
+_DEV_ONBOARDING_SECRET: Final = "dev-onboarding-secret-" + "x" * 48
+_DEV_SESSION_SECRET: Final = "dev-session-secret-" + "x" * 20
+
+
 @dataclass(frozen=True)
 class Settings:
-    """Every setting of contract §2, validated; secrets are excluded from `repr`."""
+    """Every setting of contract §2, validated; secrets are excluded from `repr`.
 
-    app_env: AppEnv
-    database_url: str = field(repr=False)
-    database_url_unpooled: str = field(repr=False)
-    redis_url: str | None = field(repr=False)
-    stripe_secret_key: str = field(repr=False)
-    stripe_publishable_key: str
-    stripe_webhook_secrets: tuple[str, ...] = field(repr=False)
-    onboarding_token_secret: str = field(repr=False)
-    base_url: str
-    staff: tuple[StaffCredential, ...] = field(repr=False)
-    session_secret: str = field(repr=False)
-    federation_webhook_secrets: tuple[str, ...] = field(repr=False)
-    oidc_issuer: str | None
-    oidc_client_id: str | None
-    oidc_client_secret: str | None = field(repr=False)
-    sentry_dsn: str | None = field(repr=False)
-    sentry_traces_sample_rate: float
-    trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
-    rate_limit_enabled: bool
-    rate_limit_default: RateLimitSpec
-    rate_limit_auth: RateLimitSpec
-    rate_limit_onboarding: RateLimitSpec
-    audit_retention_days: int
+    Each field declared with `env(...)` is one row of the settings table, in this order.
+    """
+
+    app_env: AppEnv = env(
+        "APP_ENV", "development, test, staging or production", _app_env, default="development"
+    )
+    app_version: str = env(
+        "APP_VERSION",
+        "the deployed image tag; health, Sentry release and smoke report it",
+        _app_version,
+        default=__version__,
+        default_doc="the package version",
+    )
+    database_url: str = env(
+        "DATABASE_URL",
+        "`postgresql://…` (libpq's `?sslmode=` is honoured; no other query parameters); "
+        "unset outside staging/production: an SQLite file",
+        _database_url,
+        required_deployed=True,
+        secret=True,
+        default=f"sqlite:///{DEFAULT_SQLITE_PATH}",
+    )
+    database_url_unpooled: str = env(
+        "DATABASE_URL_UNPOOLED",
+        "direct URL (bypassing RDS Proxy) for migrations",
+        _postgres_url,
+        secret=True,
+        default_from="DATABASE_URL",
+    )
+    redis_url: str | None = env(
+        "REDIS_URL",
+        "`redis://` or `rediss://`; unset outside staging/production: in-memory stores",
+        _redis_url,
+        required_deployed=True,
+        secret=True,
+    )
+    stripe_secret_key: str = env(
+        "STRIPE_SECRET_KEY",
+        "`sk_…` (or restricted `rk_…`); live mode in production, test mode in staging",
+        _stripe_secret_key,
+        required_deployed=True,
+        secret=True,
+        dev_default="sk_test_dev_placeholder",
+    )
+    stripe_publishable_key: str = env(
+        "STRIPE_PUBLISHABLE_KEY",
+        "`pk_…`, same mode as the secret key; validated, not yet used by the service "
+        "(Checkout and the Billing Portal are created server-side)",
+        _stripe_publishable_key,
+        required_deployed=True,
+        dev_default="pk_test_dev_placeholder",
+    )
+    stripe_webhook_secrets: tuple[str, ...] = env(
+        "STRIPE_WEBHOOK_SECRET",
+        "`whsec_…`, comma-separated while rotating (only commas counts as unset)",
+        _stripe_webhook_secrets,
+        required_deployed=True,
+        secret=True,
+        dev_default="whsec_dev_placeholder",
+        listed=True,
+    )
+    onboarding_token_secret: str = env(
+        "ONBOARDING_TOKEN_SECRET",
+        "≥ 64 characters; signs invite tokens",
+        _min_length(64),
+        required_deployed=True,
+        secret=True,
+        dev_default=_DEV_ONBOARDING_SECRET,
+    )
+    onboarding_token_secret_previous: str | None = env(
+        "ONBOARDING_TOKEN_SECRET_PREVIOUS",
+        "while rotating: the replaced secret, still accepted for open invites",
+        _min_length(64),
+        secret=True,
+    )
+    base_url: str = env(
+        "BASE_URL",
+        "`https://` origin; links and Origin checks",
+        _base_url,
+        required_deployed=True,
+        dev_default="http://127.0.0.1:8000",
+    )
+    provider_username: str = env(
+        "PROVIDER_USERNAME",
+        "provider login",
+        _text,
+        required_deployed=True,
+        dev_default="provider",
+    )
+    provider_password: str = env(
+        "PROVIDER_PASSWORD",
+        "≥ 32 characters in staging/production",
+        _min_length(32, deployed_only=True),
+        required_deployed=True,
+        secret=True,
+        dev_default="provider-dev-password",
+    )
+    developer_username: str = env(
+        "DEVELOPER_USERNAME",
+        "developer login",
+        _text,
+        required_deployed=True,
+        dev_default="developer",
+    )
+    developer_password: str = env(
+        "DEVELOPER_PASSWORD",
+        "≥ 32 characters in staging/production",
+        _min_length(32, deployed_only=True),
+        required_deployed=True,
+        secret=True,
+        dev_default="developer-dev-password",
+    )
+    accountant_username: str = env(
+        "ACCOUNTANT_USERNAME",
+        "accountant login",
+        _text,
+        required_deployed=True,
+        dev_default="accountant",
+    )
+    accountant_password: str = env(
+        "ACCOUNTANT_PASSWORD",
+        "≥ 32 characters in staging/production",
+        _min_length(32, deployed_only=True),
+        required_deployed=True,
+        secret=True,
+        dev_default="accountant-dev-password",
+    )
+    session_secret: str = env(
+        "SESSION_SECRET",
+        "≥ 32 characters; signs CSRF tokens and the OIDC flow cookie",
+        _min_length(32),
+        required_deployed=True,
+        secret=True,
+        dev_default=_DEV_SESSION_SECRET,
+    )
+    session_secret_previous: str | None = env(
+        "SESSION_SECRET_PREVIOUS",
+        "while rotating: the replaced secret, still accepted for CSRF tokens and OIDC cookies",
+        _min_length(32),
+        secret=True,
+    )
+    federation_webhook_secrets: tuple[str, ...] = env(
+        "FEDERATION_WEBHOOK_SECRETS",
+        "enables `/api/webhooks/federation`; each `whsec_` + base64 of a non-empty key, "
+        "comma-separated",
+        _federation_secrets,
+        secret=True,
+        default="",
+        listed=True,
+    )
+    oidc_issuer: str | None = env(
+        "OIDC_ISSUER", "`https://` issuer; all three OIDC variables or none", _oidc_issuer
+    )
+    oidc_client_id: str | None = env("OIDC_CLIENT_ID", "all three OIDC variables or none", _text)
+    oidc_client_secret: str | None = env(
+        "OIDC_CLIENT_SECRET", "all three OIDC variables or none", _text, secret=True
+    )
+    sentry_dsn: str | None = env("SENTRY_DSN", "error reporting", _sentry_dsn, secret=True)
+    sentry_traces_sample_rate: float = env(
+        "SENTRY_TRACES_SAMPLE_RATE", "0 to 1", _sample_rate, default="0.0"
+    )
+    trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = env(
+        "TRUSTED_PROXIES",
+        "CIDRs whose `X-Forwarded-For` is believed, comma-separated",
+        _proxies,
+        default="",
+        listed=True,
+    )
+    rate_limit_enabled: bool = env("RATE_LIMIT_ENABLED", "true or false", _boolean, default="true")
+    rate_limit_default: RateLimitSpec = env(
+        "RATE_LIMIT_DEFAULT",
+        "`N/second`, `N/minute` or `N/hour`, N from 1 to 1,000,000",
+        _rate_limit,
+        default="600/minute",
+    )
+    rate_limit_auth: RateLimitSpec = env(
+        "RATE_LIMIT_AUTH",
+        "login attempts per client IP and username, same format",
+        _rate_limit,
+        default="10/minute",
+    )
+    rate_limit_auth_ip: RateLimitSpec = env(
+        "RATE_LIMIT_AUTH_IP",
+        "login attempts per client IP whatever the username (stops password spraying)",
+        _rate_limit,
+        default="30/minute",
+    )
+    rate_limit_onboarding: RateLimitSpec = env(
+        "RATE_LIMIT_ONBOARDING", "same format", _rate_limit, default="30/minute"
+    )
+    audit_retention_days: int = env(
+        "AUDIT_RETENTION_DAYS",
+        "1 to 3650; the value stored through the API wins",
+        _retention_days,
+        default="90",
+    )
+    redis_key_prefix: str = env(
+        "CORTIWARE_REDIS_PREFIX",
+        "prefix of every Redis key the service writes (tests isolate runs with it)",
+        _text,
+        default="cw:",
+        public=False,
+    )
+    redis_timeout: float = env(
+        "CORTIWARE_REDIS_TIMEOUT",
+        "seconds to connect to Redis or wait for a reply before the fallback is used",
+        _redis_timeout,
+        default="0.25",
+        public=False,
+    )
     uses_dev_defaults: tuple[str, ...] = ()
-    redis_key_prefix: str = "cw:"
-    """Prefix of every Redis key the service writes (tests isolate runs with it)."""
-    redis_timeout: float = 0.25
-    """Seconds to connect to Redis or to wait for one reply before the fallback is used."""
+    """Variables that fell back to their public development value."""
 
     @property
     def is_embedded_database(self) -> bool:
@@ -195,6 +655,25 @@ class Settings:
         """True when the three OIDC variables are set."""
         return bool(self.oidc_issuer and self.oidc_client_id and self.oidc_client_secret)
 
+    @property
+    def staff(self) -> tuple[StaffCredential, ...]:
+        """The three staff credentials: provider, developer, accountant."""
+        return (
+            StaffCredential("provider", self.provider_username, self.provider_password),
+            StaffCredential("developer", self.developer_username, self.developer_password),
+            StaffCredential("accountant", self.accountant_username, self.accountant_password),
+        )
+
+    @property
+    def session_secrets(self) -> tuple[str, ...]:
+        """SESSION_SECRET then, while rotating, SESSION_SECRET_PREVIOUS: all accepted."""
+        return _with_previous(self.session_secret, self.session_secret_previous)
+
+    @property
+    def onboarding_token_secrets(self) -> tuple[str, ...]:
+        """ONBOARDING_TOKEN_SECRET then, while rotating, its previous value: all accepted."""
+        return _with_previous(self.onboarding_token_secret, self.onboarding_token_secret_previous)
+
     @cached_property
     def base_origin(self) -> str:
         """`scheme://host[:port]` of BASE_URL, for Origin checks."""
@@ -204,11 +683,152 @@ class Settings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Build settings from `environ` (default `os.environ`); raise SettingsError."""
-        return _build(dict(os.environ if environ is None else environ))
+        values, problems, used = _parse(os.environ if environ is None else environ)
+        if problems:
+            raise SettingsError(problems)
+        return cls(**values, uses_dev_defaults=used)
 
 
-SSL_MODES: Final = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
-"""libpq `sslmode` values; asyncpg takes the same names as its `ssl` argument."""
+def _with_previous(current: str, previous: str | None) -> tuple[str, ...]:
+    return (current, previous) if previous else (current,)
+
+
+ALL_VARIABLES: Final[tuple[tuple[str, Variable], ...]] = tuple(
+    (f.name, f.metadata["env"]) for f in fields(Settings) if "env" in f.metadata
+)
+"""(Settings field, row) for every variable, in table order."""
+
+VARIABLES: Final[tuple[Variable, ...]] = tuple(row for _, row in ALL_VARIABLES if row.public)
+"""The variables of contract §2 (internal knobs left out)."""
+
+_PUBLISHED: Final = {
+    row.dev_default: row.name for _, row in ALL_VARIABLES if row.secret and row.dev_default
+}
+"""Development values of secrets: printed in this file and the README, so never secret."""
+
+
+def _parse(environ: Mapping[str, str]) -> tuple[dict[str, Any], list[str], tuple[str, ...]]:
+    """Every field's value, every problem, and the variables that used a development value."""
+    values: dict[str, Any] = {}
+    problems: list[str] = []
+    used: list[str] = []
+    raw_env = environ.get("APP_ENV", "").strip() or "development"
+    try:
+        app_env = AppEnv(raw_env)
+    except ValueError:
+        app_env = (
+            AppEnv.PRODUCTION
+        )  # judge the rest by the strictest rules (APP_ENV's parser names it)
+    deployed = app_env.is_deployed
+    for attribute, row in ALL_VARIABLES:
+        raw: str | None = environ.get(row.name, "").strip() or None
+        if raw is not None and row.listed and not _split_list(raw):
+            raw = None  # only commas and blanks: judged exactly like an unset variable
+        if raw is None:
+            if row.required_deployed and deployed:
+                problems.append(f"{row.name}: required in {app_env.value}")
+                values[attribute] = None
+                continue
+            if row.default_from is not None:
+                values[attribute] = values[_field_of(row.default_from)]
+                continue
+            if row.dev_default is not None:
+                used.append(row.name)
+            raw = row.dev_default if row.dev_default is not None else row.default
+        if raw is None:
+            values[attribute] = None
+            continue
+        if (
+            deployed
+            and row.secret
+            and any(item in _PUBLISHED for item in (_split_list(raw) if row.listed else (raw,)))
+        ):
+            problems.append(f"{row.name}: is a published development value")
+        try:
+            values[attribute] = row.parse(raw, app_env)
+        except ValueError as exc:
+            messages = exc.messages if isinstance(exc, Invalid) else (str(exc),)
+            problems.extend(f"{row.name}: {message}" for message in messages)
+            values[attribute] = None
+    problems.extend(_cross_problems(values, app_env))
+    return values, problems, tuple(used)
+
+
+def _field_of(name: str) -> str:
+    return next(attribute for attribute, row in ALL_VARIABLES if row.name == name)
+
+
+def _cross_problems(values: Mapping[str, Any], app_env: AppEnv) -> list[str]:
+    """Rules that relate several variables."""
+    problems: list[str] = []
+    usernames = [
+        values[f"{role}_username"]
+        for role in ("provider", "developer", "accountant")
+        if values[f"{role}_username"]
+    ]
+    if len(set(usernames)) != len(usernames):
+        problems.append("PROVIDER/DEVELOPER/ACCOUNTANT_USERNAME: must be distinct")
+    oidc = {
+        n: values[_field_of(n)] for n in ("OIDC_ISSUER", "OIDC_CLIENT_ID", "OIDC_CLIENT_SECRET")
+    }
+    if any(oidc.values()) and not all(oidc.values()):
+        missing = ", ".join(n for n, v in oidc.items() if not v)
+        problems.append(f"OIDC: set all three OIDC variables or none (missing {missing})")
+    for current in ("SESSION_SECRET", "ONBOARDING_TOKEN_SECRET"):
+        now, before = values[_field_of(current)], values[_field_of(current + "_PREVIOUS")]
+        if now and before and now == before:
+            problems.append(f"{current}_PREVIOUS: must differ from {current}")
+    secret, publishable = values["stripe_secret_key"], values["stripe_publishable_key"]
+    if (
+        not app_env.is_deployed  # deployed, each key's own mode rule already says more
+        and secret
+        and publishable
+        and _stripe_mode(secret, secret[:3]) != _stripe_mode(publishable, "pk_")
+    ):
+        problems.append("STRIPE_PUBLISHABLE_KEY: its mode (test/live) differs from the secret key")
+    return problems
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigRow:
+    """One line of `cortiware config check`: a variable, its need and its state."""
+
+    name: str
+    need: str
+    """`required` or `optional` in the checked environment."""
+    state: str
+    """`set`, `missing`, `default` or `dev default`; never the value."""
+
+
+def config_report(environ: Mapping[str, str]) -> tuple[AppEnv | None, list[ConfigRow], list[str]]:
+    """The environment, one row per public variable, and every problem (never a value)."""
+    raw_env = environ.get("APP_ENV", "").strip() or "development"
+    app_env = AppEnv(raw_env) if raw_env in AppEnv.__members__.values() else None
+    deployed = app_env is None or app_env.is_deployed
+    _, problems, used = _parse(environ)
+    rows: list[ConfigRow] = []
+    for row in VARIABLES:
+        state = "set" if environ.get(row.name, "").strip() else "missing"
+        if state == "missing" and not problems and row.name in used:
+            state = "dev default"
+        elif state == "missing" and (row.default is not None or row.default_from):
+            state = "default"
+        need = "required" if row.required_deployed and deployed else "optional"
+        rows.append(ConfigRow(row.name, need, state))
+    return app_env, rows, problems
+
+
+def markdown_table() -> str:
+    """The README's configuration table, generated from the settings table."""
+    lines = [
+        "| variable | staging/production | default | notes |",
+        "| --- | --- | --- | --- |",
+    ]
+    for row in VARIABLES:
+        need = "**required**" if row.required_deployed else "optional"
+        secret = " (secret)" if row.secret else ""
+        lines.append(f"| `{row.name}`{secret} | {need} | {row.default_text} | {row.doc} |")
+    return "\n".join(lines) + "\n"
 
 
 def async_database_url(url: str) -> str:
@@ -218,7 +838,7 @@ def async_database_url(url: str) -> str:
     program writes) becomes asyncpg's `?ssl=`: SQLAlchemy passes query parameters to
     `asyncpg.connect()` as keyword arguments, and asyncpg has no `sslmode` keyword.
     """
-    if url.startswith(("postgresql://", "postgres://")):
+    if url.startswith(_POSTGRES):
         # By hand, not urlsplit/geturl: that drops the `//` of a URL without a host
         # (`postgresql:///db`, a local socket), which SQLAlchemy then refuses.
         base, _, query = url.split("://", 1)[1].partition("?")
@@ -230,248 +850,5 @@ def async_database_url(url: str) -> str:
     return url
 
 
-def _postgres_url_problems(name: str, url: str) -> list[str]:
-    """What would stop asyncpg from connecting with `url`, before any connection is tried."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:  # e.g. an unclosed IPv6 bracket
-        return [f"{name}: not a valid URL"]
-    problems: list[str] = []
-    try:
-        parts.port  # noqa: B018 - raises on a port that is not a number in 0-65535
-    except ValueError:
-        problems.append(f"{name}: the port must be a number")
-    ssl_keys = 0
-    for pair in filter(None, parts.query.split("&")):
-        key, _, value = pair.partition("=")
-        if key not in ("sslmode", "ssl"):
-            problems.append(f"{name}: unsupported query parameter {key!r} (only sslmode)")
-            continue
-        ssl_keys += 1
-        if value not in SSL_MODES:
-            problems.append(f"{name}: {key} must be one of {', '.join(SSL_MODES)}")
-    if ssl_keys > 1:
-        problems.append(f"{name}: give sslmode once")
-    return problems
-
-
-def _split_list(raw: str | None) -> tuple[str, ...]:
-    """The non-blank items of a comma-separated value."""
-    return tuple(item.strip() for item in (raw or "").split(",") if item.strip())
-
-
-def _federation_secret_problems(secrets: tuple[str, ...]) -> list[str]:
-    """One problem per secret the federation verifier could not decode (named by position)."""
-    from cortiware.webhooks.standard import decode_secret  # the verifier's own decoding
-
-    problems: list[str] = []
-    for position, secret in enumerate(secrets, start=1):
-        try:
-            key = decode_secret(secret)
-        except ValueError:
-            problems.append(
-                f"FEDERATION_WEBHOOK_SECRETS: secret {position} of {len(secrets)} "
-                "is not whsec_ + base64"
-            )
-            continue
-        if not key:
-            problems.append(
-                f"FEDERATION_WEBHOOK_SECRETS: secret {position} of {len(secrets)} has an empty key"
-            )
-    return problems
-
-
-def _build(env: dict[str, str]) -> Settings:  # noqa: PLR0912, PLR0915 - one flat validation pass reads best
-    problems: list[str] = []
-
-    def get(name: str) -> str | None:
-        value = env.get(name, "").strip()
-        return value or None
-
-    raw_env = get("APP_ENV") or "development"
-    try:
-        app_env = AppEnv(raw_env)
-    except ValueError:
-        problems.append("APP_ENV: must be one of development, test, staging, production")
-        app_env = AppEnv.PRODUCTION  # judge the rest by the strictest rules
-
-    deployed = app_env.is_deployed
-    used_defaults: list[str] = []
-
-    def required(name: str) -> str:
-        value = get(name)
-        return unset(name) if value is None else value
-
-    def unset(name: str) -> str:
-        """A required variable is unset: a problem when deployed, else its dev default."""
-        if deployed:
-            problems.append(f"{name}: required in {app_env.value}")
-            return ""
-        used_defaults.append(name)
-        return _DEV_DEFAULTS[name]
-
-    # Database
-    database_url = get("DATABASE_URL")
-    if database_url is None:
-        if deployed:
-            problems.append(f"DATABASE_URL: required in {app_env.value}")
-        database_url = f"sqlite:///{DEFAULT_SQLITE_PATH}"
-    elif not database_url.startswith(("postgresql://", "postgres://", "sqlite://")):
-        problems.append(
-            "DATABASE_URL: must start with postgresql:// (or sqlite:// outside staging)"
-        )
-    elif deployed and database_url.startswith("sqlite://"):
-        problems.append(f"DATABASE_URL: SQLite is not allowed in {app_env.value}")
-    elif not database_url.startswith("sqlite://"):
-        problems.extend(_postgres_url_problems("DATABASE_URL", database_url))
-    unpooled = get("DATABASE_URL_UNPOOLED")
-    if unpooled is not None and not unpooled.startswith(("postgresql://", "postgres://")):
-        problems.append("DATABASE_URL_UNPOOLED: must start with postgresql://")
-    elif unpooled is not None:
-        problems.extend(_postgres_url_problems("DATABASE_URL_UNPOOLED", unpooled))
-
-    redis_url = get("REDIS_URL")
-    if redis_url is None and deployed:
-        problems.append(f"REDIS_URL: required in {app_env.value}")
-    elif redis_url is not None and not redis_url.startswith(("redis://", "rediss://", "unix://")):
-        problems.append("REDIS_URL: must start with redis:// or rediss://")
-    # Not part of contract §2: an internal knob (tests under heavy load raise it).
-    redis_timeout = 0.25
-    raw_timeout = get("CORTIWARE_REDIS_TIMEOUT")
-    if raw_timeout is not None:
-        try:
-            redis_timeout = float(raw_timeout)
-        except ValueError:
-            redis_timeout = -1.0
-        if not 0 < redis_timeout <= 10:
-            problems.append("CORTIWARE_REDIS_TIMEOUT: must be a number of seconds in (0, 10]")
-            redis_timeout = 0.25
-
-    stripe_secret = required("STRIPE_SECRET_KEY")
-    if stripe_secret and not stripe_secret.startswith(("sk_", "rk_")):
-        problems.append("STRIPE_SECRET_KEY: must start with sk_ (or a restricted rk_ key)")
-    stripe_pk = required("STRIPE_PUBLISHABLE_KEY")
-    if stripe_pk and not stripe_pk.startswith("pk_"):
-        problems.append("STRIPE_PUBLISHABLE_KEY: must start with pk_")
-    # Only commas and blanks (` , `) is no secret at all: judged exactly like an unset variable.
-    webhook_secrets = _split_list(get("STRIPE_WEBHOOK_SECRET")) or _split_list(
-        unset("STRIPE_WEBHOOK_SECRET")
-    )
-    if any(not s.startswith("whsec_") for s in webhook_secrets):
-        problems.append(
-            "STRIPE_WEBHOOK_SECRET: every comma-separated secret must start with whsec_"
-        )
-
-    onboarding_secret = required("ONBOARDING_TOKEN_SECRET")
-    if onboarding_secret and len(onboarding_secret) < 64:
-        problems.append("ONBOARDING_TOKEN_SECRET: must be at least 64 characters")
-    session_secret = required("SESSION_SECRET")
-    if session_secret and len(session_secret) < 32:
-        problems.append("SESSION_SECRET: must be at least 32 characters")
-
-    base_url = required("BASE_URL")
-    if base_url:
-        parts = urlsplit(base_url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            problems.append("BASE_URL: must be an absolute http(s):// origin")
-        elif deployed and parts.scheme != "https":
-            problems.append(f"BASE_URL: must use https:// in {app_env.value}")
-
-    staff: list[StaffCredential] = []
-    for role in ("provider", "developer", "accountant"):
-        user = required(f"{role.upper()}_USERNAME")
-        password = required(f"{role.upper()}_PASSWORD")
-        if password and deployed and len(password) < 32:
-            problems.append(f"{role.upper()}_PASSWORD: must be at least 32 characters")
-        staff.append(StaffCredential(role=role, username=user, password=password))
-    usernames = [c.username for c in staff if c.username]
-    if len(set(usernames)) != len(usernames):
-        problems.append("PROVIDER/DEVELOPER/ACCOUNTANT_USERNAME: must be distinct")
-
-    federation_raw = get("FEDERATION_WEBHOOK_SECRETS") or ""
-    federation = _split_list(federation_raw)
-    problems.extend(_federation_secret_problems(federation))
-
-    oidc = {n: get(n) for n in ("OIDC_ISSUER", "OIDC_CLIENT_ID", "OIDC_CLIENT_SECRET")}
-    if any(oidc.values()) and not all(oidc.values()):
-        missing = ", ".join(n for n, v in oidc.items() if not v)
-        problems.append(f"OIDC: set all three OIDC variables or none (missing {missing})")
-    issuer = oidc["OIDC_ISSUER"]
-    if issuer and not issuer.startswith("https://") and deployed:
-        problems.append("OIDC_ISSUER: must use https://")
-
-    sentry_dsn = get("SENTRY_DSN")
-    if sentry_dsn and not sentry_dsn.startswith(("https://", "http://")):
-        problems.append("SENTRY_DSN: must be an http(s):// DSN")
-    sample_rate = 0.0
-    if (raw := get("SENTRY_TRACES_SAMPLE_RATE")) is not None:
-        try:
-            sample_rate = float(raw)
-            if not 0.0 <= sample_rate <= 1.0:
-                raise ValueError
-        except ValueError:
-            problems.append("SENTRY_TRACES_SAMPLE_RATE: must be a number from 0 to 1")
-
-    proxies: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
-    for cidr in (get("TRUSTED_PROXIES") or "").split(","):
-        if cidr.strip():
-            try:
-                proxies.append(ipaddress.ip_network(cidr.strip(), strict=False))
-            except ValueError:
-                problems.append("TRUSTED_PROXIES: every entry must be an IP address or CIDR")
-                break
-
-    enabled_raw = (get("RATE_LIMIT_ENABLED") or "true").lower()
-    if enabled_raw not in ("true", "false", "1", "0", "yes", "no"):
-        problems.append("RATE_LIMIT_ENABLED: must be true or false")
-    limits: dict[str, RateLimitSpec] = {}
-    for name, default in (
-        ("RATE_LIMIT_DEFAULT", "600/minute"),
-        ("RATE_LIMIT_AUTH", "10/minute"),
-        ("RATE_LIMIT_ONBOARDING", "30/minute"),
-    ):
-        try:
-            limits[name] = RateLimitSpec.parse(get(name) or default)
-        except ValueError as exc:
-            problems.append(f"{name}: {exc}")
-            limits[name] = RateLimitSpec.parse(default)
-
-    retention = 90
-    if (raw := get("AUDIT_RETENTION_DAYS")) is not None:
-        if not re.fullmatch(r"[0-9]{1,4}", raw) or not 1 <= int(raw) <= 3650:
-            problems.append("AUDIT_RETENTION_DAYS: must be an integer from 1 to 3650")
-        else:
-            retention = int(raw)
-
-    if problems:
-        raise SettingsError(problems)
-
-    return Settings(
-        app_env=app_env,
-        database_url=database_url,
-        database_url_unpooled=unpooled or database_url,
-        redis_url=redis_url,
-        stripe_secret_key=stripe_secret,
-        stripe_publishable_key=stripe_pk,
-        stripe_webhook_secrets=webhook_secrets,
-        onboarding_token_secret=onboarding_secret,
-        base_url=base_url.rstrip("/"),
-        staff=tuple(staff),
-        session_secret=session_secret,
-        federation_webhook_secrets=federation,
-        oidc_issuer=issuer,
-        oidc_client_id=oidc["OIDC_CLIENT_ID"],
-        oidc_client_secret=oidc["OIDC_CLIENT_SECRET"],
-        sentry_dsn=sentry_dsn,
-        sentry_traces_sample_rate=sample_rate,
-        trusted_proxies=tuple(proxies),
-        rate_limit_enabled=enabled_raw in ("true", "1", "yes"),
-        rate_limit_default=limits["RATE_LIMIT_DEFAULT"],
-        rate_limit_auth=limits["RATE_LIMIT_AUTH"],
-        rate_limit_onboarding=limits["RATE_LIMIT_ONBOARDING"],
-        audit_retention_days=retention,
-        uses_dev_defaults=tuple(used_defaults),
-        # Not part of contract §2: an internal knob so test runs sharing a Redis never collide.
-        redis_key_prefix=get("CORTIWARE_REDIS_PREFIX") or "cw:",
-        redis_timeout=redis_timeout,
-    )
+if __name__ == "__main__":  # pragma: no cover - `python -m cortiware.settings` prints the table
+    print(markdown_table(), end="")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from infra.components.service import ALB_LOG_PREFIX
+from infra.components.load_balancer import ALB_LOG_PREFIX
 from infra.offline import ACCOUNT_ID, ELB_LOG_ACCOUNTS, OfflineRun
 
 from tests.infra.conftest import one

@@ -57,9 +57,12 @@ class Case:
 ROUTES: dict[str, Case] = {
     # health, docs
     "GET /api/health/live": Case(public=True),
+    "GET /api/health/ready": Case(public=True),
     "GET /api/health": Case(public=True),
     "GET /api/docs": Case(public=True),
-    "GET /api/docs/scalar": Case(public=True),
+    "GET /api/docs/swagger": Case(public=True),
+    "GET /api/docs/assets/{file_path:path}": Case(public=True),
+    "HEAD /api/docs/assets/{file_path:path}": Case(public=True),
     "GET /api/docs/openapi.json": Case(public=True),
     "GET /api/docs/{path:str}": Case(public=True),
     # auth

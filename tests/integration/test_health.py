@@ -82,3 +82,35 @@ async def test_database_that_hangs_is_503_within_two_seconds(
         listener.close()
     assert response.status_code == 503
     assert elapsed < 2
+
+
+async def test_version_is_the_deployed_image_tag(
+    make_settings: SettingsFactory, database_url: str, redis_url: str
+) -> None:
+    """`APP_VERSION` is the version `/api/health` and `/api/health/ready` report."""
+    settings = make_settings(DATABASE_URL=database_url, REDIS_URL=redis_url, APP_VERSION="r42.7")
+    async with AsyncTestClient(app=create_app(settings)) as client:
+        assert (await client.get("/api/health")).json()["version"] == "r42.7"
+        assert (await client.get("/api/health/ready")).json() == {
+            "status": "ready",
+            "version": "r42.7",
+        }
+
+
+async def test_database_outage_keeps_the_task_ready(
+    make_settings: SettingsFactory, redis_url: str
+) -> None:
+    """With the database unreachable the load balancer's path stays 200 while `/api/health`
+    answers 503 and a database-backed route a problem+json 5xx, so no task is replaced."""
+    dead = f"postgresql://postgres@127.0.0.1:{free_port()}/nothing"
+    app = create_app(make_settings(DATABASE_URL=dead, REDIS_URL=redis_url))
+    async with AsyncTestClient(app=app) as client:
+        ready = await client.get("/api/health/ready")
+        health = await client.get("/api/health")
+        plans = await client.get("/api/plans")
+    assert ready.status_code == 200
+    assert ready.json()["status"] == "ready"
+    assert ready.headers["cache-control"] == "no-store"
+    assert health.status_code == 503
+    assert plans.status_code >= 500  # which 5xx a route answers is the outage handling's
+    assert plans.headers["content-type"].startswith("application/problem+json")

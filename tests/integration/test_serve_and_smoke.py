@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -14,9 +15,24 @@ from tests.support.servers import cortiware_serve, free_port
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A `cortiware serve` process on a free port, with an empty environment, in a temp dir."""
-    with cortiware_serve(tmp_path_factory.mktemp("serve")) as base:
+    """A `cortiware serve` process on a free port, with only `APP_VERSION`, in a temp dir."""
+    with cortiware_serve(tmp_path_factory.mktemp("serve"), {"APP_VERSION": "r2026.12"}) as base:
         yield base
+
+
+def smoke(*args: str, password: str | None = None) -> subprocess.CompletedProcess[str]:
+    """`cortiware smoke ARGS` as an operator runs it, with SMOKE_PASSWORD when given."""
+    env = {k: v for k, v in os.environ.items() if k != "SMOKE_PASSWORD"}
+    if password is not None:
+        env["SMOKE_PASSWORD"] = password
+    return subprocess.run(
+        [sys.executable, "-m", "cortiware.cli", "smoke", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=env,
+    )
 
 
 def test_zero_configuration_serves_healthy(served: str) -> None:
@@ -61,3 +77,43 @@ def test_smoke_command_fails_against_nothing() -> None:
     assert result.returncode == 1
     assert "smoke checks failed" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_smoke_checks_the_expected_version_and_a_login(served: str) -> None:
+    """With the deployed tag and a staff login, every check passes, the login's included."""
+    result = smoke(
+        "--base-url",
+        served,
+        "--expect-version",
+        "r2026.12",
+        "--username",
+        "provider",
+        password="provider-dev-password",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    for name in ("readiness", "health", "onboarding", "provider page", "owner page", "login"):
+        assert f"PASS  {name}" in result.stdout
+    assert "version r2026.12" in result.stdout
+
+
+def test_smoke_fails_on_another_version(served: str) -> None:
+    """A deployment still serving the previous tag fails the health check by name."""
+    result = smoke("--base-url", served, "--expect-version", "r2026.11")
+    assert result.returncode == 1
+    assert "FAIL  health" in result.stdout
+    assert "expected 'r2026.11'" in result.stdout
+
+
+def test_smoke_fails_on_a_wrong_password(served: str) -> None:
+    """A refused login fails the login check, and the password is never printed."""
+    result = smoke("--base-url", served, "--username", "provider", password="not-the-password")
+    assert result.returncode == 1
+    assert "FAIL  login" in result.stdout
+    assert "not-the-password" not in result.stdout + result.stderr
+
+
+def test_smoke_needs_the_password_in_the_environment(served: str) -> None:
+    """`--username` without SMOKE_PASSWORD is a one-line usage error."""
+    result = smoke("--base-url", served, "--username", "provider")
+    assert result.returncode == 1
+    assert result.stderr.strip() == "cortiware: --username needs its password in SMOKE_PASSWORD"

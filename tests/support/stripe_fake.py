@@ -92,7 +92,8 @@ class FakeStripe(stripe.HTTPClient):
     subscriptions: dict[str, dict[str, Any]] = field(default_factory=dict)
     errors: list[tuple[int, str]] = field(default_factory=list)
     """Queued failures: each request pops one and answers it (status, Stripe error type)."""
-    _idempotent: dict[str, tuple[str, int]] = field(default_factory=dict)
+    _idempotent: dict[str, tuple[str, tuple[str, int]]] = field(default_factory=dict)
+    """Idempotency-Key → (fingerprint of the first request, its answer)."""
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     def __post_init__(self) -> None:
@@ -151,11 +152,24 @@ class FakeStripe(stripe.HTTPClient):
                 {"error": {"type": error_type, "message": "Injected failure.", "code": None}}
             ), status
         key = headers.get("Idempotency-Key")
+        fingerprint = json.dumps([method.upper(), parts.path, params], sort_keys=True)
         if key and key in self._idempotent:
-            return self._idempotent[key]
+            first, answer = self._idempotent[key]
+            if first != fingerprint:
+                # As Stripe: a key replays only the request it was first used with.
+                return json.dumps(
+                    {
+                        "error": {
+                            "type": "idempotency_error",
+                            "message": "Keys for idempotent requests can only be used with"
+                            " the same parameters they were first used with.",
+                        }
+                    }
+                ), 400
+            return answer
         answer = self._route(method.upper(), parts.path, params)
         if key and method == "post":
-            self._idempotent[key] = answer
+            self._idempotent[key] = (fingerprint, answer)
         return answer
 
     def _route(  # noqa: PLR0911 - one return per route reads like a routing table

@@ -92,6 +92,56 @@ async def test_null_origin_is_refused(client: AsyncTestClient[Litestar]) -> None
     assert (await client.post("/api/things", headers={"Origin": "null"})).status_code == 403
 
 
+async def test_null_origin_cross_site_is_refused(client: AsyncTestClient[Litestar]) -> None:
+    """`Origin: null` from another site (`Sec-Fetch-Site: cross-site` or `same-site`) is 403."""
+    for site in ("cross-site", "same-site", "none"):
+        headers = {"Origin": "null", "Sec-Fetch-Site": site}
+        assert (await client.post("/api/things", headers=headers)).status_code == 403
+
+
+async def test_null_origin_of_a_same_origin_form_passes(
+    client: AsyncTestClient[Litestar], settings: Settings
+) -> None:
+    """`Origin: null` with `Sec-Fetch-Site: same-origin` (the browser vouching for its own
+    form, as Chromium sends under `Referrer-Policy: no-referrer`) passes; the token is still
+    required."""
+    session_id = await _session(client)
+    same_origin_null = {"Origin": "null", "Sec-Fetch-Site": "same-origin"}
+    assert (await client.post("/api/things", headers=same_origin_null)).status_code == 403
+    token = csrf_token(settings.session_secret, session_id)
+    response = await client.post("/api/things", headers={**same_origin_null, "X-CSRF-Token": token})
+    assert response.status_code == 201
+
+
+@pytest.mark.parametrize(
+    ("overrides", "served_at", "expected"),
+    [
+        ({"APP_ENV": "development", "BASE_URL": None}, "dev.local:8123", 201),
+        ({"APP_ENV": "development", "BASE_URL": None}, "evil.example", 403),
+        ({"APP_ENV": "development"}, "dev.local:8123", 403),
+        ({"BASE_URL": None}, "dev.local:8123", 403),
+    ],
+)
+async def test_development_origin_follows_the_served_host(
+    make_settings: SettingsFactory,
+    overrides: dict[str, str | None],
+    served_at: str,
+    expected: int,
+) -> None:
+    """In development without BASE_URL the origin the browser sent the form to is the
+    service's own; with BASE_URL set, or in test, only BASE_URL's origin is."""
+    settings = make_settings(**overrides)
+    app = Litestar(
+        route_handlers=[create_thing],
+        middleware=[CSRFMiddleware(settings)],
+        state=State({"settings": settings}),
+        exception_handlers=exception_handlers,
+    )
+    async with AsyncTestClient(app=app, base_url="http://dev.local:8123") as client:
+        headers = {"Origin": f"http://{served_at}", "Sec-Fetch-Site": "same-origin"}
+        assert (await client.post("/api/things", headers=headers)).status_code == expected
+
+
 async def test_sec_fetch_site_cross_site_is_refused(client: AsyncTestClient[Litestar]) -> None:
     """`Sec-Fetch-Site: cross-site` on an unsafe request is 403."""
     response = await client.post("/api/things", headers={"Sec-Fetch-Site": "cross-site"})

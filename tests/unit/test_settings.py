@@ -2,9 +2,26 @@
 
 from __future__ import annotations
 
+import dataclasses
+import re
+from pathlib import Path
+
 import pytest
 
-from cortiware.settings import AppEnv, RateLimitSpec, Settings, SettingsError
+from cortiware import __version__
+from cortiware.settings import (
+    ALL_VARIABLES,
+    VARIABLES,
+    AppEnv,
+    ConfigRow,
+    RateLimitSpec,
+    Settings,
+    SettingsError,
+    config_report,
+    markdown_table,
+    whsec_key,
+)
+from cortiware.webhooks import standard
 
 STRONG = {
     "APP_ENV": "production",
@@ -156,3 +173,187 @@ def test_rate_limit_count_is_bounded(value: str) -> None:
 def test_rate_limit_count_up_to_a_million_is_accepted() -> None:
     """The bound is inclusive."""
     assert RateLimitSpec.parse("1000000/second") == RateLimitSpec(1_000_000, 1)
+
+
+# --- the settings table -----------------------------------------------------------------
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+CONTRACT = Path(__file__).resolve().parents[2] / "docs" / "contract.md"
+
+
+def test_readme_configuration_table_is_the_settings_table() -> None:
+    """README's configuration table is exactly what `python -m cortiware.settings` prints."""
+    text = README.read_text()
+    start = text.index("| variable | staging/production | default | notes |")
+    end = text.index("<!-- end of settings table -->")
+    assert text[start:end] == markdown_table()
+
+
+def test_every_contract_variable_is_a_row_with_the_same_need() -> None:
+    """Each variable of contract §2 is a row of the table, required when the contract says."""
+    section = CONTRACT.read_text().split("## 2. Environment", 1)[1].split("\n## ", 1)[0]
+    rows = {row.name: row for row in VARIABLES}
+    for line in section.splitlines():
+        if not line.startswith("| `"):
+            continue
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        names = re.findall(r"`([A-Z][A-Z0-9_]+)`", cells[0])
+        assert names, line
+        for name in names:
+            assert name in rows, name
+            assert rows[name].required_deployed == (cells[1] == "yes"), name
+
+
+def test_every_row_is_a_settings_field_parsed_from_the_environment() -> None:
+    """Each row's variable reaches its field: setting it changes the built settings."""
+    names = [row.name for _, row in ALL_VARIABLES]
+    assert len(names) == len(set(names))
+    assert "APP_VERSION" in names
+    settings = Settings.from_env(dict(STRONG, APP_VERSION="2026.12.06-abc123"))
+    assert settings.app_version == "2026.12.06-abc123"
+    assert Settings.from_env(STRONG).app_version == __version__
+
+
+@pytest.mark.parametrize("value", ["has space", "-leading-dash", "x" * 129, "tag/with/slash"])
+def test_app_version_must_be_an_image_tag(value: str) -> None:
+    """APP_VERSION is refused unless it is a container image tag."""
+    with pytest.raises(SettingsError) as info:
+        Settings.from_env(dict(STRONG, APP_VERSION=value))
+    assert [p.split(":")[0] for p in info.value.problems] == ["APP_VERSION"]
+
+
+def test_secret_rows_are_hidden_from_repr() -> None:
+    """Every secret row's field is left out of the settings repr."""
+    secret_fields = {attribute for attribute, row in ALL_VARIABLES if row.secret}
+    shown = {f.name for f in dataclasses.fields(Settings) if f.repr}
+    assert secret_fields
+    assert not secret_fields & shown
+
+
+@pytest.mark.parametrize(
+    "secret", ["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "whsec_", "whsec_!!", "nope", "whsec_ab"]
+)
+def test_settings_decode_federation_secrets_as_the_verifier_does(secret: str) -> None:
+    """Start-up's `whsec_` decoding and the federation verifier's agree on every secret."""
+    try:
+        expected: bytes | None = standard.decode_secret(secret)
+    except ValueError:
+        expected = None
+    try:
+        actual: bytes | None = whsec_key(secret)
+    except ValueError:
+        actual = None
+    assert actual == expected
+
+
+def test_config_report_names_need_and_state_without_values() -> None:
+    """`config_report` gives need and state per public variable and never a value."""
+    app_env, rows, problems = config_report(dict(STRONG, STRIPE_SECRET_KEY="sk_test_x"))
+    assert app_env is AppEnv.PRODUCTION
+    by_name = {row.name: row for row in rows}
+    assert by_name["SESSION_SECRET"] == ConfigRow("SESSION_SECRET", "required", "set")
+    assert by_name["RATE_LIMIT_AUTH"].state == "default"
+    assert "CORTIWARE_REDIS_PREFIX" not in by_name
+    assert [p.split(":")[0] for p in problems] == ["STRIPE_SECRET_KEY"]
+    assert "sk_test_x" not in " ".join(problems)
+
+
+# --- deployed environments refuse test and development values ---------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("STRIPE_SECRET_KEY", "sk_test_abc"),
+        ("STRIPE_SECRET_KEY", "rk_test_abc"),
+        ("STRIPE_PUBLISHABLE_KEY", "pk_test_abc"),
+    ],
+)
+def test_production_refuses_test_mode_stripe_keys(name: str, value: str) -> None:
+    """APP_ENV=production refuses a test-mode Stripe key, naming it."""
+    with pytest.raises(SettingsError) as info:
+        Settings.from_env(dict(STRONG, **{name: value}))
+    assert [p.split(":")[0] for p in info.value.problems] == [name]
+    assert value not in str(info.value)
+
+
+def test_staging_refuses_live_mode_stripe_keys() -> None:
+    """APP_ENV=staging refuses live-mode keys (staging never charges real cards)."""
+    with pytest.raises(SettingsError) as info:
+        Settings.from_env(dict(STRONG, APP_ENV="staging"))
+    assert [p.split(":")[0] for p in info.value.problems] == [
+        "STRIPE_SECRET_KEY",
+        "STRIPE_PUBLISHABLE_KEY",
+    ]
+    staging = dict(
+        STRONG, APP_ENV="staging", STRIPE_SECRET_KEY="sk_test_a", STRIPE_PUBLISHABLE_KEY="pk_test_a"
+    )
+    assert Settings.from_env(staging).app_env is AppEnv.STAGING
+
+
+def test_development_refuses_keys_of_different_modes() -> None:
+    """A live secret key with a test publishable key is a mistake wherever it runs."""
+    with pytest.raises(SettingsError, match="STRIPE_PUBLISHABLE_KEY"):
+        Settings.from_env({"STRIPE_SECRET_KEY": "sk_live_a", "STRIPE_PUBLISHABLE_KEY": "pk_test_a"})
+
+
+DEV_SECRETS = [
+    (row.name, row.dev_default)
+    for _, row in ALL_VARIABLES
+    if row.secret and row.dev_default and not row.name.startswith("STRIPE_SECRET")
+]
+
+
+@pytest.mark.parametrize("app_env", ["staging", "production"])
+@pytest.mark.parametrize(("name", "value"), DEV_SECRETS)
+def test_deployed_environments_refuse_published_development_secrets(
+    app_env: str, name: str, value: str
+) -> None:
+    """Staging and production refuse each published development secret, however long."""
+    keys = {"STRIPE_SECRET_KEY": "sk_test_a", "STRIPE_PUBLISHABLE_KEY": "pk_test_a"}
+    env = dict(STRONG, APP_ENV=app_env, **(keys if app_env == "staging" else {}))
+    env[name] = value
+    with pytest.raises(SettingsError) as info:
+        Settings.from_env(env)
+    assert f"{name}: is a published development value" in info.value.problems
+    assert value not in str(info.value)
+
+
+def test_published_development_secret_is_refused_as_previous_and_in_a_list() -> None:
+    """A development secret is refused as a `_PREVIOUS` value and inside a rotation list."""
+    env = dict(
+        STRONG,
+        SESSION_SECRET_PREVIOUS="dev-session-secret-" + "x" * 20,
+        STRIPE_WEBHOOK_SECRET="whsec_live,whsec_dev_placeholder",
+    )
+    with pytest.raises(SettingsError) as info:
+        Settings.from_env(env)
+    assert sorted(p.split(":")[0] for p in info.value.problems) == [
+        "SESSION_SECRET_PREVIOUS",
+        "STRIPE_WEBHOOK_SECRET",
+    ]
+
+
+# --- rotation ----------------------------------------------------------------------------
+
+
+def test_previous_secrets_are_accepted_after_the_current_ones() -> None:
+    """`_PREVIOUS` values join the accepted secrets, newest first."""
+    settings = Settings.from_env(
+        dict(STRONG, SESSION_SECRET_PREVIOUS="o" * 32, ONBOARDING_TOKEN_SECRET_PREVIOUS="q" * 64)
+    )
+    assert settings.session_secrets == ("s" * 32, "o" * 32)
+    assert settings.onboarding_token_secrets == ("k" * 64, "q" * 64)
+    assert Settings.from_env(STRONG).session_secrets == ("s" * 32,)
+
+
+def test_previous_secret_must_be_strong_and_different() -> None:
+    """A weak `_PREVIOUS` or one equal to the current secret is refused."""
+    with pytest.raises(SettingsError) as info:
+        Settings.from_env(
+            dict(STRONG, SESSION_SECRET_PREVIOUS="s" * 32, ONBOARDING_TOKEN_SECRET_PREVIOUS="x")
+        )
+    assert info.value.problems == [
+        "ONBOARDING_TOKEN_SECRET_PREVIOUS: must be at least 64 characters",
+        "SESSION_SECRET_PREVIOUS: must differ from SESSION_SECRET",
+    ]

@@ -2,11 +2,19 @@
 
 Rules, for POST/PUT/PATCH/DELETE outside `/api/webhooks/`:
 
-1. an `Origin` header other than `settings.base_origin` (including `null`) → 403;
-2. `Sec-Fetch-Site: cross-site` → 403;
+1. `Sec-Fetch-Site: cross-site` → 403;
+2. an `Origin` header other than `settings.base_origin` → 403, except `Origin: null` sent
+   with `Sec-Fetch-Site: same-origin` (a browser that hides the origin of its own form, as
+   Chromium does under `Referrer-Policy: no-referrer`: fetch metadata cannot be set by a
+   page, so it vouches for the form's origin); `null` without it → 403. In development
+   with `BASE_URL` unset, the origin the request was sent to (`http://` + `Host`) is the
+   service's own too, so `cortiware serve --port 8123` works on any host and port;
 3. when the request carries the session cookie, `X-CSRF-Token` (or the `_csrf` field of an
    HTML form) must equal HMAC-SHA256(SESSION_SECRET, session id), compared in constant
-   time → else 403.
+   time → else 403 (SESSION_SECRET_PREVIOUS, while rotating, is accepted too).
+
+A refusal is raised as `Forbidden`, so it is answered like any other 403 of that route:
+problem+json under `/api/`, the HTML error page on a page.
 
 Hand-written rather than Litestar's `CSRFConfig`: that is a double-submit cookie whose token
 is a random value signed with the secret but bound to nothing; a token minted for one
@@ -26,8 +34,8 @@ from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from cortiware.auth.cookies import CookieNames, csrf_token, read_cookie
-from cortiware.errors import problem_response
-from cortiware.settings import Settings
+from cortiware.errors import Forbidden
+from cortiware.settings import AppEnv, Settings
 
 __all__ = ["CSRF_FORM_FIELD", "CSRF_HEADER", "UNSAFE_METHODS", "CSRFMiddleware"]
 
@@ -45,8 +53,11 @@ class CSRFMiddleware(ASGIMiddleware):
 
     def __init__(self, settings: Settings) -> None:
         self.base_origin = settings.base_origin
-        self.secret = settings.session_secret
+        self.secrets = settings.session_secrets
         self.cookie_name = CookieNames.for_settings(settings).session
+        self.follows_host = (
+            settings.app_env is AppEnv.DEVELOPMENT and "BASE_URL" in settings.uses_dev_defaults
+        )
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         """Pass safe requests; check origin, fetch metadata and token on unsafe ones."""
@@ -54,21 +65,34 @@ class CSRFMiddleware(ASGIMiddleware):
             await next_app(scope, receive, send)
             return
         headers = Headers.from_scope(scope)
-        origin = headers.get("origin")
-        if origin is not None and origin.rstrip("/") != self.base_origin:
-            await _refuse(scope, receive, send, "Cross-site request refused (Origin).")
-            return
-        if headers.get("sec-fetch-site", "").strip().lower() == "cross-site":
-            await _refuse(scope, receive, send, "Cross-site request refused (Sec-Fetch-Site).")
-            return
+        if refused := self._cross_site(headers):
+            raise Forbidden(f"Cross-site request refused ({refused}).")
         session_id = read_cookie(scope, self.cookie_name)
         if session_id is not None:
             sent = headers.get(CSRF_HEADER) or await _form_token(scope, receive, headers)
-            expected = csrf_token(self.secret, session_id)
-            if not sent or not hmac.compare_digest(sent.encode(), expected.encode()):
-                await _refuse(scope, receive, send, "Missing or wrong CSRF token.")
-                return
+            if not sent or not any(
+                hmac.compare_digest(sent.encode(), csrf_token(secret, session_id).encode())
+                for secret in self.secrets
+            ):
+                raise Forbidden("Missing or wrong CSRF token.")
         await next_app(scope, receive, send)
+
+    def _cross_site(self, headers: Headers) -> str | None:
+        """Which header shows the request came from another site, or None."""
+        site = headers.get("sec-fetch-site", "").strip().lower()
+        if site == "cross-site":
+            return "Sec-Fetch-Site"
+        origin = headers.get("origin")
+        if origin is None:
+            return None
+        origin = origin.strip().rstrip("/")
+        if origin == "null":
+            return None if site == "same-origin" else "Origin"
+        if origin == self.base_origin:
+            return None
+        if self.follows_host and origin == f"http://{headers.get('host', '')}":
+            return None
+        return "Origin"
 
 
 async def _form_token(scope: Scope, receive: Receive, headers: Headers) -> str | None:
@@ -81,8 +105,3 @@ async def _form_token(scope: Scope, receive: Receive, headers: Headers) -> str |
     except (UnicodeDecodeError, LookupError, ValueError):
         return None  # an undecodable form carries no token: refused
     return value if isinstance(value, str) else None
-
-
-async def _refuse(scope: Scope, receive: Receive, send: Send, detail: str) -> None:
-    request = scope["litestar_app"].request_class(scope=scope, receive=receive)
-    await problem_response(403, detail).to_asgi_response(None, request)(scope, receive, send)

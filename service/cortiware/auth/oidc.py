@@ -71,7 +71,8 @@ def _flow_cookie_name(settings: Settings) -> str:
 
 
 def _serializer(settings: Settings) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(settings.session_secret, salt=_SALT)
+    # itsdangerous takes keys oldest first: signs with the last, verifies with any (rotation).
+    return URLSafeTimedSerializer(list(reversed(settings.session_secrets)), salt=_SALT)
 
 
 def _redirect_uri(settings: Settings) -> str:

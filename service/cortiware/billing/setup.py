@@ -8,6 +8,8 @@ The endpoint's signing secret is returned by Stripe only when the endpoint is cr
 from __future__ import annotations
 
 import hashlib
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, cast
 
@@ -58,9 +60,12 @@ def portal_features() -> dict[str, Any]:
     }
 
 
-def _key(*parts: str) -> str:
-    digest = hashlib.sha256("|".join(parts).encode()).hexdigest()[:32]
-    return f"cortiware-setup-{digest}"
+def _key(purpose: str, params: Mapping[str, Any]) -> str:
+    """An idempotency key derived from the whole request: Stripe answers 400 when a key is
+    reused with other parameters, so a run with changed events or features gets its own key,
+    while a repeated identical request (a retry, a concurrent run) is still deduplicated."""
+    body = json.dumps([purpose, params], sort_keys=True)
+    return f"cortiware-setup-{hashlib.sha256(body.encode()).hexdigest()[:32]}"
 
 
 async def setup_stripe(client: stripe.StripeClient, settings: Settings) -> SetupReport:
@@ -101,7 +106,7 @@ async def _webhook_endpoint(
         )
         async with stripe_call("create the webhook endpoint"):
             created = await client.v1.webhook_endpoints.create_async(
-                params, {"idempotency_key": _key("webhook-endpoint", url)}
+                params, {"idempotency_key": _key("webhook-endpoint", params)}
             )
         report.endpoint_id, report.endpoint_action = created.id, "created"
         report.signing_secret = stripe_get(created, "secret")
@@ -164,7 +169,7 @@ async def _portal_configuration(
     if found is None:
         async with stripe_call("create the billing portal configuration"):
             created = await client.v1.billing_portal.configurations.create_async(
-                params, {"idempotency_key": _key("portal-configuration", settings.base_url)}
+                params, {"idempotency_key": _key("portal-configuration", params)}
             )
         report.portal_configuration_id, report.portal_action = created.id, "created"
         return

@@ -1,7 +1,8 @@
-"""Route handlers' use of the cache: read through it, invalidate after the commit.
+"""Domain services' use of the cache: read through it, invalidate after the commit.
 
-Invalidation happens after the transaction commits: invalidating earlier would let a
-concurrent reader cache the pre-commit state under the new generation.
+Invalidation waits for the transaction to commit (`cortiware.db.session.after_commit`):
+invalidating earlier would let a concurrent reader cache the pre-commit state under the new
+generation. This module never commits: whoever owns the transaction does.
 """
 
 from __future__ import annotations
@@ -13,31 +14,35 @@ from litestar.datastructures import State
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cortiware.cache import CACHE_STATE_KEY, Cache
+from cortiware.db.session import after_commit
 
-__all__ = ["commit_and_invalidate", "read_through"]
+__all__ = ["cache_of", "invalidate_after_commit", "read_through"]
 
 T = TypeVar("T")
 
 
-def _cache(state: State) -> Cache | None:
+def cache_of(state: State) -> Cache | None:
+    """The app's cache, or None for an app built without one."""
     cache = state.get(CACHE_STATE_KEY)
     return cache if isinstance(cache, Cache) else None
 
 
 async def read_through(
-    state: State, key: str, ttl: float, fetch: Callable[[], Awaitable[T]], type_: Any
+    cache: Cache | None, key: str, ttl: float, fetch: Callable[[], Awaitable[T]], type_: Any
 ) -> T:
-    """`fetch()` through the app's cache (directly when the app has none)."""
-    cache = _cache(state)
+    """`fetch()` through `cache` (directly when there is none)."""
     if cache is None:
         return await fetch()
     result: T = await cache.cached(key, ttl, fetch, type_=type_)
     return result
 
 
-async def commit_and_invalidate(session: AsyncSession, state: State, *groups: str) -> None:
-    """Commit the request's transaction, then drop the cached `groups` everywhere."""
-    await session.commit()
-    cache = _cache(state)
-    if cache is not None:
+def invalidate_after_commit(session: AsyncSession, cache: Cache | None, *groups: str) -> None:
+    """Drop the cached `groups` everywhere once the transaction of `session` commits."""
+    if cache is None or not groups:
+        return
+
+    async def invalidate() -> None:
         await cache.invalidate(*groups)
+
+    after_commit(session, invalidate)

@@ -13,15 +13,27 @@ import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final
+from typing import Any, Final, Literal
+from urllib.parse import quote
 
 import anyio.to_thread
+from litestar.connection import ASGIConnection
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from cortiware.activity import (
+    INVITE_ACCEPTED,
+    INVITE_CREATED,
+    INVITE_FAILED,
+    INVITE_VERIFIED,
+    record_activity,
+    record_activity_now,
+)
 from cortiware.audit import Actor, record, snapshot
-from cortiware.auth import credentials
+from cortiware.auth import Principal, credentials
+from cortiware.cache import Cache
+from cortiware.cache.read_through import invalidate_after_commit
 from cortiware.db.models import (
     MonetizationConfig,
     OnboardingInvite,
@@ -33,25 +45,43 @@ from cortiware.db.models import (
 )
 from cortiware.errors import Conflict, Unprocessable
 from cortiware.onboarding.errors import (
+    InviteError,
     InviteExpired,
     InviteTokenInvalid,
     InviteUnknown,
     InviteUsed,
     OwnerExists,
 )
-from cortiware.onboarding.tokens import TokenInvalid, check_token, issue_token, token_hash
+from cortiware.onboarding.schemas import (
+    DEFAULT_EXPIRES_IN_HOURS,
+    AcceptIn,
+    AcceptOut,
+    InviteCreated,
+    InviteIn,
+    InviteOut,
+    VerifyOut,
+)
+from cortiware.onboarding.tokens import (
+    SecretKeys,
+    TokenInvalid,
+    check_token,
+    issue_token,
+    token_hash,
+)
+from cortiware.organizations.service import ORGANIZATIONS_GROUP
+from cortiware.settings import Settings
 
 __all__ = [
     "DEFAULT_EXPIRES_IN_HOURS",
     "Accepted",
     "IssuedInvite",
+    "OnboardingService",
     "accept_invite",
     "create_invite",
     "find_invite",
     "hash_password",
 ]
 
-DEFAULT_EXPIRES_IN_HOURS: Final = 72
 _EMAIL: Final = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
 
 
@@ -110,7 +140,7 @@ async def create_invite(
 
 
 async def find_invite(
-    session: AsyncSession, *, secret: str, token: str, now: datetime | None = None
+    session: AsyncSession, *, secret: SecretKeys, token: str, now: datetime | None = None
 ) -> OnboardingInvite:
     """The usable invite for `token`; raise 400 invalid, 404 unknown, 409 used, 410 expired."""
     try:
@@ -174,7 +204,7 @@ async def _trial(
 async def accept_invite(
     session: AsyncSession,
     *,
-    secret: str,
+    secret: SecretKeys,
     token: str,
     name: str,
     password: str,
@@ -261,3 +291,165 @@ async def accept_invite(
             request=request,
         )
     return Accepted(invite, organization, owner, subscription)
+
+
+def _status(invite: OnboardingInvite, now: datetime) -> Literal["pending", "accepted", "expired"]:
+    if invite.used_at is not None:
+        return "accepted"
+    return "expired" if invite.expires_at <= now else "pending"
+
+
+class OnboardingService:
+    """Invites and their acceptance, for the JSON routes and the pages alike.
+
+    Works in the caller's transaction (`session`); failures of verify and accept are also
+    recorded as funnel events in their own transaction (`failures`), because the caller's
+    rolls back.
+    """
+
+    __slots__ = ("cache", "failures", "session", "settings")
+
+    def __init__(
+        self,
+        *,
+        session: AsyncSession,
+        settings: Settings,
+        failures: async_sessionmaker[AsyncSession],
+        cache: Cache | None = None,
+    ) -> None:
+        self.session = session
+        self.settings = settings
+        self.failures = failures
+        self.cache = cache
+
+    async def invite(
+        self,
+        data: InviteIn,
+        *,
+        actor: Principal,
+        request: ASGIConnection[Any, Any, Any, Any] | None = None,
+    ) -> InviteCreated:
+        """Create an invite; its token and accept link are returned this once.
+
+        Raises:
+            Unprocessable: unknown plan or not an email address (422).
+            Conflict: an owner has the email already (409).
+        """
+        issued = await create_invite(
+            self.session,
+            secret=self.settings.onboarding_token_secret,
+            email=data.email,
+            org_name=data.org_name,
+            plan_code=data.plan_code,
+            expires_in_hours=data.expires_in_hours,
+            created_by=actor.username,
+        )
+        invite = issued.invite
+        await record(
+            self.session,
+            actor=actor,
+            entity="onboarding_invite",
+            entity_id=invite.id,
+            action="create",
+            after=snapshot(invite),
+            request=request,
+        )
+        record_activity(
+            self.session,
+            INVITE_CREATED,
+            subject=invite.email,
+            details={"invite_id": str(invite.id), "plan_code": invite.plan_code},
+        )
+        base = self.settings.base_url.rstrip("/")
+        return InviteCreated(
+            id=invite.id,
+            email=invite.email,
+            org_name=invite.org_name,
+            token=issued.token,
+            accept_url=f"{base}/onboarding?token={quote(issued.token, safe='')}",
+            expires_at=invite.expires_at,
+        )
+
+    async def invites(self, limit: int = 100) -> list[InviteOut]:
+        """The newest `limit` invites with their status."""
+        now = datetime.now(UTC)
+        rows = await self.session.scalars(
+            select(OnboardingInvite).order_by(OnboardingInvite.created_at.desc()).limit(limit)
+        )
+        return [
+            InviteOut(
+                id=i.id,
+                email=i.email,
+                org_name=i.org_name,
+                plan_code=i.plan_code,
+                status=_status(i, now),
+                expires_at=i.expires_at,
+                created_at=i.created_at,
+                created_by=i.created_by,
+                used_at=i.used_at,
+                organization_id=i.organization_id,
+            )
+            for i in rows
+        ]
+
+    async def verify(self, token: str) -> VerifyOut:
+        """The invite a token opens, counted as a funnel event.
+
+        Raises:
+            InviteError: 400 malformed or tampered, 404 unknown, 409 used, 410 expired.
+        """
+        try:
+            invite = await find_invite(
+                self.session, secret=self.settings.onboarding_token_secrets, token=token
+            )
+        except InviteError as exc:
+            await self._failed("verify", exc, token)
+            raise
+        record_activity(
+            self.session,
+            INVITE_VERIFIED,
+            subject=invite.email,
+            details={"invite_id": str(invite.id)},
+        )
+        return VerifyOut(email=invite.email, org_name=invite.org_name, expires_at=invite.expires_at)
+
+    async def accept(
+        self, data: AcceptIn, *, request: ASGIConnection[Any, Any, Any, Any] | None = None
+    ) -> AcceptOut:
+        """Organization, owner and trial subscription, committed together by the caller.
+
+        Raises:
+            InviteError: as `verify`, and 409 when an owner has the email already.
+        """
+        try:
+            accepted = await accept_invite(
+                self.session,
+                secret=self.settings.onboarding_token_secrets,
+                token=data.token,
+                name=data.name,
+                password=data.password,
+                request=request,
+            )
+        except InviteError as exc:
+            await self.session.rollback()  # release the row lock before recording the failure
+            await self._failed("accept", exc, data.token)
+            raise
+        record_activity(
+            self.session,
+            INVITE_ACCEPTED,
+            organization_id=accepted.organization.id,
+            subject=accepted.invite.email,
+            details={
+                "invite_id": str(accepted.invite.id),
+                "trial": accepted.subscription is not None,
+            },
+        )
+        invalidate_after_commit(self.session, self.cache, ORGANIZATIONS_GROUP)
+        return AcceptOut(organization_id=accepted.organization.id, owner_id=accepted.owner.id)
+
+    async def _failed(self, stage: str, exc: InviteError, token: str) -> None:
+        await record_activity_now(
+            self.failures,
+            INVITE_FAILED,
+            details={"stage": stage, "reason": exc.reason, "token_sha256": token_hash(token)[:16]},
+        )

@@ -7,22 +7,28 @@ from typing import Any, Final
 
 from litestar import Controller, get
 from litestar.datastructures import State
-from litestar.di import NamedDependency
+from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cortiware.auth import Role, require_roles
-from cortiware.cache import TTL_ORGANIZATIONS
-from cortiware.cache.read_through import read_through
-from cortiware.errors import NotFound
-from cortiware.organizations.queries import (
-    OrganizationDetail,
-    OrganizationSummary,
-    load_organization,
-    load_organizations,
-)
+from cortiware.cache.read_through import cache_of
+from cortiware.organizations.queries import OrganizationDetail, OrganizationSummary
+from cortiware.organizations.service import OrganizationService
 
-__all__ = ["OrganizationController", "route_handlers"]
+__all__ = ["OrganizationController", "provide_organizations", "route_handlers"]
+
+
+def provide_organizations(
+    db_session: NamedDependency[AsyncSession], state: State
+) -> OrganizationService:
+    """DI provider: the organizations service on the request's session."""
+    return OrganizationService(session=db_session, cache=cache_of(state))
+
+
+ORGANIZATIONS_DEPENDENCIES: Final = {
+    "organizations": Provide(provide_organizations, sync_to_thread=False)
+}
 
 
 class OrganizationController(Controller):
@@ -31,29 +37,23 @@ class OrganizationController(Controller):
     path = "/api/provider/organizations"
     tags = ["organizations"]
     guards = [require_roles(Role.PROVIDER)]
+    dependencies = ORGANIZATIONS_DEPENDENCIES
 
     @get("/", summary="Every organization with its subscription status")
     async def list_organizations(
-        self, db_session: NamedDependency[AsyncSession], state: State
+        self, organizations: NamedDependency[OrganizationService]
     ) -> list[OrganizationSummary]:
         """Newest first."""
-        return await read_through(
-            state,
-            "organizations:list",
-            TTL_ORGANIZATIONS,
-            lambda: load_organizations(db_session),
-            list[OrganizationSummary],
-        )
+        return await organizations.summaries()
 
     @get("/{organization_id:uuid}", summary="One organization with owners and subscription")
     async def get_organization(
-        self, organization_id: FromPath[uuid.UUID], db_session: NamedDependency[AsyncSession]
+        self,
+        organization_id: FromPath[uuid.UUID],
+        organizations: NamedDependency[OrganizationService],
     ) -> OrganizationDetail:
         """404 when unknown."""
-        found = await load_organization(db_session, organization_id)
-        if found is None:
-            raise NotFound("No such organization.")
-        return found
+        return await organizations.detail(organization_id)
 
 
 route_handlers: Final[list[Any]] = [OrganizationController]

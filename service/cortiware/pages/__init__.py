@@ -1,7 +1,7 @@
 """Server-rendered pages (contract §3 "Pages"): Jinja templates and a small stylesheet.
 
-The pages are a thin HTML client of the JSON API (see `_api.py`): forms post to page
-routes, which call the API in-process and render the answer.
+Page handlers call the domain services in-process, never the service's own HTTP API; a
+form runs one command under its JSON route's rate limit and idempotency (`_commands.py`).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
 from cortiware.errors import Forbidden
+from cortiware.pages.formatting import FILTERS
 from cortiware.pages.guards import (
     LoginRequired,
     forbidden_page,
@@ -41,8 +42,12 @@ _CSP: Final = (
 
 
 def template_config() -> TemplateConfig[JinjaTemplateEngine]:
-    """Jinja templates from `cortiware/templates` (autoescaped)."""
-    return TemplateConfig(directory=TEMPLATES_DIR, engine=JinjaTemplateEngine)
+    """Jinja templates from `cortiware/templates` (autoescaped), with the `FILTERS`."""
+    return TemplateConfig(
+        directory=TEMPLATES_DIR,
+        engine=JinjaTemplateEngine,
+        engine_callback=lambda jinja: jinja.engine.filters.update(FILTERS),
+    )
 
 
 def page_route_handlers() -> list[Any]:
@@ -54,7 +59,10 @@ def page_route_handlers() -> list[Any]:
         response_headers=[
             ResponseHeader(name="Content-Security-Policy", value=_CSP),
             ResponseHeader(name="X-Frame-Options", value="DENY"),
-            ResponseHeader(name="Referrer-Policy", value="no-referrer"),
+            # Not `no-referrer`: under it Chromium posts forms with `Origin: null`. `same-origin`
+            # keeps `Origin` on our own forms and sends nothing to other sites (an invite
+            # link's token never leaves in a Referer).
+            ResponseHeader(name="Referrer-Policy", value="same-origin"),
         ],
         include_in_schema=False,
     )

@@ -3,24 +3,30 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 from litestar import Request
 from litestar.response import Template
 
 from cortiware.auth.principal import principal_of
-from cortiware.pages._api import form_csrf_token
+from cortiware.pages._forms import form_csrf_token
 
 __all__ = ["render"]
 
 
 def render(
-    request: Request[Any, Any, Any], template: str, *, status: int = 200, **context: Any
+    request: Request[Any, Any, Any],
+    template: str,
+    *,
+    status: int = 200,
+    headers: Mapping[str, str] | None = None,
+    **context: Any,
 ) -> Template:
     """Render `template` with the principal, the form CSRF token and a fresh form key.
 
-    `form_key` becomes the `Idempotency-Key` of the form's API call, so submitting the same
-    rendered form twice (double click, reload) replays the first answer instead of acting twice.
+    `form_key` is the idempotency key of the form's command, so submitting the same rendered
+    form twice (double click, reload) replays the first outcome instead of acting twice.
     """
     return Template(
         template_name=template,
@@ -31,5 +37,5 @@ def render(
             **context,
         },
         status_code=status,
-        headers={"Cache-Control": "no-store"},
+        headers={**(headers or {}), "Cache-Control": "no-store"},
     )

@@ -2,18 +2,37 @@
 
 from __future__ import annotations
 
-import asyncio
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, TypeVar
 
-from litestar import Controller, Request, Response, get, post
+import msgspec
+from litestar import Controller, Request, Response, post
+from litestar import get as get_route
 from litestar.response import Redirect, Template
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from cortiware.auth.principal import Role
-from cortiware.pages._api import call_api, read_form
+from cortiware.auth.principal import Principal, Role, principal_of
+from cortiware.billing.client import provide_stripe
+from cortiware.billing.routes import billing_service
+from cortiware.billing.service import SessionUrl
+from cortiware.errors import NotFound
+from cortiware.organizations.routes import provide_organizations
+from cortiware.pages._commands import Outcome, run_command
+from cortiware.pages._forms import read_form
 from cortiware.pages._render import render
 from cortiware.pages.guards import require_page_roles
+from cortiware.portals.owner import organization_of
 
 __all__ = ["OwnerPages"]
+
+AnyRequest = Request[Any, Any, Any]
+T = TypeVar("T")
+
+
+def _owner(request: AnyRequest) -> Principal:
+    principal = principal_of(request)
+    assert principal is not None  # the guard let only owners in
+    return principal
 
 
 class OwnerPages(Controller):
@@ -23,38 +42,59 @@ class OwnerPages(Controller):
     guards = [require_page_roles(Role.OWNER)]
 
     async def _page(
-        self, request: Request[Any, Any, Any], *, status: int = 200, error: str | None = None
+        self,
+        request: AnyRequest,
+        *,
+        status: int = 200,
+        error: str | None = None,
+        headers: dict[str, str] | None = None,
     ) -> Template:
-        organization, subscription = await asyncio.gather(
-            call_api(request, "GET", "/api/owner/organization"),
-            call_api(request, "GET", "/api/owner/subscription"),
-        )
-        return render(
-            request,
-            "owner.html",
-            status=status,
-            error=error,
-            organization=organization.body if organization.ok else None,
-            subscription=subscription.body if subscription.ok else None,
-        )
+        principal = _owner(request)
 
-    @get("/")
-    async def dashboard(self, request: Request[Any, Any, Any]) -> Template:
+        async def read(session: AsyncSession) -> dict[str, Any]:
+            organizations = provide_organizations(session, request.app.state)
+            organization_id = organization_of(principal)
+            return {
+                "organization": msgspec.to_builtins(
+                    await _or_none(organizations.cached_detail(organization_id))
+                ),
+                "subscription": msgspec.to_builtins(
+                    await _or_none(organizations.subscription(organization_id))
+                ),
+            }
+
+        data = await run_command(request, read)
+        shown = data.body if data.ok else {"organization": None, "subscription": None}
+        return render(request, "owner.html", status=status, error=error, headers=headers, **shown)
+
+    @get_route("/")
+    async def dashboard(self, request: AnyRequest) -> Template:
         """Organization and subscription."""
         return await self._page(request)
 
     @post("/billing/portal", status_code=303)
-    async def billing_portal(self, request: Request[Any, Any, Any]) -> Response[Any]:
+    async def billing_portal(self, request: AnyRequest) -> Response[Any]:
         """Open the Stripe Billing Portal (303 to it), or show why it cannot open."""
         form = await read_form(request)
-        result = await call_api(
-            request,
-            "POST",
-            "/api/owner/billing/portal",
-            idempotency_key=str(form.get("_form_key", "")) or None,
-        )
+        principal = _owner(request)
+        client_key = str(form.get("_form_key", "")).strip() or None
+        stripe_client = await provide_stripe(request.app.state)
+
+        async def portal(session: AsyncSession) -> SessionUrl:
+            billing = billing_service(session, stripe_client, request.app.state)
+            return await billing.portal(principal, client_key=client_key)
+
+        result: Outcome = await run_command(request, portal, form=form)
         url = result.body.get("url") if result.ok and isinstance(result.body, dict) else None
         if isinstance(url, str) and url.startswith("https://"):
             return Redirect(url, status_code=303)
         return await self._page(request, status=result.status if not result.ok else 502,
-                                error=result.detail)  # fmt: skip
+                                error=result.detail or "Stripe returned no portal address.",
+                                headers=result.headers)  # fmt: skip
+
+
+async def _or_none(read: Awaitable[T]) -> T | None:
+    try:
+        return await read
+    except NotFound:
+        return None

@@ -7,11 +7,21 @@ from typing import Any
 from litestar import Controller, Request, Response, get, post
 from litestar.response import Redirect, Template
 
+from cortiware.auth.credentials import authenticate
 from cortiware.auth.principal import Role, principal_of
-from cortiware.auth.routes import home_path
-from cortiware.pages._api import call_api, read_form
+from cortiware.auth.routes import (
+    INVALID_CREDENTIALS,
+    end_session,
+    home_path,
+    settings_of,
+    start_session,
+)
+from cortiware.db.session import transaction
+from cortiware.pages._commands import rate_limited
+from cortiware.pages._forms import read_form
 from cortiware.pages._render import render
 from cortiware.pages.guards import require_page_roles
+from cortiware.ratelimit import GroupName
 
 __all__ = ["SessionPages"]
 
@@ -24,7 +34,7 @@ def _safe_next(value: str | None) -> str | None:
 
 
 class SessionPages(Controller):
-    """Log in (through `POST /api/auth/login`), log out, and the staff landing page."""
+    """Log in (as `POST /api/auth/login` does, in its rate limit), log out, the staff page."""
 
     path = "/"
 
@@ -37,33 +47,32 @@ class SessionPages(Controller):
     async def login(self, request: Request[Any, Any, Any]) -> Response[Any]:
         """Log in and go to the role's page (or `next`); the form again on failure."""
         form = await read_form(request)
-        result = await call_api(
-            request,
-            "POST",
-            "/api/auth/login",
-            json={
-                "username": str(form.get("username", "")),
-                "password": str(form.get("password", "")),
-            },
-        )
+        username = str(form.get("username", ""))
         next_path = _safe_next(str(form.get("next", "")))
-        if not result.ok:
-            return render(
-                request,
-                "login.html",
-                status=result.status,
-                error=result.detail,
-                username=str(form.get("username", "")),
-                next=next_path,
+
+        def again(status: int, error: str, headers: dict[str, str] | None = None) -> Template:
+            return render(request, "login.html", status=status, headers=headers, error=error,
+                          username=username, next=next_path)  # fmt: skip
+
+        if refused := await rate_limited(request, GroupName.AUTH, username=username):
+            return again(refused.status, refused.detail, refused.headers)
+        settings = settings_of(request)
+        async with transaction(request.app.state.db_sessionmaker) as session:
+            principal = await authenticate(
+                settings, session, username, str(form.get("password", ""))
             )
-        role = Role(result.body["role"])
-        return Redirect(next_path or home_path(role), status_code=303, cookies=result.cookies)
+        if principal is None:
+            return again(401, INVALID_CREDENTIALS)
+        _, cookies = await start_session(request, principal)
+        return Redirect(next_path or home_path(principal.role), status_code=303, cookies=cookies)
 
     @post("/logout", status_code=303)
     async def logout(self, request: Request[Any, Any, Any]) -> Response[Any]:
         """End the session and go back to the login form."""
-        result = await call_api(request, "POST", "/api/auth/logout")
-        return Redirect("/login", status_code=303, cookies=result.cookies)
+        if refused := await rate_limited(request, GroupName.DEFAULT):
+            return render(request, "login.html", status=refused.status, headers=refused.headers,
+                          error=refused.detail)  # fmt: skip
+        return Redirect("/login", status_code=303, cookies=await end_session(request))
 
     @get(
         "/account",

@@ -12,7 +12,6 @@ from litestar.di import NamedDependency
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cortiware import __version__
 from cortiware.auth import Role, require_roles
 from cortiware.db import migrate
 from cortiware.db.models import WebhookEvent
@@ -77,7 +76,7 @@ class DeveloperController(Controller):
         )
         by_status: dict[str, int] = {row[0]: int(row[1]) for row in counted.all()}
         return Diagnostics(
-            version=__version__,
+            version=settings.app_version,
             app_env=settings.app_env.value,
             migrations=Migrations(head=head, current=current, up_to_date=head == current),
             dependencies={"database": "ok", "redis": await redis_status(state)},

@@ -5,25 +5,23 @@ from __future__ import annotations
 import uuid
 
 from litestar import Controller, get
-from litestar.datastructures import State
 from litestar.di import NamedDependency
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from cortiware.auth import Principal, Role, require_roles
-from cortiware.cache import TTL_ORGANIZATIONS
-from cortiware.cache.read_through import read_through
-from cortiware.errors import Forbidden, NotFound
-from cortiware.organizations import (
-    OrganizationDetail,
-    SubscriptionOut,
-    load_organization,
-    subscription_of,
-)
+from cortiware.errors import Forbidden
+from cortiware.organizations import OrganizationDetail, SubscriptionOut
+from cortiware.organizations.routes import ORGANIZATIONS_DEPENDENCIES
+from cortiware.organizations.service import OrganizationService
 
-__all__ = ["OwnerController"]
+__all__ = ["OwnerController", "organization_of"]
 
 
-def _organization_id(principal: Principal) -> uuid.UUID:
+def organization_of(principal: Principal) -> uuid.UUID:
+    """The organization of an owner's session.
+
+    Raises:
+        Forbidden: the session belongs to no organization (403).
+    """
     if principal.organization_id is None:
         raise Forbidden("This session belongs to no organization.")
     return principal.organization_id
@@ -35,33 +33,22 @@ class OwnerController(Controller):
     path = "/api/owner"
     tags = ["owner"]
     guards = [require_roles(Role.OWNER)]
+    dependencies = ORGANIZATIONS_DEPENDENCIES
 
     @get("/organization", summary="The owner's organization")
     async def organization(
         self,
         principal: NamedDependency[Principal],
-        db_session: NamedDependency[AsyncSession],
-        state: State,
+        organizations: NamedDependency[OrganizationService],
     ) -> OrganizationDetail:
         """The organization of the logged-in owner (cached)."""
-        org_id = _organization_id(principal)
-
-        async def fetch() -> OrganizationDetail | None:
-            return await load_organization(db_session, org_id)
-
-        found = await read_through(
-            state, f"organizations:{org_id}", TTL_ORGANIZATIONS, fetch, OrganizationDetail | None
-        )
-        if found is None:
-            raise NotFound("The organization no longer exists.")
-        return found
+        return await organizations.cached_detail(organization_of(principal))
 
     @get("/subscription", summary="The owner's current subscription")
     async def subscription(
-        self, principal: NamedDependency[Principal], db_session: NamedDependency[AsyncSession]
+        self,
+        principal: NamedDependency[Principal],
+        organizations: NamedDependency[OrganizationService],
     ) -> SubscriptionOut:
         """404 when the organization has none."""
-        current = await subscription_of(db_session, _organization_id(principal))
-        if current is None:
-            raise NotFound("The organization has no subscription.")
-        return SubscriptionOut.of(current)
+        return await organizations.subscription(organization_of(principal))

@@ -42,6 +42,7 @@ __all__ = [
     "RATE_LIMITER_STATE_KEY",
     "DeferredLimit",
     "RateLimitMiddleware",
+    "bucket_key",
 ]
 
 PRINCIPAL_SCOPE_KEY: Final = "cortiware_principal"
@@ -74,6 +75,22 @@ def principal_of(scope: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
+def bucket_key(group: GroupName, *, client: str, principal: str | None, username: str) -> str:
+    """The bucket a request counts against in `group` (also used by the pages' forms).
+
+    `client` is the resolved client address, `principal` the scope's principal string,
+    `username` the login name tried (AUTH only).
+    """
+    ip = rate_limit_subject(client)
+    if group is GroupName.AUTH:
+        # Hashed so usernames (owner e-mails) never appear in Redis keys.
+        user = hashlib.sha256(username.strip().lower().encode()).hexdigest()
+        return f"auth:{ip}:{user[:32]}"
+    if group is GroupName.ONBOARDING:
+        return f"onboarding:{ip}"
+    return f"default:p:{principal}" if principal else f"default:ip:{ip}"
+
+
 async def _login_username(scope: Scope, receive: Receive) -> str:
     # Litestar caches the body in the connection state, so the handler can read it again.
     request = scope["litestar_app"].request_class(scope=scope, receive=receive)
@@ -102,15 +119,13 @@ class RateLimitMiddleware(ASGIMiddleware):
 
     async def bucket(self, group: GroupName, scope: Scope, receive: Receive) -> str:
         """The bucket key of this request within `group`."""
-        ip = rate_limit_subject(client_ip(scope, self.trusted_proxies))
-        if group is GroupName.AUTH:
-            # Hashed so usernames (owner e-mails) never appear in Redis keys.
-            user = hashlib.sha256((await _login_username(scope, receive)).encode()).hexdigest()
-            return f"auth:{ip}:{user[:32]}"
-        if group is GroupName.ONBOARDING:
-            return f"onboarding:{ip}"
-        principal = principal_of(scope)
-        return f"default:p:{principal}" if principal else f"default:ip:{ip}"
+        username = await _login_username(scope, receive) if group is GroupName.AUTH else ""
+        return bucket_key(
+            group,
+            client=client_ip(scope, self.trusted_proxies),
+            principal=principal_of(scope),
+            username=username,
+        )
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         """Decide, then answer 429 or pass on with the rate-limit headers added."""
