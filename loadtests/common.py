@@ -1,9 +1,9 @@
 """What every scenario shares: logins, requests that record their outcome, and the record.
 
 Every request's time, name, status and duration go to the file named by `LOAD_RECORD`
-(JSON, written when Locust quits), with the ids of the writes the service acknowledged
-(2xx). `loadtests/run.py` judges the run from that file (`loadtests/thresholds.py`), so
-the same rules apply against a local or a deployed stack.
+plus `.<pid>` (JSON, written when each Locust process quits), with the ids of the writes
+the service acknowledged (2xx). `loadtests/run.py` judges the run from those files
+(`loadtests/thresholds.py`), so the same rules apply against a local or a deployed stack.
 
 A write is sent with an `Idempotency-Key` and, like a well-behaved client, sent again with
 the same key after a 503 (waiting its `Retry-After`, for up to `WRITE_RETRY_SECONDS`): a
@@ -52,8 +52,8 @@ def record_write(kind: str, identifier: str) -> None:
 @events.quitting.add_listener
 def _save(**_: Any) -> None:
     path = os.environ.get("LOAD_RECORD")
-    if path:
-        with open(path, "w", encoding="utf-8") as out:
+    if path:  # one file per process (`locust --processes` forks workers)
+        with open(f"{path}.{os.getpid()}", "w", encoding="utf-8") as out:
             json.dump({"requests": _requests, "writes": _writes}, out)
 
 

@@ -219,6 +219,7 @@ def _execute(args: argparse.Namespace, users: int, duration: str) -> Outcome:
                     "--headless", "-u", str(users), "-r", str(spec["spawn"]),
                     "-t", duration, "--host", host,
                     "--only-summary", "--stop-timeout", "10", "--loglevel", "WARNING",
+                    *(["--processes", str(args.processes)] if args.processes > 1 else []),
                 ],
                 env=env,
                 stdout=subprocess.DEVNULL,
@@ -227,7 +228,10 @@ def _execute(args: argparse.Namespace, users: int, duration: str) -> Outcome:
                 at = max(5.0, _seconds(duration) * 0.4)
                 threading.Timer(at, local.break_it, args=(args.chaos,)).start()
             locust.wait()
-            record = json.loads(record_path.read_text()) if record_path.exists() else {}
+            record: dict[str, list[Any]] = {"requests": [], "writes": []}
+            for part in workdir.glob("record.json.*"):  # one per Locust process
+                for key, rows in json.loads(part.read_text()).items():
+                    record[key] += rows
             missing: list[str] = []
             if local is not None and args.chaos:
                 missing = asyncio.run(
@@ -245,7 +249,10 @@ def main() -> int:
     parser.add_argument("--host", help="an already running service (no chaos, no write check)")
     parser.add_argument("--users", type=int)
     parser.add_argument("--duration", help="e.g. 90s, 5m")
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=2, help="service worker processes")
+    parser.add_argument(
+        "--processes", type=int, default=1, help="Locust processes (one core each at most)"
+    )
     parser.add_argument("--report", type=Path, help="write the verdict as JSON here")
     args = parser.parse_args()
     if args.chaos and args.host:
@@ -271,9 +278,8 @@ def main() -> int:
     _print(verdict, title, (load_start, os.getloadavg()[0]))
     if args.chaos:
         writes = len(outcome.record.get("writes", []))
-        print(
-            f"acknowledged writes checked in the database: {writes}, missing: {len(outcome.missing)}"
-        )
+        lost = len(outcome.missing)
+        print(f"acknowledged writes checked in the database: {writes}, missing: {lost}")
     for problem in problems:
         print(f"THRESHOLD MISSED: {problem}")
     print("thresholds: " + ("FAIL" if problems else "PASS"))
