@@ -81,9 +81,11 @@ preflight: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run
 
-## make load: Locust scenarios against a local service (bounded, loopback), thresholds enforced
+## make load SCENARIO=onboarding|api|dashboard [LOAD_ARGS="--short --chaos redis-kill --host URL"]:
+## the requirements' load scenarios (Locust) on a private PostgreSQL + Redis stack, judged
+SCENARIO ?= api
 load: $(STAMP)
-	$(BIN)/python loadtests/run.py $(LOAD_ARGS)
+	$(BIN)/python loadtests/run.py --scenario $(SCENARIO) $(LOAD_ARGS)
 
 ## make screenshots: the browser suite, saving the guides' screenshots into docs/portals/img
 screenshots: $(STAMP)
