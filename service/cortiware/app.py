@@ -30,6 +30,7 @@ from cortiware.logging import configure_logging
 from cortiware.metrics_publisher import metrics_lifespan
 from cortiware.middleware.input_guard import InputGuardMiddleware
 from cortiware.middleware.request_context import RequestContextMiddleware
+from cortiware.middleware.response_headers import api_response_headers
 from cortiware.monetization import route_handlers as monetization
 from cortiware.onboarding import route_handlers as onboarding
 from cortiware.openapi import describe_http_contract
@@ -107,6 +108,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         # problem+json under /api/, an HTML error page everywhere else (pages, unknown paths);
         # an unreachable database is a 503 with Retry-After, logged once per outage.
         exception_handlers=html_outside_api({**exception_handlers, **OUTAGE_HANDLERS}),
+        before_send=[api_response_headers],  # nosniff and no-store on every /api/ answer
         template_config=template_config(),
         request_max_body_size=MAX_BODY_BYTES,
         state=State({SETTINGS.name: settings}),

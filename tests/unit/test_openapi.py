@@ -24,6 +24,7 @@ from cortiware.cli import main
 from cortiware.errors import PROBLEM_JSON, Problem, exception_handlers, problem_response
 from cortiware.openapi import render_openapi
 from cortiware.portals.accountant import AccountantController
+from cortiware.portals.service import AccountantReports
 from cortiware.route_policy import policy_of
 from cortiware.settings import Settings
 from tests.conftest import SettingsFactory
@@ -228,7 +229,8 @@ async def test_csv_export_is_documented_and_sent_as_text_csv() -> None:
         async def scalars(self, _: object) -> list[object]:
             return []
 
-    response = await AccountantController.subscriptions_csv.fn(None, db_session=NoRows())
+    reports = AccountantReports(session=NoRows())  # type: ignore[arg-type]
+    response = await AccountantController.subscriptions_csv.fn(None, reports=reports)
     headers = dict(response.to_asgi_response(None, RequestFactory().get("/")).encode_headers())
     assert headers[b"content-type"] == b"text/csv; charset=utf-8"
 

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from cortiware.billing.client import make_stripe_client
 from cortiware.billing.setup import setup_stripe, webhook_url
 from cortiware.billing.sync import SyncReport, sync_subscriptions
+from cortiware.cache.read_through import command_cache
 from cortiware.console import fail, load_settings, run_async
 from cortiware.db.base import to_utc
 from cortiware.db.engine import create_engine
@@ -91,8 +92,11 @@ def sync_command() -> None:
     client = make_stripe_client(settings)
 
     async def run() -> SyncReport:
-        async with _sessionmaker(settings.database_url) as sessionmaker:
-            return await sync_subscriptions(client, sessionmaker)
+        async with (
+            _sessionmaker(settings.database_url) as sessionmaker,
+            command_cache(settings) as cache,
+        ):
+            return await sync_subscriptions(client, sessionmaker, cache=cache)
 
     try:
         report = run_async(run)
@@ -125,8 +129,11 @@ def replay_command(since: str | None) -> None:
     settings = load_settings()
 
     async def run() -> ReplayReport:
-        async with _sessionmaker(settings.database_url) as sessionmaker:
-            return await replay(sessionmaker, since=cutoff)
+        async with (
+            _sessionmaker(settings.database_url) as sessionmaker,
+            command_cache(settings) as cache,
+        ):
+            return await replay(sessionmaker, since=cutoff, cache=cache)
 
     report = run_async(run)
     parts = ", ".join(f"{status} {n}" for status, n in sorted(report.counts.items()))

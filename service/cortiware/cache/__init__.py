@@ -19,6 +19,9 @@ from cortiware.cache.cache import Cache, group_of
 __all__ = [
     "CACHE",
     "CACHE_STATE_KEY",
+    "GROUP_MONETIZATION",
+    "GROUP_ORGANIZATIONS",
+    "GROUP_PLANS",
     "TTL_MONETIZATION",
     "TTL_ORGANIZATIONS",
     "TTL_PLANS",
@@ -30,6 +33,12 @@ CACHE: Final = StateKey("cache", Cache)
 """`app.state` entry of the app's `Cache`, created in the app lifespan."""
 CACHE_STATE_KEY: Final = CACHE.name
 """The name of `CACHE`, for code that reads `app.state` by name."""
+GROUP_MONETIZATION: Final = "monetization"
+"""The global monetization config (it shows the effective audit retention)."""
+GROUP_PLANS: Final = "plans"
+"""Plans and their prices."""
+GROUP_ORGANIZATIONS: Final = "organizations"
+"""Organizations with their owners and subscription status."""
 TTL_MONETIZATION: Final = 300.0
 TTL_PLANS: Final = 600.0
 TTL_ORGANIZATIONS: Final = 300.0

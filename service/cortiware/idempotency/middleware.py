@@ -3,12 +3,17 @@
 Each route declares whether a key is optional (the default), required, or ignored
 (`idempotency=` in `cortiware.route_policy`; pages and the signed webhooks ignore it).
 
-Scope of a key: the principal (its id in the scope, else the client IP), the
-route template and the key. Fingerprint: method, path, sorted query, SHA-256 of the body and
-principal; so a key reused with another method, path, query or body is 422.
+Scope of a key: the principal and its session (`scope["cortiware_principal"]` and the
+session id, hashed), else the client IP; the route template and the key. So a key replays
+only within the session that first used it: after a logout and a new login, a reused key
+runs again. Fingerprint: method, path, sorted query, SHA-256 of the body and that scope; so
+a key reused with another method, path, query or body is 422.
 
 - first request: runs; a response below 500 is stored (status, selected headers, body) for
   24 h before its last body chunk is sent, so a retry that follows the response replays it;
+  a response that sets cookies (login, logout) is not stored and releases the key: its
+  cookies cannot be replayed, and a replay without them would leave the caller with the
+  wrong session (or a stale CSRF token);
 - repeat with the same fingerprint: the stored response + `Idempotent-Replayed: true`;
 - repeat while the first still runs: 409 with `Retry-After`;
 - a 5xx, an exception or a cancelled request releases the key, so a retry runs again;
@@ -30,6 +35,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from cortiware import metrics
 from cortiware.app_state import StateKey
+from cortiware.auth.middleware import session_id_of
 from cortiware.errors import send_problem
 from cortiware.idempotency.store import (
     ClaimOutcome,
@@ -157,6 +163,8 @@ class IdempotencyMiddleware(ASGIMiddleware):
         store = IDEMPOTENCY_STORE.get(scope["litestar_app"])
         principal = principal_id_of(scope)
         who = f"p:{principal}" if principal else f"ip:{client_ip(scope, self.trusted_proxies)}"
+        if session_id := session_id_of(scope):
+            who += ":s:" + hashlib.sha256(session_id.encode()).hexdigest()[:32]
         route: str = scope.get("path_template") or scope["path"]
         body = await scope["litestar_app"].request_class(scope=scope, receive=receive).body()
         record_key = hashlib.sha256(f"{who}\x00{route}\x00{key}".encode()).hexdigest()
@@ -244,17 +252,19 @@ async def _execute(
     kept: list[tuple[str, str]] = []
     chunks: list[bytes] = []
     settled = False
+    sets_cookie = False
 
     async def capture(message: Message) -> None:
-        nonlocal status, settled
+        nonlocal status, settled, sets_cookie
         if message["type"] == "http.response.start":
             status = message["status"]
+            sets_cookie = any(k.lower() == b"set-cookie" for k, _ in message.get("headers", ()))
             kept.extend(
                 (k.decode("latin-1"), v.decode("latin-1"))
                 for k, v in message.get("headers", ())
                 if k.lower() in _KEPT_HEADERS
             )
-        elif message["type"] == "http.response.body" and status < 500:
+        elif message["type"] == "http.response.body" and status < 500 and not sets_cookie:
             chunks.append(message.get("body", b""))
             if not message.get("more_body", False):
                 response = StoredResponse(status, kept, b"".join(chunks))

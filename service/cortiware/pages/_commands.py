@@ -38,7 +38,7 @@ from cortiware.idempotency import (
 from cortiware.middleware.client_ip import client_ip
 from cortiware.ratelimit import RATE_LIMITER, GroupName, RateLimitPolicy
 from cortiware.ratelimit.headers import retry_after_seconds
-from cortiware.ratelimit.middleware import bucket_key
+from cortiware.ratelimit.middleware import bucket_key, spraying_bucket
 from cortiware.scope import principal_id_of
 
 __all__ = ["Command", "Outcome", "rate_limited", "run_command"]
@@ -85,15 +85,22 @@ async def rate_limited(
     limiter = RATE_LIMITER.find(request.app)
     if not policy.enabled or limiter is None:
         return None
-    spec = policy.spec(group)
-    bucket = bucket_key(
-        group,
-        client=client_ip(request.scope, settings.trusted_proxies),
-        principal=principal_id_of(request.scope),
-        username=username,
-    )
-    decision = await limiter.hit(bucket, spec.limit, spec.period)
-    if decision.allowed:
+    client = client_ip(request.scope, settings.trusted_proxies)
+    checks = [
+        (
+            bucket_key(
+                group, client=client, principal=principal_id_of(request.scope), username=username
+            ),
+            policy.spec(group),
+        )
+    ]
+    if group is GroupName.AUTH:  # as the API's login: per IP across usernames first
+        checks.insert(0, (spraying_bucket(client), policy.auth_ip))
+    for bucket, spec in checks:
+        decision = await limiter.hit(bucket, spec.limit, spec.period)
+        if not decision.allowed:
+            break
+    else:
         return None
     retry = retry_after_seconds(decision)
     return Outcome(

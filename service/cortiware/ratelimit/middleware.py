@@ -66,6 +66,15 @@ _limited = metrics.counter("ratelimit.limited")
 _allowed = metrics.counter("ratelimit.allowed")
 
 
+def spraying_bucket(client: str) -> str:
+    """The bucket every login attempt from `client` counts against, whatever the username.
+
+    The `auth` group's own bucket is per IP and username, so without this one a sprayer
+    trying one password on many usernames is never limited (and makes the service hash a
+    password for each try)."""
+    return f"auth-ip:{rate_limit_subject(client)}"
+
+
 def bucket_key(group: GroupName, *, client: str, principal: str | None, username: str) -> str:
     """The bucket a request counts against in `group` (also used by the pages' forms).
 
@@ -125,6 +134,14 @@ class RateLimitMiddleware(ASGIMiddleware):
             await next_app(scope, receive, send)
             return
         limiter = RATE_LIMITER.get(scope["litestar_app"])
+        if group is GroupName.AUTH:
+            ip_spec = self.policy.auth_ip
+            client = client_ip(scope, self.trusted_proxies)
+            ip = await limiter.hit(spraying_bucket(client), ip_spec.limit, ip_spec.period)
+            if not ip.allowed:
+                headers = rate_limit_headers(group.value, ip_spec.period, ip)
+                await _refuse(scope, receive, send, group=group, spec=ip_spec, headers=headers)
+                return
         spec = self.policy.spec(group)
         bucket = await self.bucket(group, scope, receive)
         if self.defer is not None and self.defer(scope):

@@ -34,6 +34,8 @@ class RateLimitPolicy:
     default: RateLimitSpec
     auth: RateLimitSpec
     onboarding: RateLimitSpec
+    auth_ip: RateLimitSpec
+    """Login attempts per client IP across all usernames (password spraying)."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RateLimitPolicy:
@@ -43,6 +45,7 @@ class RateLimitPolicy:
             default=settings.rate_limit_default,
             auth=settings.rate_limit_auth,
             onboarding=settings.rate_limit_onboarding,
+            auth_ip=settings.rate_limit_auth_ip,
         )
 
     def spec(self, group: GroupName) -> RateLimitSpec:

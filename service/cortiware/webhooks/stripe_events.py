@@ -19,8 +19,11 @@ from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cortiware import metrics
+from cortiware.cache import GROUP_ORGANIZATIONS, Cache
+from cortiware.cache.read_through import invalidate_after_commit
 from cortiware.db.base import utcnow
 from cortiware.db.models import WebhookEvent
+from cortiware.db.session import transaction
 from cortiware.logging import scrub_text
 from cortiware.webhooks import payload as webhook_payload
 from cortiware.webhooks import store, subscription_sync
@@ -368,9 +371,12 @@ async def replay(
     *,
     since: datetime | None = None,
     statuses: Sequence[str] = ("failed", "unmatched"),
+    cache: Cache | None = None,
 ) -> ReplayReport:
     """Process stored Stripe events in `statuses` again, oldest event first, each in its
-    own transaction; the newest-event guard keeps the result correct in any order."""
+    own transaction; the newest-event guard keeps the result correct in any order. Once an
+    event that was processed commits, the cached organization views are dropped from
+    `cache` (they show subscription status)."""
     query = (
         select(WebhookEvent.id)
         .where(WebhookEvent.source == SOURCE, WebhookEvent.status.in_(statuses))
@@ -382,9 +388,10 @@ async def replay(
         ids = list((await session.execute(query)).scalars())
     counts: dict[str, int] = {}
     for row_id in ids:
-        async with sessionmaker() as session:
+        async with transaction(sessionmaker) as session:
             status = await _replay_one(session, row_id, statuses)
-            await session.commit()
+            if status == Outcome.PROCESSED.value:
+                invalidate_after_commit(session, cache, GROUP_ORGANIZATIONS)
         counts[status] = counts.get(status, 0) + 1
     return ReplayReport(counts)
 
