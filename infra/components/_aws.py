@@ -168,8 +168,15 @@ def customer_managed_key(
     alias: str,
     parent: pulumi.Resource,
     policy: pulumi.Input[str] | None = None,
+    moved_from: MovedFrom | None = None,
 ) -> aws.kms.Key:
     """A rotating customer-managed KMS key with an alias (the default key policy unless given)."""
+
+    def options() -> pulumi.ResourceOptions:
+        if moved_from is None:
+            return pulumi.ResourceOptions(parent=parent)
+        return moved_from.child_options(parent)
+
     key = aws.kms.Key(
         name,
         description=description,
@@ -177,12 +184,12 @@ def customer_managed_key(
         deletion_window_in_days=30,
         policy=policy,
         tags=tags(stack, alias),
-        opts=pulumi.ResourceOptions(parent=parent),
+        opts=options(),
     )
     aws.kms.Alias(
         f"{name}-alias",
         name=f"alias/{alias}",
         target_key_id=key.key_id,
-        opts=pulumi.ResourceOptions(parent=parent),
+        opts=options(),
     )
     return key

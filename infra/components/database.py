@@ -394,6 +394,7 @@ class Database(pulumi.ComponentResource):
             tags=tags(args.stack, f"{args.prefix}-db-backups"),
             opts=child,
         )
+        self.backup_vault: aws.backup.Vault = vault
         lifecycle: aws.backup.PlanRuleLifecycleArgsDict = {
             "delete_after": cfg.backup_vault_retention_days
         }

@@ -155,6 +155,9 @@ class Service(pulumi.ComponentResource):
             "TRUSTED_PROXIES": ",".join(args.trusted_proxies),
             "AWS_EMF_NAMESPACE": METRICS_NAMESPACE,
             "AWS_EMF_SERVICE_NAME": prefix,
+            # The deployed image tag: /api/health's version and Sentry's release.
+            "APP_VERSION": cfg.image_tag,
+            "SENTRY_TRACES_SAMPLE_RATE": f"{cfg.traces_sample_rate:g}",
             **args.environment,
         }
 

@@ -18,6 +18,7 @@ WILDCARD_ALLOWED = {
     "PutOwnMetricsOnly": ["cloudwatch:PutMetricData"],
     "PutSyntheticsMetricsOnly": ["cloudwatch:PutMetricData"],
     "SyntheticsRuntimeListsBuckets": ["s3:ListAllMyBuckets"],
+    "ListSecretsRequiresWildcard": ["secretsmanager:ListSecrets"],
     "EcsExecChannelRequiresWildcard": [
         "ssmmessages:CreateControlChannel",
         "ssmmessages:CreateDataChannel",

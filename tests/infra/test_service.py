@@ -105,7 +105,7 @@ def test_migration_and_prune_jobs(run: OfflineRun) -> None:
     bucket = run.outputs["archiveBucket"]
     prune = container(run, "audit-prune")["command"]
     assert prune == ["audit", "prune", "--archive-to", f"s3://{bucket}/audit/"]
-    schedule = one(run, "aws:scheduler/schedule:Schedule")
+    schedule = run.named("service-audit-prune")
     assert schedule.inputs["scheduleExpression"].startswith("cron(")
     ecs = schedule.inputs["target"]["ecsParameters"]
     assert ecs["taskDefinitionArn"].endswith(f"cortiware-{run.stack}-audit-prune:1")
