@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Final
 
 import yaml  # type: ignore[import-untyped]  # PyYAML comes with pulumi; no stubs in the deps
+from infra.config import ConfigError
 from infra.offline import PLACEHOLDER_SECRETS, REPO_ROOT, run_offline
 
 __all__ = ["check_stack", "main"]
@@ -109,8 +110,6 @@ def check_stack(stack: str, path: Path | None = None) -> list[str]:
 def _program_problems(stack: str, path: Path) -> list[str]:
     """The program's own validation, run under mocks with this file's config (secrets as the
     offline placeholders `make plan` uses)."""
-    from infra.config import ConfigError
-
     document = yaml.safe_load(path.read_text()) or {}
     config = dict(PLACEHOLDER_SECRETS)
     for key, value in (document.get("config") or {}).items():

@@ -149,8 +149,6 @@ class Service(pulumi.ComponentResource):
         image = pulumi.Output.concat(args.repository_url, ":", cfg.image_tag)
         environment: dict[str, pulumi.Input[str]] = {
             "APP_ENV": args.app_env,
-            # The version /api/health reports and `cortiware smoke --expect-version` checks.
-            "APP_VERSION": cfg.image_tag,
             "BASE_URL": args.base_url,
             "TRUSTED_PROXIES": ",".join(args.trusted_proxies),
             "AWS_EMF_NAMESPACE": METRICS_NAMESPACE,
