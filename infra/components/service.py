@@ -149,12 +149,13 @@ class Service(pulumi.ComponentResource):
         image = pulumi.Output.concat(args.repository_url, ":", cfg.image_tag)
         environment: dict[str, pulumi.Input[str]] = {
             "APP_ENV": args.app_env,
+            # The deployed image tag: the version /api/health reports, Sentry's release and
+            # what `cortiware smoke --expect-version` checks.
+            "APP_VERSION": cfg.image_tag,
             "BASE_URL": args.base_url,
             "TRUSTED_PROXIES": ",".join(args.trusted_proxies),
             "AWS_EMF_NAMESPACE": METRICS_NAMESPACE,
             "AWS_EMF_SERVICE_NAME": prefix,
-            # The deployed image tag: /api/health's version and Sentry's release.
-            "APP_VERSION": cfg.image_tag,
             "SENTRY_TRACES_SAMPLE_RATE": f"{cfg.traces_sample_rate:g}",
             **args.environment,
         }

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import click
 import structlog
@@ -48,6 +48,10 @@ def main() -> None:
     """Cortiware platform service."""
 
 
+WORKER_HEALTHCHECK_TIMEOUT: Final = 60
+"""Seconds a uvicorn worker has to answer its supervisor (start-up included)."""
+
+
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
@@ -80,6 +84,12 @@ def serve(host: str, port: int, workers: int, reload: bool) -> None:
         proxy_headers=False,  # client IP is resolved by TRUSTED_PROXIES, not uvicorn
         server_header=False,
         timeout_graceful_shutdown=20,
+        # uvicorn kills a worker that does not answer its supervisor's ping in time, and a
+        # spawned worker answers only after importing `__main__` (this CLI, hence the whole
+        # app): 2 s idle, over 10 s on a loaded 2-vCPU host, where the default 5 s made
+        # every worker die and restart forever. The ping is answered by a thread, so a
+        # worker busy serving still answers at once; only start-up needs the margin.
+        timeout_worker_healthcheck=WORKER_HEALTHCHECK_TIMEOUT,
     )
 
 
