@@ -40,11 +40,12 @@ test-integration: $(STAMP)
 test-infra: $(STAMP)
 	$(BIN)/pytest tests/infra $(PYTEST_ARGS)
 
-## make check: lint + strict types over service/ and infra/
+## make check: lint + strict types over service/ and infra/ + the service's import layers
 check: $(STAMP)
 	$(BIN)/ruff check service infra ops tests benchmarks loadtests
 	$(BIN)/ruff format --check service infra ops tests benchmarks loadtests
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 fmt: $(STAMP)
 	$(BIN)/ruff format service infra ops tests benchmarks loadtests
@@ -75,7 +76,7 @@ load: $(STAMP)
 
 ## make openapi: regenerate docs/openapi.json from the application's routes
 openapi: $(STAMP)
-	$(BIN)/python -m cortiware.openapi docs/openapi.json
+	$(BIN)/cortiware openapi docs/openapi.json
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache cortiware-dev.sqlite3*

@@ -60,6 +60,7 @@ def main() -> int:
                 **os.environ,
                 "RATE_LIMIT_DEFAULT": "1000000/minute",
                 "RATE_LIMIT_AUTH": "1000000/minute",
+                "RATE_LIMIT_AUTH_IP": "1000000/minute",
                 "RATE_LIMIT_ONBOARDING": "1000000/minute",
             }
             server = subprocess.Popen(

@@ -15,7 +15,8 @@ from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from cortiware import metrics
-from cortiware.auth.principal import PRINCIPAL_SCOPE_KEY, Principal
+from cortiware.auth.principal import Principal
+from cortiware.scope import PRINCIPAL_SCOPE_KEY, REQUEST_ID_STATE_KEY
 
 __all__ = ["REQUEST_ID_HEADER", "RequestContextMiddleware", "route_group", "sentry_user"]
 
@@ -32,7 +33,7 @@ class RequestContextMiddleware(ASGIMiddleware):
         """Bind the id, call the app, log method, path, status and duration."""
         incoming = _header(scope, b"x-request-id")
         request_id = incoming if incoming and _SAFE_ID.match(incoming) else uuid.uuid4().hex
-        scope.setdefault("state", {})["request_id"] = request_id
+        scope.setdefault("state", {})[REQUEST_ID_STATE_KEY] = request_id
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id)
         if sentry_sdk.get_client().is_active():

@@ -27,6 +27,7 @@ from cortiware.pages.onboarding import OnboardingPages
 from cortiware.pages.owner import OwnerPages
 from cortiware.pages.provider import ProviderPages
 from cortiware.pages.session import SessionPages
+from cortiware.route_policy import PAGE
 
 __all__ = ["page_route_handlers", "require_page_roles", "template_config"]
 
@@ -65,8 +66,9 @@ def page_route_handlers() -> list[Any]:
             ResponseHeader(name="Referrer-Policy", value="same-origin"),
         ],
         include_in_schema=False,
+        opt=PAGE,
     )
     static = create_static_files_router(
-        path="/static", directories=[STATIC_DIR], include_in_schema=False
+        path="/static", directories=[STATIC_DIR], include_in_schema=False, opt=PAGE
     )
     return [pages, static]
