@@ -300,9 +300,9 @@ class Canary(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         role = aws.iam.Role(
             f"{name}-role",
-            assume_role_policy=assume_role_policy(
-                "lambda.amazonaws.com", source_account=args.account.account_id
-            ),
+            # No aws:SourceAccount: neither the Lambda nor the Synthetics documentation gives
+            # that condition for an execution role's trust policy (see SOURCE_ACCOUNT_DOCUMENTED).
+            assume_role_policy=assume_role_policy("lambda.amazonaws.com"),
             tags=tags(args.stack, f"{args.prefix}-canary"),
             opts=child,
         )

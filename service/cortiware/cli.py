@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import click
 import structlog
@@ -18,6 +18,8 @@ from cortiware.billing.cli import stripe_group
 from cortiware.console import dependency_problem, fail, load_settings, run_async
 from cortiware.db import migrate as migrations
 from cortiware.db.engine import create_engine
+from cortiware.db.roles import ensure_application_role
+from cortiware.db_shell import db_group
 from cortiware.logging import configure_logging
 from cortiware.openapi import render_openapi
 from cortiware.seed import seed as seed_database
@@ -44,6 +46,10 @@ class _Commands(click.Group):
 @click.version_option(package_name="cortiware")
 def main() -> None:
     """Cortiware platform service."""
+
+
+WORKER_HEALTHCHECK_TIMEOUT: Final = 60
+"""Seconds a uvicorn worker has to answer its supervisor (start-up included)."""
 
 
 @main.command()
@@ -78,6 +84,12 @@ def serve(host: str, port: int, workers: int, reload: bool) -> None:
         proxy_headers=False,  # client IP is resolved by TRUSTED_PROXIES, not uvicorn
         server_header=False,
         timeout_graceful_shutdown=20,
+        # uvicorn kills a worker that does not answer its supervisor's ping in time, and a
+        # spawned worker answers only after importing `__main__` (this CLI, hence the whole
+        # app): 2 s idle, over 10 s on a loaded 2-vCPU host, where the default 5 s made
+        # every worker die and restart forever. The ping is answered by a thread, so a
+        # worker busy serving still answers at once; only start-up needs the margin.
+        timeout_worker_healthcheck=WORKER_HEALTHCHECK_TIMEOUT,
     )
 
 
@@ -89,6 +101,8 @@ def _url_host(host: str) -> str:
 
 async def _migrate(settings: Settings, *, seed_after: bool) -> list[str]:
     await migrations.upgrade(settings.database_url_unpooled)
+    if not settings.is_embedded_database:
+        await ensure_application_role(settings.database_url_unpooled, settings.database_url)
     if not seed_after:
         return []
     return await _seed(settings)
@@ -154,6 +168,7 @@ def openapi_command(path: Path | None) -> None:
 
 
 main.add_command(audit)  # `cortiware audit prune`
+main.add_command(db_group)  # `cortiware db shell [--write] [-c SQL]`
 main.add_command(smoke_command)  # `cortiware smoke --base-url URL [--expect-version TAG]`
 main.add_command(stripe_group)  # `cortiware stripe setup | sync | replay`
 

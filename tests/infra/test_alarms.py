@@ -56,21 +56,6 @@ RUNBOOK_SECTIONS = (
     "## Escalation",
 )
 """The runbook format every alarm runbook follows."""
-EARLIER_RUNBOOK_SECTIONS = ("## What it means", "## First checks", "## Mitigation", "## Escalation")
-"""The format of the runbooks written before that one; they move to it one by one."""
-EARLIER_FORMAT = {
-    "alb-5xx-rate",
-    "target-p95-latency",
-    "unhealthy-hosts",
-    "rds-cpu",
-    "rds-free-storage",
-    "rds-connections",
-    "redis-cpu",
-    "redis-memory",
-    "redis-evictions",
-    "ecs-running-tasks",
-    "canary-success",
-}
 
 
 def test_every_alarm_points_at_an_existing_runbook(run: OfflineRun) -> None:
@@ -91,15 +76,10 @@ def test_every_alarm_points_at_an_existing_runbook(run: OfflineRun) -> None:
     "alarm", sorted({SHARED_RUNBOOKS.get(a, a) for a in set.union(*EXPECTED_BY_STACK.values())})
 )
 def test_each_runbook_has_the_operator_sections(alarm: str) -> None:
-    """Every alarm runbook has the seven sections (the earlier ones at least their four)."""
+    """Every alarm runbook has the operator sections, from meaning to escalation."""
     text = (REPO_ROOT / "runbooks" / f"{alarm}.md").read_text()
-    has_all = all(section in text for section in RUNBOOK_SECTIONS)
-    if alarm in EARLIER_FORMAT and not has_all:
-        for section in EARLIER_RUNBOOK_SECTIONS:
-            assert section in text, section
-    else:
-        for section in RUNBOOK_SECTIONS:
-            assert section in text, section
+    for section in RUNBOOK_SECTIONS:
+        assert section in text, section
     assert "cortiware smoke --base-url" in text
 
 

@@ -131,7 +131,7 @@ async def test_login_redirects_with_pkce_state_and_nonce(
 
 @pytest.mark.parametrize(
     ("claim", "role", "landing"),
-    [("provider", Role.PROVIDER, "/provider"), (["developer"], Role.DEVELOPER, "/account")],
+    [("provider", Role.PROVIDER, "/provider"), (["developer"], Role.DEVELOPER, "/developer")],
 )
 async def test_callback_starts_a_session_with_the_mapped_role(
     client: AsyncTestClient[Litestar], idp: FakeIdP, claim: Any, role: Role, landing: str

@@ -70,7 +70,12 @@ class MeResult(msgspec.Struct):
 
 def home_path(role: Role) -> str:
     """The page a role lands on after logging in."""
-    return {Role.PROVIDER: "/provider", Role.OWNER: "/owner"}.get(role, "/account")
+    return {
+        Role.PROVIDER: "/provider",
+        Role.OWNER: "/owner",
+        Role.DEVELOPER: "/developer",
+        Role.ACCOUNTANT: "/accountant",
+    }[role]
 
 
 def settings_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Settings:
