@@ -16,6 +16,7 @@ from cortiware.audit.schemas import AuditEntryOut, AuditPage, Retention
 from cortiware.audit.service import AuditService
 from cortiware.auth import Principal, Role, require_roles
 from cortiware.cache.read_through import cache_of
+from cortiware.route_policy import declare
 
 __all__ = ["AuditController", "AuditEntryOut", "AuditPage", "Retention", "provide_audit"]
 
@@ -40,7 +41,11 @@ class AuditController(Controller):
     guards = [require_roles(Role.PROVIDER)]
     dependencies = _DEPENDENCIES
 
-    @get("/", summary="Audit entries, newest first (keyset pagination)")
+    @get(
+        "/",
+        summary="Audit entries, newest first (keyset pagination)",
+        opt=declare(errors={400: "A cursor this API did not return, or a naive time."}),
+    )
     async def list_audit(
         self,
         *,

@@ -10,7 +10,7 @@ from litestar.di import NamedDependency, Provide
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cortiware.auth import Role, require_roles
-from cortiware.health import redis_status
+from cortiware.kv import KV_STATE, redis_status
 from cortiware.portals.schemas import Diagnostics, Migrations
 from cortiware.portals.service import DeveloperDiagnostics
 
@@ -23,7 +23,7 @@ def provide_diagnostics(
     """DI provider: diagnostics on the request's session, Redis checked as `/api/health` does."""
 
     async def redis() -> str:
-        return await redis_status(state)
+        return await redis_status(KV_STATE.get(state))
 
     return DeveloperDiagnostics(session=db_session, settings=state.settings, redis_status=redis)
 

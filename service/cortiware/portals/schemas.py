@@ -7,7 +7,7 @@ from datetime import datetime
 
 import msgspec
 
-__all__ = ["Diagnostics", "Migrations", "Revenue", "SubscriptionRow"]
+__all__ = ["Delivery", "Diagnostics", "Migrations", "Revenue", "SubscriptionRow"]
 
 
 class SubscriptionRow(msgspec.Struct):
@@ -50,3 +50,16 @@ class Diagnostics(msgspec.Struct):
     features: dict[str, bool]
     webhooks: dict[str, int]
     generated_at: datetime
+
+
+class Delivery(msgspec.Struct):
+    """One webhook delivery as received (never its payload)."""
+
+    source: str
+    event_id: str
+    type: str
+    status: str
+    attempts: int
+    error: str | None
+    received_at: datetime
+    processed_at: datetime | None

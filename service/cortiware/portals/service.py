@@ -20,8 +20,8 @@ from sqlalchemy import Select, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cortiware.db import migrate
-from cortiware.db.models import Subscription, WebhookEvent
-from cortiware.portals.schemas import Diagnostics, Migrations, Revenue, SubscriptionRow
+from cortiware.db.models import Organization, Subscription, WebhookEvent
+from cortiware.portals.schemas import Delivery, Diagnostics, Migrations, Revenue, SubscriptionRow
 from cortiware.settings import Settings
 
 __all__ = [
@@ -111,6 +111,11 @@ class AccountantReports:
             writer.writerow([_cell(getattr(row, c)) for c in CSV_COLUMNS])
         return buffer.getvalue()
 
+    async def organization_names(self) -> dict[uuid.UUID, str]:
+        """Every organization's name by id (for showing subscriptions to people)."""
+        rows = await self.session.execute(select(Organization.id, Organization.name))
+        return {row[0]: row[1] for row in rows.all()}
+
     async def revenue(self) -> Revenue:
         """MRR per currency over `MRR_STATUSES`; counts of every status."""
         rows = (
@@ -192,3 +197,22 @@ class DeveloperDiagnostics:
             },
             generated_at=datetime.now(UTC),
         )
+
+    async def recent_deliveries(self, limit: int = 20) -> list[Delivery]:
+        """The newest webhook deliveries (Stripe and federation), newest first."""
+        rows = await self.session.scalars(
+            select(WebhookEvent).order_by(WebhookEvent.received_at.desc()).limit(limit)
+        )
+        return [
+            Delivery(
+                source=row.source,
+                event_id=row.event_id,
+                type=row.type,
+                status=row.status,
+                attempts=row.attempts,
+                error=row.error,
+                received_at=row.received_at,
+                processed_at=row.processed_at,
+            )
+            for row in rows
+        ]

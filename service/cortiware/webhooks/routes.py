@@ -2,7 +2,8 @@
 
 Both read the raw body (signatures cover the exact bytes), answer 400 problem+json when
 verification fails and 200 once the event is stored. Exempt from CSRF, rate limits and
-Idempotency-Key handling (those middlewares skip `/api/webhooks/`).
+Idempotency-Key handling and the input guard: each declares `SIGNED_WEBHOOK`
+(`cortiware.route_policy`), which those middlewares read.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from cortiware.auth.routes import settings_of
 from cortiware.cache import GROUP_ORGANIZATIONS
 from cortiware.cache.read_through import cache_of
 from cortiware.errors import BadRequest, NotFound, problem_response
+from cortiware.route_policy import SIGNED_WEBHOOK, declare
 from cortiware.settings import Settings
 from cortiware.webhooks import federation, stripe_events
 from cortiware.webhooks.ingest import INGEST_STATE_KEY, StripeIngest
@@ -70,6 +72,16 @@ def provide_federation_verifier(state: State) -> federation.Verifier | None:
     status_code=200,
     tags=["webhooks"],
     include_in_schema=True,
+    opt=SIGNED_WEBHOOK
+    | declare(
+        errors={
+            400: "Bad or missing `Stripe-Signature`, stale timestamp, or not a Stripe event.",
+            500: "The event could not be processed; it is kept and Stripe retries.",
+        },
+        request_headers={
+            "Stripe-Signature": "`t=<unix time>,v1=<hex HMAC-SHA256>`, checked on the raw body.",
+        },
+    ),
     dependencies={"ingest": Provide(provide_stripe_ingest, sync_to_thread=False)},
 )
 async def stripe_webhook(
@@ -105,6 +117,19 @@ async def stripe_webhook(
     "/api/webhooks/federation",
     status_code=200,
     tags=["webhooks"],
+    opt=SIGNED_WEBHOOK
+    | declare(
+        errors={
+            400: "Bad or missing signature headers, stale timestamp, or not JSON.",
+            404: "Federation webhooks are not enabled (`FEDERATION_WEBHOOK_SECRETS`).",
+        },
+        request_headers={
+            "webhook-id": "Standard Webhooks message id; a repeated id is answered 200, not rerun.",
+            "webhook-timestamp": "Unix seconds; more than 300 s away from now is refused.",
+            "webhook-signature": "`v1,<base64 HMAC-SHA256 of {id}.{timestamp}.{body}>`, "
+            "several separated by spaces while rotating.",
+        },
+    ),
     dependencies={"verifier": Provide(provide_federation_verifier, sync_to_thread=False)},
 )
 async def federation_webhook(

@@ -22,6 +22,7 @@ from cortiware import metrics
 from cortiware.cache import GROUP_ORGANIZATIONS, Cache
 from cortiware.cache.read_through import invalidate_after_commit
 from cortiware.db.base import utcnow
+from cortiware.db.models import WebhookEvent
 from cortiware.db.session import transaction
 from cortiware.logging import scrub_text
 from cortiware.webhooks import payload as webhook_payload
@@ -147,8 +148,6 @@ async def apply_waiting_invoices(session: AsyncSession, stripe_subscription_id: 
     Rows another transaction holds are skipped (`SKIP LOCKED`): a concurrent delivery or
     `stripe replay` is processing them.
     """
-    from cortiware.db.models import WebhookEvent
-
     found = WebhookEvent.payload[("data", "object", "subscription")].as_string()
     found_new = WebhookEvent.payload[
         ("data", "object", "parent", "subscription_details", "subscription")
@@ -378,8 +377,6 @@ async def replay(
     own transaction; the newest-event guard keeps the result correct in any order. Once an
     event that was processed commits, the cached organization views are dropped from
     `cache` (they show subscription status)."""
-    from cortiware.db.models import WebhookEvent
-
     query = (
         select(WebhookEvent.id)
         .where(WebhookEvent.source == SOURCE, WebhookEvent.status.in_(statuses))
@@ -400,8 +397,6 @@ async def replay(
 
 
 async def _replay_one(session: AsyncSession, row_id: int, statuses: Sequence[str]) -> str:
-    from cortiware.db.models import WebhookEvent
-
     row = (
         await session.execute(
             select(WebhookEvent).where(WebhookEvent.id == row_id).with_for_update()
