@@ -103,6 +103,12 @@ def _header(scope: Scope, name: bytes) -> bytes | None:
     return None
 
 
+def _guarded(scope: Scope) -> bool:
+    """True when the matched route handler has guards (it requires a logged-in role)."""
+    handler = scope.get("route_handler")
+    return bool(handler is not None and handler.resolve_guards())
+
+
 def fingerprint(method: str, path: str, query: bytes, body: bytes, principal: str) -> str:
     """SHA-256 over what makes two requests "the same" (query parameters order-free)."""
     pairs = sorted(parse_qsl(query.decode("latin-1"), keep_blank_values=True))
@@ -126,6 +132,11 @@ class IdempotencyMiddleware(ASGIMiddleware):
         method: str = scope["method"]  # type: ignore[typeddict-item]
         path = scope["path"]
         if method not in _METHODS or not path.startswith("/api/") or path.startswith(_EXEMPT):
+            await next_app(scope, receive, send)
+            return
+        if principal_of(scope) is None and _guarded(scope):
+            # Nobody to run it for: the route's guard answers 401 before any key is judged
+            # (or kept), so an anonymous caller learns nothing about keys.
             await next_app(scope, receive, send)
             return
         raw = _header(scope, b"idempotency-key")
