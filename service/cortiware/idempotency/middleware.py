@@ -115,6 +115,12 @@ def key_owner(scope: Any, trusted_proxies: Sequence[IPNetwork] = ()) -> str:
     return who
 
 
+def _guarded(scope: Scope) -> bool:
+    """True when the matched route handler has guards (it requires a logged-in role)."""
+    handler = scope.get("route_handler")
+    return bool(handler is not None and handler.resolve_guards())
+
+
 def fingerprint(method: str, path: str, query: bytes, body: bytes, principal: str) -> str:
     """SHA-256 over what makes two requests "the same" (query parameters order-free)."""
     pairs = sorted(parse_qsl(query.decode("latin-1"), keep_blank_values=True))
@@ -138,6 +144,11 @@ class IdempotencyMiddleware(ASGIMiddleware):
         method: str = scope["method"]  # type: ignore[typeddict-item]
         rule = _rule(scope)
         if method not in _METHODS or rule is Idempotency.EXEMPT:
+            await next_app(scope, receive, send)
+            return
+        if principal_id_of(scope) is None and _guarded(scope):
+            # Nobody to run it for: the route's guard answers 401 before any key is judged
+            # (or kept), so an anonymous caller learns nothing about keys.
             await next_app(scope, receive, send)
             return
         raw = _header(scope, b"idempotency-key")
