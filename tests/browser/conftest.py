@@ -149,6 +149,7 @@ def service(backends: Backends, tmp_path_factory: pytest.TempPathFactory) -> Ite
             "BASE_URL": base_url,
             # Each test logs in afresh from 127.0.0.1; the login limit is not under test here.
             "RATE_LIMIT_AUTH": "1000/minute",
+            "RATE_LIMIT_AUTH_IP": "1000/minute",
             "CORTIWARE_TEST_STRIPE_API_BASE": stripe_base,
         }
         log = workdir / "serve.log"

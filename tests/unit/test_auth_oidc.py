@@ -18,7 +18,7 @@ from litestar.testing import AsyncTestClient
 
 from cortiware.auth.middleware import SessionMiddleware
 from cortiware.auth.oidc import (
-    OIDC_HTTP_STATE_KEY,
+    OIDC_HTTP_CLIENT,
     OIDCController,
     oidc_username,
     role_from_claims,
@@ -69,7 +69,7 @@ def _app(settings: Settings, idp: FakeIdP) -> Litestar:
         state=State(
             {
                 "settings": settings,
-                OIDC_HTTP_STATE_KEY: httpx.AsyncClient(transport=httpx.MockTransport(idp.handle)),
+                OIDC_HTTP_CLIENT.name: httpx.AsyncClient(transport=httpx.MockTransport(idp.handle)),
             }
         ),
         exception_handlers=exception_handlers,

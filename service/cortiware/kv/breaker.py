@@ -1,9 +1,17 @@
 """Circuit breaker between the service and Redis.
 
 Closed: calls go to Redis. After `failure_threshold` consecutive connection errors or
-timeouts it opens: every caller uses its in-memory fallback at once (no per-request wait on
+timeouts it asks `confirm` (when given) whether Redis really is away, and opens only when
+that fails too: every caller then uses its in-memory fallback at once (no per-request wait on
 a dead Redis). While open, one background probe pings Redis every `probe_interval` seconds
 and closes the breaker on the first answer. Each switch logs once and bumps a counter.
+
+Why the confirmation: a call's timeout is measured on the event loop, so a process busy
+with CPU work (or a loaded machine) makes replies that Redis sent in time look late, and
+opening then would split every limit into per-process ones for nothing. `KV` passes a PING
+made from a thread on a blocking socket, whose timeout the kernel measures: a busy loop
+cannot delay it, so it fails only when Redis itself does not answer. A confirmation that
+Redis answered resets the count (`<name>.fallback.averted`).
 """
 
 from __future__ import annotations
@@ -34,6 +42,8 @@ class CircuitBreaker:
     """Counts consecutive failures, opens, and probes until the backend answers again."""
 
     __slots__ = (
+        "_confirm",
+        "_confirm_task",
         "_failures",
         "_probe",
         "_probe_task",
@@ -51,6 +61,7 @@ class CircuitBreaker:
         name: str = "redis",
         failure_threshold: int = 2,
         probe_interval: float = 0.5,
+        confirm: Callable[[], Awaitable[object]] | None = None,
     ) -> None:
         self.name = name
         self.failure_threshold = failure_threshold
@@ -60,6 +71,8 @@ class CircuitBreaker:
         self._failures = 0
         self._probe = probe
         self._probe_task: asyncio.Task[None] | None = None
+        self._confirm = confirm
+        self._confirm_task: asyncio.Task[None] | None = None
 
     @property
     def is_closed(self) -> bool:
@@ -73,8 +86,26 @@ class CircuitBreaker:
     def record_failure(self, exc: BaseException) -> None:
         """Count a failure; open the breaker when the threshold is reached."""
         self._failures += 1
-        if self.state is BreakerState.CLOSED and self._failures >= self.failure_threshold:
+        if self.state is not BreakerState.CLOSED or self._failures < self.failure_threshold:
+            return
+        if self._confirm is None:
             self._open(exc)
+        elif self._confirm_task is None or self._confirm_task.done():
+            # Calls keep going to Redis meanwhile (each falls back on its own failure).
+            loop = asyncio.get_running_loop()
+            self._confirm_task = loop.create_task(self._confirm_then_open(self._confirm, exc))
+
+    async def _confirm_then_open(
+        self, confirm: Callable[[], Awaitable[object]], exc: BaseException
+    ) -> None:
+        try:
+            await confirm()
+        except Exception:
+            if self.state is BreakerState.CLOSED:
+                self._open(exc)
+            return
+        self._failures = 0  # Redis answers: the failures were this process being slow
+        metrics.counter(f"{self.name}.fallback.averted").inc()
 
     def _open(self, exc: BaseException) -> None:
         self.state = BreakerState.OPEN
@@ -110,9 +141,10 @@ class CircuitBreaker:
             self._close()
 
     async def aclose(self) -> None:
-        """Stop the background probe, if running."""
-        task, self._probe_task = self._probe_task, None
-        if task is not None and not task.done():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        """Stop the background probe and confirmation, if running."""
+        for task in (self._probe_task, self._confirm_task):
+            if task is not None and not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._probe_task = self._confirm_task = None

@@ -16,14 +16,17 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
+from redis import Redis as SyncRedis
 from redis.asyncio import ConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.retry import Retry as SyncRetry
 
 from cortiware.kv.breaker import BreakerState, CircuitBreaker
 from cortiware.kv.scripts import LuaScript, ScriptChannel
@@ -60,13 +63,22 @@ class KVConfig:
 class KV:
     """Redis pool + circuit breaker; `app.state.kv`."""
 
-    __slots__ = ("_slots", "breaker", "config", "redis", "scripts")
+    __slots__ = (
+        "_confirm_client",
+        "_confirm_thread",
+        "_slots",
+        "breaker",
+        "config",
+        "redis",
+        "scripts",
+    )
 
     def __init__(
         self,
         redis: Redis | None,
         config: KVConfig | None = None,
         scripts: ScriptChannel | None = None,
+        confirm_client: SyncRedis | None = None,
     ) -> None:
         self.redis = redis
         self.config = config or KVConfig()
@@ -75,10 +87,19 @@ class KV:
         # Queue for a pooled connection here: an exhausted pool is load, not an outage, and
         # must not open the breaker (which would split the limits into per-process ones).
         self._slots = asyncio.Semaphore(self.config.max_connections)
+        # A blocking client, used from one thread of its own, for the breaker's confirmation
+        # PING: its timeout is the kernel's, so a busy event loop cannot make it fail.
+        self._confirm_client = confirm_client
+        self._confirm_thread = (
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="kv-confirm")
+            if confirm_client is not None
+            else None
+        )
         self.breaker = CircuitBreaker(
             self._ping,
             failure_threshold=self.config.failure_threshold,
             probe_interval=self.config.probe_interval,
+            confirm=self._confirm if confirm_client is not None else None,
         )
 
     @classmethod
@@ -100,7 +121,15 @@ class KV:
         scripts = ScriptChannel.for_pool(
             pool, connect_timeout=config.connect_timeout, command_timeout=config.command_timeout
         )
-        return cls(Redis(connection_pool=pool), config, scripts)
+        confirm_client = SyncRedis.from_url(
+            url,
+            max_connections=1,
+            socket_connect_timeout=config.connect_timeout,
+            socket_timeout=config.command_timeout,
+            retry=SyncRetry(NoBackoff(), 0),
+            driver_info=None,
+        )
+        return cls(Redis(connection_pool=pool), config, scripts, confirm_client)
 
     @property
     def using_redis(self) -> bool:
@@ -169,9 +198,19 @@ class KV:
         if self.redis is not None:
             await self.redis.ping()
 
+    async def _confirm(self) -> None:
+        """PING from the confirmation thread; raises when Redis does not answer in time."""
+        assert self._confirm_client is not None
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._confirm_thread, self._confirm_client.ping)
+
     async def aclose(self) -> None:
         """Stop the breaker probe and close the pool."""
         await self.breaker.aclose()
+        if self._confirm_thread is not None:
+            self._confirm_thread.shutdown(wait=False, cancel_futures=True)
+        if self._confirm_client is not None:
+            self._confirm_client.close()
         if self.scripts is not None:
             self.scripts.close()
         if self.redis is not None:

@@ -19,7 +19,12 @@ How it behaves:
 - One watchdog timer, not one per command: when the oldest request written and unanswered
   is older than `command_timeout`, every written request fails with redis-py's
   `TimeoutError` (the command may have run: "unsure") and the connection is dropped; the
-  next call reconnects. The time counts from the write, not from the call.
+  next call reconnects. The time counts from the write, not from the call, and a reply
+  already waiting unread in the socket when the watchdog fires is not a timeout: Redis
+  answered, and only this process was too busy to read it (the timeout measures Redis, not
+  the event loop; uvloop also runs due timers before it polls the sockets). A watchdog that
+  itself fires late (a busy loop) gives the oldest request one more full timeout, since
+  uvloop sends buffered writes only at the end of a loop iteration.
 - Connection loss after a request was written fails it with `ReplyLostError` (a
   `ConnectionError` and a `TimeoutError`: it may have run, so an idempotency claim is not
   then run from memory); a request never written fails with a plain `ConnectionError`.
@@ -38,6 +43,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import hashlib
+import select
 import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -136,12 +142,13 @@ def _reply_error(error: ResponseError) -> RedisError:
 
 
 class _Waiter:
-    __slots__ = ("deadline", "future", "sent")
+    __slots__ = ("deadline", "extended", "future", "sent")
 
     def __init__(self, future: asyncio.Future[Any], deadline: float, *, sent: bool) -> None:
         self.future = future
         self.deadline = deadline
         self.sent = sent
+        self.extended = False
 
 
 class _RespProtocol(asyncio.Protocol):
@@ -154,12 +161,15 @@ class _RespProtocol(asyncio.Protocol):
         self._waiters: collections.deque[_Waiter] = collections.deque()
         self._outbox: list[tuple[bytes, _Waiter]] = []
         self._transport: asyncio.Transport | None = None
+        self._fd = -1
         self._watchdog: asyncio.TimerHandle | None = None
         self.closed = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports are not `asyncio.Transport` subclasses, but have its methods.
         self._transport = cast(asyncio.Transport, transport)
+        sock = transport.get_extra_info("socket")
+        self._fd = sock.fileno() if sock is not None else -1
 
     def request(self, packed: bytes) -> asyncio.Future[Any]:
         """Send `packed`; the future resolves to its reply (an error reply raises)."""
@@ -194,10 +204,31 @@ class _RespProtocol(asyncio.Protocol):
         if not self._waiters:
             return
         oldest = self._waiters[0].deadline
-        if oldest <= self._loop.time():
-            self._fail(RedisTimeoutError("Timeout reading from Redis (script connection)"))
-            return
+        now = self._loop.time()
+        if oldest <= now:
+            waiter = self._waiters[0]
+            if self._reply_waiting():
+                # Redis answered in time; this process has not read it yet (a loop busy
+                # with CPU work, or uvloop running timers before polling): not a timeout.
+                waiter.deadline = oldest = now + self._timeout
+            elif not waiter.extended and now - oldest > self._timeout / 4:
+                # This check itself runs late: the loop was busy, and uvloop sends what
+                # `write` buffered only at the end of a loop iteration, so the request may
+                # have left just now. Redis gets one full timeout from here.
+                waiter.extended = True
+                waiter.deadline = oldest = now + self._timeout
+            else:
+                self._fail(RedisTimeoutError("Timeout reading from Redis (script connection)"))
+                return
         self._watchdog = self._loop.call_at(oldest, self._check)
+
+    def _reply_waiting(self) -> bool:
+        """True when bytes from Redis wait unread in the socket (or it was closed)."""
+        if self._fd < 0:
+            return False
+        poller = select.poll()
+        poller.register(self._fd, select.POLLIN)
+        return bool(poller.poll(0))
 
     def data_received(self, data: bytes) -> None:
         self._reader.feed(data)

@@ -31,6 +31,7 @@ from cortiware.pages.provider_audit import AuditPages
 from cortiware.pages.provider_catalog import CatalogPages
 from cortiware.pages.session import SessionPages
 from cortiware.pages.staff import AccountantPages, DeveloperPages
+from cortiware.route_policy import PAGE
 
 __all__ = ["page_route_handlers", "require_page_roles", "template_config"]
 
@@ -65,8 +66,9 @@ def page_route_handlers() -> list[Any]:
         exception_handlers={LoginRequired: redirect_to_login, Forbidden: forbidden_page},
         response_headers=[ResponseHeader(name=k, value=v) for k, v in PAGE_HEADERS.items()],
         include_in_schema=False,
+        opt=PAGE,
     )
     static = create_static_files_router(
-        path="/static", directories=[STATIC_DIR], include_in_schema=False
+        path="/static", directories=[STATIC_DIR], include_in_schema=False, opt=PAGE
     )
     return [pages, static]

@@ -16,7 +16,7 @@ from cortiware.auth.routes import (
     settings_of,
     start_session,
 )
-from cortiware.db.session import transaction
+from cortiware.db.session import DB_SESSIONMAKER, transaction
 from cortiware.pages._commands import rate_limited
 from cortiware.pages._forms import read_form
 from cortiware.pages._render import render
@@ -67,7 +67,7 @@ class SessionPages(Controller):
         if refused := await rate_limited(request, GroupName.AUTH, username=username):
             return again(refused.status, refused.detail, refused.headers)
         settings = settings_of(request)
-        async with transaction(request.app.state.db_sessionmaker) as session:
+        async with transaction(DB_SESSIONMAKER.get(request.app)) as session:
             principal = await authenticate(
                 settings, session, username, str(form.get("password", ""))
             )

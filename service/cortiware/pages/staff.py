@@ -12,16 +12,12 @@ from litestar.response import Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cortiware.auth.principal import Role
+from cortiware.auth.routes import settings_of
+from cortiware.kv import KV_STATE, redis_status
 from cortiware.pages._commands import run_command
 from cortiware.pages._render import render
 from cortiware.pages.guards import require_page_roles
-from cortiware.portals.accountant import (
-    MRR_STATUSES,
-    organization_names,
-    revenue,
-    subscription_rows,
-)
-from cortiware.portals.developer import diagnostics, recent_deliveries
+from cortiware.portals.service import MRR_STATUSES, AccountantReports, DeveloperDiagnostics
 
 __all__ = ["AccountantPages", "DeveloperPages"]
 
@@ -39,10 +35,16 @@ class DeveloperPages(Controller):
     async def page(self, request: AnyRequest) -> Template:
         """The diagnostics page."""
 
+        async def redis() -> str:
+            return await redis_status(KV_STATE.get(request.app.state))
+
         async def read(session: AsyncSession) -> Any:
+            service = DeveloperDiagnostics(
+                session=session, settings=settings_of(request), redis_status=redis
+            )
             return {
-                "diagnostics": await diagnostics(session, request.app.state),
-                "deliveries": await recent_deliveries(session, limit=25),
+                "diagnostics": await service.snapshot(),
+                "deliveries": await service.recent_deliveries(limit=25),
             }
 
         result = await run_command(request, read)
@@ -64,10 +66,11 @@ class AccountantPages(Controller):
         status = status if status in _STATUSES else ""
 
         async def read(session: AsyncSession) -> Any:
-            names = await organization_names(session)
-            rows = await subscription_rows(session, status or None)
+            reports = AccountantReports(session=session)
+            names = await reports.organization_names()
+            rows = await reports.subscriptions(status or None, None)
             return {
-                "revenue": await revenue(session),
+                "revenue": await reports.revenue(),
                 "subscriptions": [
                     {**_builtins(row), "organization_name": names.get(row.organization_id)}
                     for row in rows

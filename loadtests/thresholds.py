@@ -1,0 +1,146 @@
+"""The pass/fail rules of a load run, applied to the record `common.py` writes.
+
+- No 401 ever (nobody is logged out), no 5xx and no connection error, and no other 4xx.
+- During a chaos window (from the fault until it is repaired, plus `RECOVERY_SECONDS`) a 503
+  is allowed: the database away, or an idempotency claim Redis stalled on ("in doubt"). Any
+  503 later than that means the service did not recover in time.
+- p95 under `P95_LIMIT_MS` per endpoint, except those in `P95_EXCEPTIONS`, each with its
+  reason.
+- For the `api` scenario, the achieved rate over the steady part of the run at least
+  `RATE_TOLERANCE` of the target.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+__all__ = [
+    "P95_EXCEPTIONS",
+    "P95_LIMIT_MS",
+    "RECOVERY_SECONDS",
+    "EndpointStats",
+    "Verdict",
+    "judge",
+]
+
+P95_LIMIT_MS = 500.0
+RECOVERY_SECONDS = 5.0
+RATE_TOLERANCE = 0.98
+"""Locust's `constant_throughput` paces each user after its own response, so a run at
+exactly the target lands within a few percent under it."""
+P95_EXCEPTIONS: dict[str, tuple[float, str]] = {
+    "POST /api/onboarding/accept": (
+        2000.0,
+        "hashes the owner's password with argon2id (memory-hard by design, ~50 ms of one core "
+        "each), while 100 users share the host's 2 vCPUs",
+    ),
+    "POST /api/auth/login": (
+        2000.0,
+        "an owner login verifies an argon2id hash (same cost as accept); staff logins "
+        "share the endpoint name",
+    ),
+}
+Record = tuple[float, str, int, float]
+
+
+@dataclass(frozen=True)
+class EndpointStats:
+    """One endpoint's figures."""
+
+    name: str
+    count: int
+    errors: int
+    p50: float
+    p95: float
+    max: float
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The figures of a run and what it missed (empty: passed)."""
+
+    endpoints: list[EndpointStats]
+    problems: list[str]
+    total: int
+    rate: float
+    statuses: dict[int, int]
+
+    @property
+    def passed(self) -> bool:
+        """True when no threshold was missed."""
+        return not self.problems
+
+
+def _percentile(values: Sequence[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)] if ordered else 0.0
+
+
+def _steady_rate(times: Sequence[float], warmup: float) -> float:
+    if len(times) < 2:
+        return 0.0
+    start, end = times[0] + warmup, times[-1] - 2.0
+    if end <= start:
+        start, end = times[0], times[-1]
+    inside = sum(1 for t in times if start <= t <= end)
+    return inside / (end - start) if end > start else 0.0
+
+
+def judge(
+    records: Iterable[Record],
+    *,
+    windows: Sequence[tuple[float, float]] = (),
+    target_rate: float | None = None,
+    warmup: float = 10.0,
+) -> Verdict:
+    """Apply the rules to `records` (time, name, status, milliseconds); `windows` are the
+    chaos windows (fault start, repaired)."""
+    by_name: dict[str, list[Record]] = defaultdict(list)
+    statuses: dict[int, int] = defaultdict(int)
+    problems: list[str] = []
+    late_503: list[float] = []
+    other_errors: dict[tuple[str, int], int] = defaultdict(int)
+    records = sorted(records)
+    for record in records:
+        at, name, status, _ = record
+        by_name[name].append(record)
+        statuses[status] += 1
+        if status < 400 and status != 0:
+            continue
+        in_window = any(start <= at <= end + RECOVERY_SECONDS for start, end in windows)
+        if status == 503 and in_window:
+            continue
+        if status == 503 and windows:
+            late_503.append(at)
+            continue
+        other_errors[(name, status)] += 1
+    for (name, status), count in sorted(other_errors.items()):
+        problems.append(f"{count} x {status or 'connection error'} on {name}")
+    if late_503:
+        problems.append(
+            f"{len(late_503)} x 503 outside the chaos windows (+{RECOVERY_SECONDS:.0f} s recovery)"
+        )
+    endpoints = []
+    for name, rows in sorted(by_name.items()):
+        times = [ms for _, _, _, ms in rows]
+        stats = EndpointStats(
+            name=name,
+            count=len(rows),
+            errors=sum(1 for _, _, status, _ in rows if status >= 400 or status == 0),
+            p50=_percentile(times, 0.5),
+            p95=_percentile(times, 0.95),
+            max=max(times),
+        )
+        endpoints.append(stats)
+        limit = P95_EXCEPTIONS.get(name, (P95_LIMIT_MS, ""))[0]
+        if stats.p95 > limit:
+            problems.append(f"{name} p95 {stats.p95:.0f} ms > {limit:.0f} ms")
+    rate = _steady_rate([r[0] for r in records], warmup)
+    if target_rate is not None and rate < RATE_TOLERANCE * target_rate:
+        problems.append(f"rate {rate:.0f} req/s < {RATE_TOLERANCE:.0%} of {target_rate:.0f}")
+    if not records:
+        problems.append("no requests were made")
+    return Verdict(endpoints, problems, len(records), rate, dict(statuses))
