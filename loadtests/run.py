@@ -141,8 +141,22 @@ def local_stack(workdir: Path, workers: int) -> Iterator[Stack]:
             server.terminate()
             with contextlib.suppress(subprocess.TimeoutExpired):
                 server.wait(timeout=30)
+            _summarise_log(workdir / "serve.log")
         redis.kill()
         postgres.remove()
+
+
+def _summarise_log(log: Path) -> None:
+    """Print how often the service logged each warning or error (what the run provoked)."""
+    counts: dict[str, int] = {}
+    for line in log.read_text(errors="replace").splitlines():
+        with contextlib.suppress(ValueError):
+            entry = json.loads(line)
+            if isinstance(entry, dict) and entry.get("level") in ("warning", "error"):
+                key = f"{entry['level']}: {entry.get('event')}"
+                counts[key] = counts.get(key, 0) + 1
+    for key, count in sorted(counts.items()):
+        print(f"service log: {count} x {key}")
 
 
 async def _missing_writes(database_url: str, writes: list[list[str]]) -> list[str]:
