@@ -44,6 +44,15 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     LANG=C.UTF-8
+# psql for `cortiware db shell` (incident access through ECS Exec). Debian's client package;
+# a base image that already has psql (CI's carries postgresql-15) installs nothing.
+RUN set -eu; \
+    if ! command -v psql >/dev/null 2>&1; then \
+      apt-get update; \
+      apt-get install -y --no-install-recommends postgresql-client; \
+      rm -rf /var/lib/apt/lists/*; \
+    fi; \
+    psql --version
 RUN groupadd --system --gid 10001 cortiware \
  && useradd --system --uid 10001 --gid 10001 --home-dir /app --no-create-home \
       --shell /usr/sbin/nologin cortiware \

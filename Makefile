@@ -6,8 +6,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 STACK ?= staging
 
-.PHONY: install dev test test-unit test-integration test-infra check fmt plan bench load openapi clean \
-	deploy rollback
+.PHONY: install dev test test-unit test-integration test-infra check fmt plan bench load screenshots \
+	openapi clean deploy rollback restore preflight
 
 # uv resolves and downloads in parallel (about 1 min here against pip's 4.5 min for the
 # Pulumi providers); plain pip is the fallback when uv cannot be installed.
@@ -40,11 +40,12 @@ test-integration: $(STAMP)
 test-infra: $(STAMP)
 	$(BIN)/pytest tests/infra $(PYTEST_ARGS)
 
-## make check: lint + strict types over service/ and infra/
+## make check: lint + strict types over service/ and infra/ + the service's import layers
 check: $(STAMP)
 	$(BIN)/ruff check service infra ops tests benchmarks loadtests
 	$(BIN)/ruff format --check service infra ops tests benchmarks loadtests
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 fmt: $(STAMP)
 	$(BIN)/ruff format service infra ops tests benchmarks loadtests
@@ -65,6 +66,17 @@ deploy: $(STAMP)
 rollback: $(STAMP)
 	$(BIN)/python -m ops.rollback --stack $(STACK) $(if $(TO),--to $(TO)) $(ROLLBACK_ARGS)
 
+## make restore STACK=… TIME=2026-01-31T09:55:00Z (or TIME=latest): PITR into a new instance
+## next to the live one (runbooks/restore-database.md)
+restore: $(STAMP)
+	test -n "$(TIME)" || { echo "make restore: TIME=<UTC time>|latest is required" >&2; exit 2; }
+	$(BIN)/python -m ops.restore --stack $(STACK) $(if $(filter latest,$(TIME)),--latest,--time $(TIME))
+
+## make preflight STACK=…: the stack's config against what AWS accepts, offline (secrets set,
+## engine versions, instance classes, runtimes, the program's own validation)
+preflight: $(STAMP)
+	$(BIN)/python -m ops.preflight --stack $(STACK)
+
 ## make bench: benchmarks against their named peers; results go to docs/benchmarks.md
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run
@@ -75,9 +87,13 @@ SCENARIO ?= api
 load: $(STAMP)
 	$(BIN)/python loadtests/run.py --scenario $(SCENARIO) $(LOAD_ARGS)
 
+## make screenshots: the browser suite, saving the guides' screenshots into docs/portals/img
+screenshots: $(STAMP)
+	CORTIWARE_SCREENSHOT_DIR=docs/portals/img $(BIN)/pytest tests/browser $(PYTEST_ARGS)
+
 ## make openapi: regenerate docs/openapi.json from the application's routes
 openapi: $(STAMP)
-	$(BIN)/python -m cortiware.openapi docs/openapi.json
+	$(BIN)/cortiware openapi docs/openapi.json
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache cortiware-dev.sqlite3*

@@ -29,8 +29,8 @@ from litestar import Litestar, get, post
 
 from benchmarks._redis import command_calls, free_port, reset_stats
 from cortiware.errors import exception_handlers
-from cortiware.kv.wiring import redis_lifespan, redis_middleware
 from cortiware.settings import Settings
+from cortiware.wiring import redis_lifespan, redis_middleware
 
 _WARM_UP = 200
 

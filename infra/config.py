@@ -143,6 +143,8 @@ class ServiceConfig:
     """Target ALB requests per task per minute."""
     log_retention_days: int
     """Retention of the application log group."""
+    traces_sample_rate: float
+    """``sentryTracesSampleRate`` (default 0.1): ``SENTRY_TRACES_SAMPLE_RATE`` of the containers."""
 
 
 @dataclass(frozen=True)
@@ -157,19 +159,50 @@ class ArchiveConfig:
 
 @dataclass(frozen=True)
 class AlertsConfig:
-    """Who is told when an alarm fires, and the thresholds that are per-stack."""
+    """Who is told when an alarm fires, and the thresholds that are per-stack.
+
+    The four thresholds of the requirements (5xx rate, p95 latency, onboarding conversion,
+    database connection failures) default to the requirements' numbers; a stack file may
+    override each under ``cortiware:alerts``.
+    """
 
     emails: tuple[str, ...]
     """E-mail subscribers of the alarm topic (each must confirm the subscription)."""
-    p99_latency_seconds: float
-    """Target response time p99 above which the latency alarm fires."""
+    pager_url: str | None
+    """``pagerUrl``: an HTTPS endpoint (PagerDuty/Opsgenie-style) subscribed to the topic."""
     error_rate_percent: float
-    """Share of 5xx responses above which the 5xx alarm fires."""
+    """``errorRatePercent`` (default 1): share of 5xx (the targets' and the load balancer's own)
+    above which the 5xx alarm fires."""
+    p95_latency_seconds: float
+    """``p95LatencySeconds`` (default 2): p95 target response time above which it fires."""
+    conversion_min_percent: float
+    """``conversionMinPercent`` (default 50): accepted/created invites below which it fires."""
+    conversion_min_invites: int
+    """``conversionMinInvites`` (default 20): invites created in the window before the
+    conversion alarm may fire, so a quiet window does not page."""
+    conversion_window_hours: int
+    """``conversionWindowHours`` (default 24, at most 24): the conversion window."""
+    db_connection_failures: int
+    """``dbConnectionFailures`` (default 0): failed connection attempts per 5 minutes (the
+    service's and RDS Proxy's to the database) above which the alarm fires."""
     db_max_connections: int
     """Database connections above which the connections alarm fires."""
     db_min_free_storage_gb: int
     """Free storage below which the storage alarm fires; under 10% of the allocated storage,
     where storage autoscaling grows the volume (5% in both stacks)."""
+    db_min_freeable_memory_mb: int
+    """``dbMinFreeableMemoryMb`` (default 256): RDS FreeableMemory below which it fires."""
+    db_max_disk_queue_depth: float
+    """``dbMaxDiskQueueDepth`` (default 20): outstanding I/Os above which it fires."""
+    db_max_replica_lag_seconds: int
+    """``dbMaxReplicaLagSeconds`` (default 60): replica lag above which it fires (prod's
+    replica)."""
+    db_min_cpu_credits: int
+    """``dbMinCpuCredits`` (default 50): CPU credit balance below which it fires (burstable
+    ``db.t*`` classes only)."""
+    secret_max_age_days: int
+    """``secretMaxAgeDays`` (default 90): a secret unchanged for longer fires the secret-age
+    alarm (see ``runbooks/secret-age.md``)."""
 
 
 @dataclass(frozen=True)
@@ -326,6 +359,18 @@ class _Section:
             raise ConfigError(f"{PROJECT}:{self._key}.{name} must be a string")
         return value
 
+    def number_or(self, name: str, default: float) -> float:
+        """The number under ``name``, or ``default`` when the key is absent."""
+        return default if self._raw.get(name) is None else self.number(name)
+
+    def integer_or(
+        self, name: str, default: int, *, minimum: int = 0, maximum: int | None = None
+    ) -> int:
+        """The integer under ``name``, or ``default`` when the key is absent."""
+        if self._raw.get(name) is None:
+            return default
+        return self.integer(name, minimum=minimum, maximum=maximum)
+
     def texts(self, name: str) -> tuple[str, ...]:
         value = self._get(name)
         if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
@@ -461,7 +506,10 @@ def _service(s: _Section) -> ServiceConfig:
         cpu_target_percent=s.integer("cpuTargetPercent", minimum=10, maximum=95),
         requests_per_target=s.integer("requestsPerTarget", minimum=1),
         log_retention_days=s.integer("logRetentionDays", minimum=1),
+        traces_sample_rate=s.number_or("sentryTracesSampleRate", 0.1),
     )
+    if not 0 <= service.traces_sample_rate <= 1:
+        raise ConfigError(f"{PROJECT}:service.sentryTracesSampleRate must be between 0 and 1")
     if service.cpu not in FARGATE_MEMORY_MIB:
         raise ConfigError(
             f"{PROJECT}:service.cpu={service.cpu} must be one of "
@@ -477,14 +525,33 @@ def _service(s: _Section) -> ServiceConfig:
     return service
 
 
+REQUIRED_ERROR_RATE_PERCENT = 1.0
+REQUIRED_P95_LATENCY_SECONDS = 2.0
+REQUIRED_CONVERSION_PERCENT = 50.0
+"""The requirements' alert thresholds: the defaults of every stack."""
+
+
 def _alerts(s: _Section) -> AlertsConfig:
-    return AlertsConfig(
+    alerts = AlertsConfig(
         emails=s.texts("emails"),
-        p99_latency_seconds=s.number("p99LatencySeconds"),
-        error_rate_percent=s.number("errorRatePercent"),
+        pager_url=s.optional_text("pagerUrl"),
+        error_rate_percent=s.number_or("errorRatePercent", REQUIRED_ERROR_RATE_PERCENT),
+        p95_latency_seconds=s.number_or("p95LatencySeconds", REQUIRED_P95_LATENCY_SECONDS),
+        conversion_min_percent=s.number_or("conversionMinPercent", REQUIRED_CONVERSION_PERCENT),
+        conversion_min_invites=s.integer_or("conversionMinInvites", 20, minimum=1),
+        conversion_window_hours=s.integer_or("conversionWindowHours", 24, minimum=1, maximum=24),
+        db_connection_failures=s.integer_or("dbConnectionFailures", 0),
         db_max_connections=s.integer("dbMaxConnections", minimum=1),
         db_min_free_storage_gb=s.integer("dbMinFreeStorageGb", minimum=1),
+        db_min_freeable_memory_mb=s.integer_or("dbMinFreeableMemoryMb", 256, minimum=1),
+        db_max_disk_queue_depth=s.number_or("dbMaxDiskQueueDepth", 20.0),
+        db_max_replica_lag_seconds=s.integer_or("dbMaxReplicaLagSeconds", 60, minimum=1),
+        db_min_cpu_credits=s.integer_or("dbMinCpuCredits", 50, minimum=1),
+        secret_max_age_days=s.integer_or("secretMaxAgeDays", 90, minimum=1),
     )
+    if alerts.pager_url is not None and not alerts.pager_url.startswith("https://"):
+        raise ConfigError(f"{PROJECT}:alerts.pagerUrl must be an https:// URL")
+    return alerts
 
 
 STORAGE_AUTOSCALING_FREE_PERCENT = 10

@@ -155,6 +155,7 @@ AWS_MODULES = (
     "elasticache",
     "iam",
     "kms",
+    "lambda_",
     "lb",
     "rds",
     "route53",

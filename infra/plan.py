@@ -117,16 +117,27 @@ KEY_SETTINGS: Mapping[str, Sequence[tuple[str, str, Callable[[Any], str]]]] = {
     ],
     "aws:cloudwatch/metricAlarm:MetricAlarm": [
         ("name", "alarm", str),
+        ("threshold", "threshold", lambda v: f"{v:g}"),
         ("tags", "runbook", lambda v: str((v or {}).get("Runbook"))),
+    ],
+    "aws:cloudwatch/dashboard:Dashboard": [("dashboardName", "dashboard", str)],
+    "aws:cloudwatch/eventRule:EventRule": [("name", "rule", str)],
+    "aws:rds/eventSubscription:EventSubscription": [
+        ("eventCategories", "categories", lambda v: ",".join(v or [])),
+    ],
+    "aws:sns/topicSubscription:TopicSubscription": [
+        ("protocol", "protocol", str),
+        ("endpoint", "endpoint", str),
     ],
     "aws:scheduler/schedule:Schedule": [("scheduleExpression", "schedule", str)],
     "aws:synthetics/canary:Canary": [
+        ("name", "name", str),
+        ("runtimeVersion", "runtime", str),
         ("schedule", "schedule", lambda v: str((v or {}).get("expression"))),
     ],
     "aws:backup/plan:Plan": [
         ("rules", "copies", lambda v: _count((v or [{}])[0].get("copyActions"))),
     ],
-    "aws:sns/topicSubscription:TopicSubscription": [("endpoint", "endpoint", str)],
 }
 """Per resource type: (input, column label, formatter) shown in the plan table."""
 

@@ -11,21 +11,27 @@ from infra.components.alarms import Alarms, AlarmsArgs
 from infra.components.autoscaling import Autoscaling, AutoscalingArgs
 from infra.components.cache import Cache, CacheArgs
 from infra.components.canary import Canary, CanaryArgs
+from infra.components.dashboard import Dashboard, DashboardArgs
 from infra.components.database import Database, DatabaseArgs, rds_log_group_names
+from infra.components.events import OperationalEvents, OperationalEventsArgs
 from infra.components.jobs import ScheduledJobs, ScheduledJobsArgs
 from infra.components.load_balancer import LoadBalancer, LoadBalancerArgs
 from infra.components.logs import LogsKey, LogsKeyArgs
 from infra.components.network import Network, NetworkArgs
+from infra.components.paging import Paging, PagingArgs
 from infra.components.registry import ImageRegistry, ImageRegistryArgs
+from infra.components.secret_age import SecretAge, SecretAgeArgs
 from infra.components.secrets import AppSecrets, AppSecretsArgs
 from infra.components.service import Service, ServiceArgs
 from infra.components.storage import ArchiveBucket, ArchiveBucketArgs
 from infra.config import StackConfig
 
-__all__ = ["SERVICE_COMPONENT", "build"]
+__all__ = ["ALARMS_COMPONENT", "SERVICE_COMPONENT", "build"]
 
 SERVICE_COMPONENT = MovedFrom(type_="cortiware:infra:Service", name="service")
 """The component that once held the registry, load balancer, autoscaling and prune schedule."""
+ALARMS_COMPONENT = MovedFrom(type_="cortiware:infra:Alarms", name="alarms")
+"""The component that once held the alarm topic, its key and its e-mail subscriptions."""
 
 
 def build(config: StackConfig) -> dict[str, Any]:
@@ -71,6 +77,16 @@ def build(config: StackConfig) -> dict[str, Any]:
             log_retention_days=config.service.log_retention_days,
         ),
     )
+    paging = Paging(
+        "paging",
+        PagingArgs(
+            config=config.alerts,
+            prefix=prefix,
+            stack=stack,
+            account=account,
+            moved_from=ALARMS_COMPONENT,
+        ),
+    )
     cache = Cache(
         "cache",
         CacheArgs(
@@ -80,6 +96,7 @@ def build(config: StackConfig) -> dict[str, Any]:
             isolated_subnet_ids=network.isolated_subnet_ids,
             security_group_id=groups.cache.id,
             logs_key_arn=logs_key.arn,
+            notification_topic_arn=paging.topic.arn,
         ),
     )
     secrets = AppSecrets(
@@ -155,6 +172,23 @@ def build(config: StackConfig) -> dict[str, Any]:
             moved_from=SERVICE_COMPONENT,
         ),
     )
+    events = OperationalEvents(
+        "events",
+        OperationalEventsArgs(
+            prefix=prefix,
+            stack=stack,
+            log_retention_days=config.service.log_retention_days,
+            logs_key_arn=logs_key.arn,
+            cluster_arn=service.cluster.arn,
+            prune_task_family_arn=service.prune_task.arn_without_revision,
+            backup_vault=database.backup_vault,
+            db_instance_identifiers=[
+                database.instance.identifier,
+                *([] if database.replica is None else [database.replica.identifier]),
+            ],
+            topic_arn=paging.topic.arn,
+        ),
+    )
     ScheduledJobs(
         "jobs",
         ScheduledJobsArgs(
@@ -169,32 +203,67 @@ def build(config: StackConfig) -> dict[str, Any]:
             moved_from=SERVICE_COMPONENT,
         ),
     )
+    secret_age = SecretAge(
+        "secret-age",
+        SecretAgeArgs(
+            prefix=prefix,
+            stack=stack,
+            account=account,
+            metrics_environment=config.app_env,
+            log_retention_days=config.service.log_retention_days,
+            logs_key_arn=logs_key.arn,
+        ),
+    )
     alarms = Alarms(
         "alarms",
         AlarmsArgs(
             config=config.alerts,
             prefix=prefix,
             stack=stack,
-            account=account,
+            topic_arn=paging.topic.arn,
+            metrics_environment=config.app_env,
             load_balancer_arn_suffix=load_balancer.load_balancer.arn_suffix,
             target_group_arn_suffix=load_balancer.target_group.arn_suffix,
             db_instance_identifier=database.instance.identifier,
+            db_replica_identifier=None if database.replica is None else database.replica.identifier,
+            db_burstable=config.database.instance_class.startswith("db.t"),
+            db_proxy_name=database.proxy.name,
             cache_member_ids=cache.member_cluster_ids,
             cluster_name=service.cluster.name,
             service_name=service.service.name,
+            prune_failure_rule=events.prune_failed.name,
+            backup_failure_rule=events.backup_failed.name,
+            secret_age=secret_age.metric,
         ),
     )
     canary = Canary(
         "canary",
         CanaryArgs(
-            name=f"cw-{stack}-health",
+            config=config.canary,
+            name_prefix=f"cw-{stack}",
             prefix=prefix,
             stack=stack,
             account=account,
             base_url=load_balancer.base_url,
-            runtime_version=config.canary.runtime_version,
-            artifact_retention_days=config.canary.artifact_retention_days,
-            topic_arn=alarms.topic.arn,
+            topic_arn=paging.topic.arn,
+        ),
+    )
+
+    Dashboard(
+        "dashboard",
+        DashboardArgs(
+            prefix=prefix,
+            region=config.region,
+            metrics_environment=config.app_env,
+            load_balancer_arn_suffix=load_balancer.load_balancer.arn_suffix,
+            target_group_arn_suffix=load_balancer.target_group.arn_suffix,
+            cluster_name=service.cluster.name,
+            service_name=service.service.name,
+            db_instance_identifier=database.instance.identifier,
+            db_proxy_name=database.proxy.name,
+            cache_member_ids=cache.member_cluster_ids,
+            canary_names=[c.name for c in canary.canaries.values()],
+            alarm_arns=[a.arn for a in [*alarms.alarms.values(), *canary.alarms.values()]],
         ),
     )
 
@@ -225,6 +294,8 @@ def build(config: StackConfig) -> dict[str, Any]:
         "secretArns": dict(secrets.arns),
         "archiveBucket": archive.bucket.bucket,
         "archiveUrl": archive.archive_url,
-        "alarmTopicArn": alarms.topic.arn,
+        "alarmTopicArn": paging.topic.arn,
+        "dashboardName": prefix,
         "canaryName": canary.canary.name,
+        "canaryNames": {check: c.name for check, c in canary.canaries.items()},
     }

@@ -35,9 +35,13 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path[:0] = [str(ROOT), str(HERE)]
 
+from redis import Redis  # noqa: E402
+from sqlalchemy import text  # noqa: E402
 from tests.support.postgres_server import PostgresServer  # noqa: E402
 from tests.support.servers import RedisServer, free_port  # noqa: E402
 from thresholds import P95_EXCEPTIONS, Verdict, judge  # noqa: E402
+
+from cortiware.db.engine import create_engine  # noqa: E402
 
 SCENARIOS: dict[str, dict[str, Any]] = {
     # users, spawn rate, full duration, short duration
@@ -49,6 +53,7 @@ CHAOS_OUTAGE_SECONDS = {"redis-pause": 3.0, "redis-kill": 3.0, "postgres-stop": 
 UNLIMITED = {
     "RATE_LIMIT_DEFAULT": "1000000/minute",
     "RATE_LIMIT_AUTH": "1000000/minute",
+    "RATE_LIMIT_AUTH_IP": "1000000/minute",
     "RATE_LIMIT_ONBOARDING": "1000000/minute",
 }
 
@@ -68,8 +73,6 @@ class Stack:
         started = time.time()
         outage = CHAOS_OUTAGE_SECONDS[chaos]
         if chaos == "redis-pause":
-            from redis import Redis
-
             admin = Redis(port=self.redis.port)
             admin.execute_command("CLIENT", "PAUSE", int(outage * 1000), "ALL")
             admin.close()
@@ -160,10 +163,6 @@ def _summarise_log(log: Path) -> None:
 
 
 async def _missing_writes(database_url: str, writes: list[list[str]]) -> list[str]:
-    from sqlalchemy import text
-
-    from cortiware.db.engine import create_engine
-
     tables = {"invite": "onboarding_invites", "organization": "organizations"}
     engine = create_engine(database_url, pool_size=1)
     missing: list[str] = []

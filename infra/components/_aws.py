@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 import pulumi
 import pulumi_aws as aws
@@ -106,10 +106,25 @@ def policy_document(*statements: Mapping[str, Any]) -> pulumi.Output[str]:
     return pulumi.Output.json_dumps({"Version": "2012-10-17", "Statement": list(statements)})
 
 
+SOURCE_ACCOUNT_DOCUMENTED: Final = {
+    # Principals whose AWS documentation gives an `aws:SourceAccount` trust condition:
+    "ecs-tasks.amazonaws.com": "Amazon ECS Developer Guide, 'Task IAM role' (confused deputy)",
+    "scheduler.amazonaws.com": "EventBridge Scheduler User Guide, 'Set up the execution role'",
+    "vpc-flow-logs.amazonaws.com": "Amazon VPC User Guide, 'IAM role for publishing flow logs'",
+    "monitoring.rds.amazonaws.com": "Amazon RDS User Guide, 'Setting up and enabling Enhanced "
+    "Monitoring', 'Protecting against the confused deputy problem'",
+}
+"""Where AWS documents the condition for a role's trust policy, and the page that says so. RDS
+Proxy's role (`rds.amazonaws.com`) and AWS Backup's (`backup.amazonaws.com`) are documented
+without one, so they get none: a condition the service does not send would stop it assuming
+the role."""
+
+
 def assume_role_policy(
     service: str, *, source_account: pulumi.Input[str] | None = None
 ) -> pulumi.Output[str]:
-    """Trust policy letting one AWS service principal assume the role (confused-deputy guarded)."""
+    """Trust policy letting one AWS service principal assume the role; `source_account` adds
+    the confused-deputy condition (only for principals in SOURCE_ACCOUNT_DOCUMENTED)."""
     trust: dict[str, Any] = {
         "Effect": "Allow",
         "Principal": {"Service": service},
@@ -130,10 +145,12 @@ def managed_service_role(
     tags: Mapping[str, str],
     opts: pulumi.ResourceOptions,
 ) -> aws.iam.Role:
-    """A role only `service` (from this account) may assume, with one AWS-managed policy."""
+    """A role only `service` may assume (from this account, where AWS documents that
+    condition for it), with one AWS-managed policy."""
+    source = account_id if service in SOURCE_ACCOUNT_DOCUMENTED else None
     role = aws.iam.Role(
         name,
-        assume_role_policy=assume_role_policy(service, source_account=account_id),
+        assume_role_policy=assume_role_policy(service, source_account=source),
         tags=dict(tags),
         opts=opts,
     )
@@ -151,8 +168,15 @@ def customer_managed_key(
     alias: str,
     parent: pulumi.Resource,
     policy: pulumi.Input[str] | None = None,
+    moved_from: MovedFrom | None = None,
 ) -> aws.kms.Key:
     """A rotating customer-managed KMS key with an alias (the default key policy unless given)."""
+
+    def options() -> pulumi.ResourceOptions:
+        if moved_from is None:
+            return pulumi.ResourceOptions(parent=parent)
+        return moved_from.child_options(parent)
+
     key = aws.kms.Key(
         name,
         description=description,
@@ -160,12 +184,12 @@ def customer_managed_key(
         deletion_window_in_days=30,
         policy=policy,
         tags=tags(stack, alias),
-        opts=pulumi.ResourceOptions(parent=parent),
+        opts=options(),
     )
     aws.kms.Alias(
         f"{name}-alias",
         name=f"alias/{alias}",
         target_key_id=key.key_id,
-        opts=pulumi.ResourceOptions(parent=parent),
+        opts=options(),
     )
     return key

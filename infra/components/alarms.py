@@ -15,10 +15,12 @@ from typing import Any, Literal
 import pulumi
 import pulumi_aws as aws
 
-from infra.components._aws import AwsAccount, customer_managed_key, policy_document, tags
+from infra.components._aws import tags
 from infra.config import AlertsConfig
 
 __all__ = [
+    "DB_CONNECT_FAILED_METRIC",
+    "EMF_NAMESPACE",
     "GIB",
     "AlarmSpec",
     "Alarms",
@@ -31,6 +33,13 @@ __all__ = [
 ]
 
 GIB = 1024**3
+MIB = 1024**2
+TRANSACTION_ID_ALARM = 1_000_000_000
+"""AWS's recommended alarm point for MaximumUsedTransactionIDs (wraparound is at 2^31)."""
+EMF_NAMESPACE = "Cortiware"
+"""The namespace of the service's own metrics (``cortiware.metrics_publisher``)."""
+DB_CONNECT_FAILED_METRIC = "db.connect_failed"
+"""The service's counter of failed attempts to open a database connection."""
 
 Comparison = Literal[">", ">=", "<", "<="]
 COMPARISONS: Mapping[str, str] = {
@@ -88,11 +97,13 @@ class AlarmSpec:
     """Breaching datapoints among ``periods`` that fire the alarm (all of them when unset)."""
     missing: MissingData = "notBreaching"
     """How missing data counts."""
+    shared_runbook: str | None = None
+    """The alarm (short name) whose runbook this one shares, for alarms of one kind."""
 
     @property
     def runbook(self) -> str:
-        """``runbooks/<name>.md``."""
-        return runbook_path(self.name)
+        """``runbooks/<name>.md`` (or the shared runbook's path)."""
+        return runbook_path(self.shared_runbook or self.name)
 
 
 def _query(query_id: str, metric: Metric) -> aws.cloudwatch.MetricAlarmMetricQueryArgsDict:
@@ -173,20 +184,34 @@ class AlarmsArgs:
     """Physical name prefix."""
     stack: str
     """Stack name, for tags."""
-    account: AwsAccount
-    """Account, for the topic key's policy."""
+    topic_arn: pulumi.Input[str]
+    """The paging topic every alarm notifies on ALARM and OK."""
+    metrics_environment: str
+    """The ``Environment`` dimension of the service's own (EMF) metrics: its ``APP_ENV``."""
     load_balancer_arn_suffix: pulumi.Input[str]
     """``app/<name>/<id>``."""
     target_group_arn_suffix: pulumi.Input[str]
     """``targetgroup/<name>/<id>``."""
     db_instance_identifier: pulumi.Input[str]
     """The primary instance."""
+    db_replica_identifier: pulumi.Input[str] | None
+    """The read replica, if any (replica lag)."""
+    db_burstable: bool
+    """The instance class earns CPU credits (``db.t*``)."""
+    db_proxy_name: pulumi.Input[str]
+    """The RDS Proxy in front of the primary."""
     cache_member_ids: Sequence[str]
     """Redis node ids."""
     cluster_name: pulumi.Input[str]
     """ECS cluster."""
     service_name: pulumi.Input[str]
     """ECS service."""
+    prune_failure_rule: pulumi.Input[str]
+    """EventBridge rule matching a failed audit-prune task."""
+    backup_failure_rule: pulumi.Input[str]
+    """EventBridge rule matching a failed AWS Backup job."""
+    secret_age: Metric
+    """Days since the stack's oldest secret last changed (:mod:`infra.components.secret_age`)."""
 
 
 def _worst_node(members: Sequence[str], metric: str, statistic: str) -> Expression:
@@ -210,6 +235,9 @@ def alarm_table(args: AlarmsArgs) -> list[AlarmSpec]:
     db = {"DBInstanceIdentifier": args.db_instance_identifier}
     ecs = {"ClusterName": args.cluster_name, "ServiceName": args.service_name}
     members = args.cache_member_ids
+    app = {"Environment": args.metrics_environment}
+    proxy = {"ProxyName": args.db_proxy_name}
+    window = cfg.conversion_window_hours * 3600
 
     def alb(name: str) -> Metric:
         return Metric("AWS/ApplicationELB", name, "Sum", lb)
@@ -237,11 +265,57 @@ def alarm_table(args: AlarmsArgs) -> list[AlarmSpec]:
             datapoints=2,
         ),
         AlarmSpec(
-            "target-p99-latency",
-            f"p99 target response time above {cfg.p99_latency_seconds}s.",
-            Metric("AWS/ApplicationELB", "TargetResponseTime", "p99", target),
+            "target-p95-latency",
+            f"p95 target response time above {cfg.p95_latency_seconds:g}s.",
+            Metric("AWS/ApplicationELB", "TargetResponseTime", "p95", target),
             ">",
-            cfg.p99_latency_seconds,
+            cfg.p95_latency_seconds,
+            periods=3,
+            datapoints=2,
+        ),
+        AlarmSpec(
+            "onboarding-conversion",
+            f"Fewer than {cfg.conversion_min_percent:g}% of the invites created in the last "
+            f"{cfg.conversion_window_hours} h were accepted (with at least "
+            f"{cfg.conversion_min_invites} created).",
+            Expression(
+                # Counters are published only when they moved: a missing datapoint is zero.
+                # Below the minimum volume the expression reads 100 %, so it cannot fire.
+                f"IF(FILL(created, 0) >= {cfg.conversion_min_invites}, "
+                "100 * FILL(accepted, 0) / FILL(created, 0), 100)",
+                "invite conversion percent",
+                {
+                    "created": Metric(
+                        EMF_NAMESPACE, "activity.invite_created", "Sum", app, period=window
+                    ),
+                    "accepted": Metric(
+                        EMF_NAMESPACE, "activity.invite_accepted", "Sum", app, period=window
+                    ),
+                },
+            ),
+            "<",
+            cfg.conversion_min_percent,
+            periods=1,
+        ),
+        AlarmSpec(
+            "db-connection-failures",
+            "Connections to the database fail: the service cannot connect, RDS Proxy cannot "
+            "reach the instance, or clients fail to authenticate to the proxy.",
+            Expression(
+                "FILL(service, 0) + FILL(proxy_to_db, 0) + FILL(client_auth, 0)",
+                "failed database connections",
+                {
+                    "service": Metric(EMF_NAMESPACE, DB_CONNECT_FAILED_METRIC, "Sum", app),
+                    "proxy_to_db": Metric(
+                        "AWS/RDS", "DatabaseConnectionsSetupFailed", "Sum", proxy
+                    ),
+                    "client_auth": Metric(
+                        "AWS/RDS", "ClientConnectionsSetupFailedAuth", "Sum", proxy
+                    ),
+                },
+            ),
+            ">",
+            cfg.db_connection_failures,
             periods=3,
             datapoints=2,
         ),
@@ -280,6 +354,100 @@ def alarm_table(args: AlarmsArgs) -> list[AlarmSpec]:
             cfg.db_max_connections,
             periods=3,
             datapoints=2,
+            missing="breaching",
+        ),
+        AlarmSpec(
+            "rds-freeable-memory",
+            f"Database freeable memory below {cfg.db_min_freeable_memory_mb} MiB.",
+            Metric("AWS/RDS", "FreeableMemory", "Minimum", db),
+            "<",
+            cfg.db_min_freeable_memory_mb * MIB,
+            periods=3,
+            datapoints=2,
+            missing="breaching",
+        ),
+        AlarmSpec(
+            "rds-transaction-ids",
+            "More than 1 billion transaction ids used since the oldest unfrozen row: "
+            "autovacuum is not keeping up with wraparound (PostgreSQL stops at 2^31).",
+            Metric("AWS/RDS", "MaximumUsedTransactionIDs", "Maximum", db),
+            ">",
+            TRANSACTION_ID_ALARM,
+            periods=1,
+            missing="breaching",
+        ),
+        AlarmSpec(
+            "rds-disk-queue-depth",
+            f"More than {cfg.db_max_disk_queue_depth:g} I/Os waiting for the database's disk.",
+            Metric("AWS/RDS", "DiskQueueDepth", "Average", db),
+            ">",
+            cfg.db_max_disk_queue_depth,
+            periods=3,
+            datapoints=3,
+        ),
+        *(
+            [
+                AlarmSpec(
+                    "rds-cpu-credits",
+                    f"Database CPU credit balance below {cfg.db_min_cpu_credits}: the "
+                    "burstable instance is about to be throttled to its baseline.",
+                    Metric("AWS/RDS", "CPUCreditBalance", "Minimum", db),
+                    "<",
+                    cfg.db_min_cpu_credits,
+                    periods=3,
+                    datapoints=2,
+                    missing="breaching",
+                )
+            ]
+            if args.db_burstable
+            else []
+        ),
+        *(
+            [
+                AlarmSpec(
+                    "rds-replica-lag",
+                    f"The read replica is more than {cfg.db_max_replica_lag_seconds} s behind.",
+                    Metric(
+                        "AWS/RDS",
+                        "ReplicaLag",
+                        "Maximum",
+                        {"DBInstanceIdentifier": args.db_replica_identifier},
+                    ),
+                    ">",
+                    cfg.db_max_replica_lag_seconds,
+                    periods=3,
+                    datapoints=2,
+                    missing="breaching",
+                )
+            ]
+            if args.db_replica_identifier is not None
+            else []
+        ),
+        AlarmSpec(
+            "prune-task-failed",
+            "The daily audit-prune task stopped with a non-zero exit code (or never started).",
+            Metric("AWS/Events", "MatchedEvents", "Sum", {"RuleName": args.prune_failure_rule}),
+            ">",
+            0,
+            periods=1,
+        ),
+        AlarmSpec(
+            "backup-job-failed",
+            "An AWS Backup job or cross-region copy of the database failed, aborted or expired.",
+            Metric("AWS/Events", "MatchedEvents", "Sum", {"RuleName": args.backup_failure_rule}),
+            ">",
+            0,
+            periods=1,
+        ),
+        AlarmSpec(
+            "secret-age",
+            f"A secret of the stack has not changed for more than {cfg.secret_max_age_days} "
+            "days: rotate it.",
+            args.secret_age,
+            ">",
+            cfg.secret_max_age_days,
+            periods=1,
+            # The measuring function not reporting is itself worth a look.
             missing="breaching",
         ),
         AlarmSpec(
@@ -334,68 +502,21 @@ def alarm_table(args: AlarmsArgs) -> list[AlarmSpec]:
 
 
 class Alarms(pulumi.ComponentResource):
-    """The alarm topic (CMK-encrypted, e-mail subscribers) and one alarm per table row."""
+    """One CloudWatch alarm per table row, each notifying the paging topic."""
 
     def __init__(
         self, name: str, args: AlarmsArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("cortiware:infra:Alarms", name, None, opts)
-        cfg = args.config
-        child = pulumi.ResourceOptions(parent=self)
-        key = customer_managed_key(
-            f"{name}-topic-key",
-            description="Cortiware alarm topic",
-            stack=args.stack,
-            alias=f"{args.prefix}-alarms",
-            parent=self,
-            # CloudWatch must be able to encrypt what it publishes to the topic.
-            policy=policy_document(
-                {
-                    "Sid": "AccountAdministers",
-                    "Effect": "Allow",
-                    "Principal": {
-                        "AWS": pulumi.Output.concat(
-                            "arn:aws:iam::", args.account.account_id, ":root"
-                        )
-                    },
-                    "Action": "kms:*",
-                    # In a key policy "*" means this key itself.
-                    "Resource": "*",
-                },
-                {
-                    "Sid": "CloudWatchPublishes",
-                    "Effect": "Allow",
-                    "Principal": {"Service": "cloudwatch.amazonaws.com"},
-                    "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
-                    "Resource": "*",
-                    "Condition": {"StringEquals": {"aws:SourceAccount": args.account.account_id}},
-                },
-            ),
-        )
-        self.topic: aws.sns.Topic = aws.sns.Topic(
-            f"{name}-topic",
-            name=f"{args.prefix}-alarms",
-            kms_master_key_id=key.arn,
-            tags=tags(args.stack, f"{args.prefix}-alarms"),
-            opts=child,
-        )
-        for i, email in enumerate(cfg.emails):
-            aws.sns.TopicSubscription(
-                f"{name}-email-{i}",
-                topic=self.topic.arn,
-                protocol="email",
-                endpoint=email,
-                opts=child,
-            )
         self.alarms: dict[str, aws.cloudwatch.MetricAlarm] = {
             spec.name: metric_alarm(
                 f"{name}-{spec.name}",
                 spec,
                 prefix=args.prefix,
                 stack=args.stack,
-                topic_arn=self.topic.arn,
+                topic_arn=args.topic_arn,
                 parent=self,
             )
             for spec in alarm_table(args)
         }
-        self.register_outputs({"topicArn": self.topic.arn})
+        self.register_outputs({})

@@ -42,6 +42,8 @@ class CacheArgs:
     """The cache's group (reachable from the service only)."""
     logs_key_arn: pulumi.Input[str]
     """CMK of the slow-log group (`LogsKey`)."""
+    notification_topic_arn: pulumi.Input[str] | None = None
+    """SNS topic that receives the group's events (failover, node replacement, errors)."""
 
 
 class Cache(pulumi.ComponentResource):
@@ -131,6 +133,7 @@ class Cache(pulumi.ComponentResource):
             maintenance_window="sun:02:30-sun:03:30",
             auto_minor_version_upgrade=True,
             apply_immediately=False,
+            notification_topic_arn=args.notification_topic_arn,
             log_delivery_configurations=[
                 {
                     "destination": slow_log.name,

@@ -1,12 +1,15 @@
-"""A CloudWatch Synthetics canary calling ``GET /api/health`` every 5 minutes, and its alarm.
+"""CloudWatch Synthetics canaries on the four endpoints the requirements name, every 5
+minutes, each with a success-percent alarm.
 
-It has its own artifact bucket and a least-privilege role; the alarm on its success percent
-points at ``runbooks/canary-success.md`` like every other alarm.
+One script holds the four checks; each canary runs it with ``CHECK`` naming its check.
+They share an artifact bucket and a least-privilege role; every alarm points at
+``runbooks/canary-success.md``.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pulumi
@@ -22,18 +25,34 @@ from infra.components._aws import (
 from infra.components.alarms import AlarmSpec, Metric, metric_alarm
 from infra.components.load_balancer import HEALTH_PATH
 from infra.components.storage import PrivateBucket, PrivateBucketArgs
+from infra.config import CanaryConfig
 
-__all__ = ["CANARY_SCRIPT", "Canary", "CanaryArgs"]
+__all__ = ["CANARY_SCRIPT", "CHECKS", "Canary", "CanaryArgs"]
 
 SCHEDULE = "rate(5 minutes)"
 RUNS_PREFIX = "runs/"
 """Key prefix of the run artifacts (screenshots, logs, reports); the code lives under ``code/``."""
+VERIFY_PATH = "/api/onboarding/verify"
+
+CHECKS: Mapping[str, str] = {
+    "health": HEALTH_PATH,
+    "verify": VERIFY_PATH,
+    "provider": "/provider",
+    "owner": "/owner",
+}
+"""Check name (also the canary's name suffix) → the endpoint it calls."""
 
 CANARY_SCRIPT = f'''\
-"""Synthetics canary: GET {HEALTH_PATH} must answer 200 with status healthy or degraded.
+"""Synthetics canary: one check per endpoint, chosen by the CHECK environment variable.
 
-A failure raises with one line saying what the service answered (status code, health
-status and the checks that are not ok), which is what the run's log shows on-call.
+- health: GET {HEALTH_PATH} answers 200 with status healthy or degraded (degraded: Redis is
+  down and the service serves from memory, which is still serving).
+- verify: GET {VERIFY_PATH} without a token is refused with 400 problem+json.
+- provider, owner: GET /provider or /owner without a session redirects to /login?next=...,
+  and that login page renders (200, HTML, a password field).
+
+A failure raises with one line saying what the service answered, which is what the run's
+log shows on-call.
 """
 import json
 import os
@@ -41,6 +60,32 @@ import urllib.error
 import urllib.request
 
 from aws_synthetics.common import synthetics_logger as logger
+
+TIMEOUT = 10
+HEADERS = {{"User-Agent": "cortiware-canary"}}
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None
+
+
+def _base():
+    return os.environ["BASE_URL"].rstrip("/")
+
+
+def _get(path, *, follow=True):
+    """(status, headers, body) of GET base+path; HTTP errors are answers, not exceptions."""
+    url = _base() + path
+    opener = urllib.request.build_opener() if follow else urllib.request.build_opener(_NoRedirect)
+    try:
+        with opener.open(urllib.request.Request(url, headers=HEADERS), timeout=TIMEOUT) as response:
+            return response.status, response.headers, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers, error.read()
+    except (urllib.error.URLError, OSError) as error:
+        reason = getattr(error, "reason", error)
+        raise RuntimeError(f"{{url}} unreachable: {{reason}}") from None
 
 
 def _describe(body):
@@ -57,17 +102,8 @@ def _describe(body):
 
 
 def check_health():
-    url = os.environ["BASE_URL"].rstrip("/") + "{HEALTH_PATH}"
-    request = urllib.request.Request(url, headers={{"User-Agent": "cortiware-canary"}})
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            code, body = response.status, response.read()
-    except urllib.error.HTTPError as error:
-        described = _describe(error.read())
-        raise RuntimeError(f"{{url}} answered {{error.code}} with {{described}}") from None
-    except (urllib.error.URLError, OSError) as error:
-        reason = getattr(error, "reason", error)
-        raise RuntimeError(f"{{url}} unreachable: {{reason}}") from None
+    url = _base() + "{HEALTH_PATH}"
+    code, _, body = _get("{HEALTH_PATH}")
     try:
         status = json.loads(body).get("status")
     except (ValueError, AttributeError):
@@ -78,18 +114,72 @@ def check_health():
     return status
 
 
+def check_verify():
+    url = _base() + "{VERIFY_PATH}"
+    code, headers, body = _get("{VERIFY_PATH}")
+    content_type = headers.get("Content-Type", "")
+    try:
+        problem = json.loads(body)
+    except ValueError:
+        problem = None
+    if (
+        code != 400
+        or not content_type.startswith("application/problem+json")
+        or not isinstance(problem, dict)
+        or problem.get("status") != 400
+    ):
+        raise RuntimeError(
+            f"{{url}} without a token answered {{code}} {{content_type!r}}, not 400 problem+json"
+        )
+    logger.info("verify ok: refused a missing token with %s", problem.get("title"))
+    return "refused"
+
+
+def check_login_redirect(path):
+    url = _base() + path
+    code, headers, _ = _get(path, follow=False)
+    location = headers.get("Location", "")
+    expected = f"/login?next={{path}}"
+    if code not in (302, 303, 307) or not location.endswith(expected):
+        raise RuntimeError(
+            f"{{url}} answered {{code}} to {{location!r}}, not a redirect to {{expected}}"
+        )
+    login_code, login_headers, page = _get(expected)
+    if (
+        login_code != 200
+        or not login_headers.get("Content-Type", "").startswith("text/html")
+        or b'name="password"' not in page
+    ):
+        raise RuntimeError(
+            f"{{url}} led to {{expected}}, which answered {{login_code}} without a login form"
+        )
+    logger.info("%s ok: redirects to the login page", path)
+    return "login"
+
+
+CHECKS = {{
+    "health": check_health,
+    "verify": check_verify,
+    "provider": lambda: check_login_redirect("/provider"),
+    "owner": lambda: check_login_redirect("/owner"),
+}}
+
+
 def handler(event, context):
-    return check_health()
+    return CHECKS[os.environ.get("CHECK", "health")]()
 '''
-"""The canary's code; Synthetics Python runtimes load ``python/<module>.py``."""
+"""The canaries' code; Synthetics Python runtimes load ``python/<module>.py``."""
+SCRIPT_MODULE = "endpoint_checks"
 
 
 @dataclass(frozen=True)
 class CanaryArgs:
     """Inputs of :class:`Canary`."""
 
-    name: str
-    """Canary name (lowercase, at most 21 characters)."""
+    config: CanaryConfig
+    """Runtime version and artifact retention."""
+    name_prefix: str
+    """Canary names are ``<name_prefix>-<check>`` (lowercase, at most 21 characters)."""
     prefix: str
     """Physical name prefix."""
     stack: str
@@ -97,25 +187,24 @@ class CanaryArgs:
     account: AwsAccount
     """Account and region, for ARNs."""
     base_url: pulumi.Input[str]
-    """The public origin the canary calls."""
-    runtime_version: str
-    """Synthetics runtime."""
-    artifact_retention_days: int
-    """Expiry of artifacts in the bucket."""
+    """The public origin the canaries call."""
     topic_arn: pulumi.Input[str]
     """The alarm topic."""
 
 
 class Canary(pulumi.ComponentResource):
-    """Health canary with its bucket, role and success-percent alarm."""
+    """One canary and success-percent alarm per check, sharing a bucket and a role."""
 
     def __init__(
         self, name: str, args: CanaryArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("cortiware:infra:Canary", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        if len(args.name) > 21 or args.name != args.name.lower():
-            raise ValueError(f"canary name {args.name!r} must be lowercase, at most 21 chars")
+        cfg = args.config
+        names = {check: f"{args.name_prefix}-{check}" for check in CHECKS}
+        for canary_name in names.values():
+            if len(canary_name) > 21 or canary_name != canary_name.lower():
+                raise ValueError(f"canary name {canary_name!r} must be lowercase, at most 21 chars")
         self.bucket: aws.s3.Bucket = PrivateBucket(
             f"{name}-artifacts",
             PrivateBucketArgs(
@@ -133,7 +222,7 @@ class Canary(pulumi.ComponentResource):
                         "id": "expire-run-artifacts",
                         "status": "Enabled",
                         "filter": {"prefix": RUNS_PREFIX},
-                        "expiration": {"days": args.artifact_retention_days},
+                        "expiration": {"days": cfg.artifact_retention_days},
                     }
                 ],
             ),
@@ -143,69 +232,77 @@ class Canary(pulumi.ComponentResource):
         code = aws.s3.BucketObjectv2(
             f"{name}-code",
             bucket=self.bucket.id,
-            # The key changes with the script, so an edited script redeploys the canary.
-            key=f"code/health-check-{digest}.zip",
+            # The key changes with the script, so an edited script redeploys the canaries.
+            key=f"code/{SCRIPT_MODULE}-{digest}.zip",
             source=pulumi.AssetArchive(
-                {"python/health_check.py": pulumi.StringAsset(CANARY_SCRIPT)}
+                {f"python/{SCRIPT_MODULE}.py": pulumi.StringAsset(CANARY_SCRIPT)}
             ),
             opts=child,
         )
-        self.role: aws.iam.Role = self._role(name, args)
-        self.canary: aws.synthetics.Canary = aws.synthetics.Canary(
-            f"{name}-canary",
-            name=args.name,
-            runtime_version=args.runtime_version,
-            handler="health_check.handler",
-            execution_role_arn=self.role.arn,
-            artifact_s3_location=pulumi.Output.concat(
-                "s3://", self.bucket.bucket, "/", RUNS_PREFIX
-            ),
-            artifact_config={"s3_encryption": {"encryption_mode": "SSE_S3"}},
-            s3_bucket=code.bucket,
-            s3_key=code.key,
-            schedule={"expression": SCHEDULE},
-            run_config={
-                "timeout_in_seconds": 60,
-                "environment_variables": {"BASE_URL": args.base_url},
-            },
-            start_canary=True,
-            success_retention_period=args.artifact_retention_days,
-            failure_retention_period=args.artifact_retention_days,
-            tags=tags(args.stack, args.name),
-            opts=child,
-        )
-        self.alarm: aws.cloudwatch.MetricAlarm = metric_alarm(
-            f"{name}-success",
-            AlarmSpec(
-                "canary-success",
-                f"The {HEALTH_PATH} canary succeeded in less than 90% of runs.",
-                Metric(
-                    "CloudWatchSynthetics",
-                    "SuccessPercent",
-                    "Average",
-                    {"CanaryName": self.canary.name},
+        self.role: aws.iam.Role = self._role(name, args, list(names.values()))
+        self.canaries: dict[str, aws.synthetics.Canary] = {}
+        self.alarms: dict[str, aws.cloudwatch.MetricAlarm] = {}
+        for check, path in CHECKS.items():
+            # The health canary came first: its resources keep their names.
+            label = name if check == "health" else f"{name}-{check}"
+            canary = aws.synthetics.Canary(
+                f"{label}-canary",
+                name=names[check],
+                runtime_version=cfg.runtime_version,
+                handler=f"{SCRIPT_MODULE}.handler",
+                execution_role_arn=self.role.arn,
+                artifact_s3_location=pulumi.Output.concat(
+                    "s3://", self.bucket.bucket, "/", RUNS_PREFIX
                 ),
-                "<",
-                90,
-                periods=2,
-                datapoints=2,
-                # A canary that stops reporting is as bad as one that fails.
-                missing="breaching",
-            ),
-            prefix=args.prefix,
-            stack=args.stack,
-            topic_arn=args.topic_arn,
-            parent=self,
-        )
-        self.register_outputs({"canaryName": self.canary.name})
+                artifact_config={"s3_encryption": {"encryption_mode": "SSE_S3"}},
+                s3_bucket=code.bucket,
+                s3_key=code.key,
+                schedule={"expression": SCHEDULE},
+                run_config={
+                    "timeout_in_seconds": 60,
+                    "environment_variables": {"BASE_URL": args.base_url, "CHECK": check},
+                },
+                start_canary=True,
+                success_retention_period=cfg.artifact_retention_days,
+                failure_retention_period=cfg.artifact_retention_days,
+                tags=tags(args.stack, names[check]),
+                opts=child,
+            )
+            self.canaries[check] = canary
+            self.alarms[check] = metric_alarm(
+                f"{label}-success",
+                AlarmSpec(
+                    "canary-success" if check == "health" else f"canary-{check}-success",
+                    f"The {path} canary succeeded in less than 90% of runs.",
+                    Metric(
+                        "CloudWatchSynthetics",
+                        "SuccessPercent",
+                        "Average",
+                        {"CanaryName": canary.name},
+                    ),
+                    "<",
+                    90,
+                    periods=2,
+                    datapoints=2,
+                    # A canary that stops reporting is as bad as one that fails.
+                    missing="breaching",
+                    shared_runbook="canary-success",
+                ),
+                prefix=args.prefix,
+                stack=args.stack,
+                topic_arn=args.topic_arn,
+                parent=self,
+            )
+        self.canary: aws.synthetics.Canary = self.canaries["health"]
+        self.register_outputs({"canaryNames": [c.name for c in self.canaries.values()]})
 
-    def _role(self, name: str, args: CanaryArgs) -> aws.iam.Role:
+    def _role(self, name: str, args: CanaryArgs, canary_names: list[str]) -> aws.iam.Role:
         child = pulumi.ResourceOptions(parent=self)
         role = aws.iam.Role(
             f"{name}-role",
-            assume_role_policy=assume_role_policy(
-                "lambda.amazonaws.com", source_account=args.account.account_id
-            ),
+            # No aws:SourceAccount: neither the Lambda nor the Synthetics documentation gives
+            # that condition for an execution role's trust policy (see SOURCE_ACCOUNT_DOCUMENTED).
+            assume_role_policy=assume_role_policy("lambda.amazonaws.com"),
             tags=tags(args.stack, f"{args.prefix}-canary"),
             opts=child,
         )
@@ -228,7 +325,10 @@ class Canary(pulumi.ComponentResource):
                 ),
                 statement(
                     ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
-                    [args.account.arn("logs", f"log-group:/aws/lambda/cwsyn-{args.name}-*")],
+                    [
+                        args.account.arn("logs", f"log-group:/aws/lambda/cwsyn-{canary}-*")
+                        for canary in canary_names
+                    ],
                     sid="WriteOwnLambdaLogs",
                 ),
                 statement(

@@ -290,9 +290,9 @@ class Database(pulumi.ComponentResource):
         )
         role = aws.iam.Role(
             f"{name}-proxy-role",
-            assume_role_policy=assume_role_policy(
-                "rds.amazonaws.com", source_account=args.account.account_id
-            ),
+            # No aws:SourceAccount: RDS Proxy's documented trust policy has no condition
+            # (RDS User Guide, "Setting up IAM for RDS Proxy"); see SOURCE_ACCOUNT_DOCUMENTED.
+            assume_role_policy=assume_role_policy("rds.amazonaws.com"),
             tags=tags(args.stack, f"{args.prefix}-rds-proxy"),
             opts=child,
         )
@@ -368,6 +368,7 @@ class Database(pulumi.ComponentResource):
             tags=tags(args.stack, f"{args.prefix}-db-backups"),
             opts=child,
         )
+        self.backup_vault: aws.backup.Vault = vault
         lifecycle: aws.backup.PlanRuleLifecycleArgsDict = {
             "delete_after": cfg.backup_vault_retention_days
         }

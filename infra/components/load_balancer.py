@@ -18,6 +18,7 @@ from infra.config import DomainConfig
 __all__ = [
     "ALB_LOG_PREFIX",
     "HEALTH_PATH",
+    "READINESS_PATH",
     "TARGET_HEALTH_INTERVAL_SECONDS",
     "TARGET_UNHEALTHY_THRESHOLD",
     "TLS_POLICY",
@@ -26,10 +27,13 @@ __all__ = [
 ]
 
 HEALTH_PATH = "/api/health"
-"""The load balancer's target health check (503 when the database is unreachable)."""
+"""The dependency check (503 when the database is unreachable): the canary's, not the ALB's."""
+READINESS_PATH = "/api/health/ready"
+"""The load balancer's target health check: 200 while the process serves with complete config,
+whatever the database does (see ``service/cortiware/health.py``)."""
 TARGET_HEALTH_INTERVAL_SECONDS = 30
 TARGET_UNHEALTHY_THRESHOLD = 5
-"""Failed target checks before a target is unhealthy: 5 x 30 s outlasts a Multi-AZ failover."""
+"""Failed target checks before a target is unhealthy (150 s of a hung or overloaded task)."""
 TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
 ALB_LOG_PREFIX = "alb"
 """Key prefix of the load balancer's access logs in their bucket."""
@@ -96,12 +100,13 @@ class LoadBalancer(pulumi.ComponentResource):
             target_type="ip",
             vpc_id=args.vpc_id,
             deregistration_delay=30,
-            # /api/health answers 503 while the database is unreachable, which is what lets
-            # the circuit breaker roll back a deployment that cannot reach its database. A
-            # Multi-AZ failover makes it unreachable for 60-120 s, so a target turns unhealthy
-            # only after 5 failures 30 s apart (150 s): a failover alone replaces no task.
+            # The readiness path, not /api/health: during a database outage every task is
+            # equally unable to reach it, and taking targets out (then ECS replacing them in a
+            # loop) would turn 503s from the routes into a site-wide outage and a start-up
+            # storm when the database returns. The canary and alarms watch /api/health; a
+            # deploy whose tasks cannot reach the database fails `make deploy`'s smoke test.
             health_check={
-                "path": HEALTH_PATH,
+                "path": READINESS_PATH,
                 "matcher": "200",
                 "interval": TARGET_HEALTH_INTERVAL_SECONDS,
                 "timeout": 5,

@@ -118,10 +118,29 @@ class Service(pulumi.ComponentResource):
             tags=tags(stack, f"{prefix}-service-logs"),
             opts=child,
         )
+        # ECS Exec sessions (incident access: `cortiware db shell`) are logged here, encrypted
+        # with the logs CMK, whose policy covers every group under /cortiware/<stack>/.
+        self.exec_log_group: aws.cloudwatch.LogGroup = aws.cloudwatch.LogGroup(
+            f"{name}-exec-logs",
+            name=f"{log_group_prefix(prefix)}/ecs-exec",
+            retention_in_days=cfg.log_retention_days,
+            kms_key_id=args.logs_key_arn,
+            tags=tags(stack, f"{prefix}-ecs-exec-logs"),
+            opts=child,
+        )
         self.cluster: aws.ecs.Cluster = aws.ecs.Cluster(
             f"{name}-cluster",
             name=prefix,
             settings=[{"name": "containerInsights", "value": "enabled"}],
+            configuration={
+                "execute_command_configuration": {
+                    "logging": "OVERRIDE",
+                    "log_configuration": {
+                        "cloud_watch_log_group_name": self.exec_log_group.name,
+                        "cloud_watch_encryption_enabled": True,
+                    },
+                }
+            },
             tags=tags(stack, prefix),
             opts=child,
         )
@@ -130,10 +149,14 @@ class Service(pulumi.ComponentResource):
         image = pulumi.Output.concat(args.repository_url, ":", cfg.image_tag)
         environment: dict[str, pulumi.Input[str]] = {
             "APP_ENV": args.app_env,
+            # The deployed image tag: the version /api/health reports, Sentry's release and
+            # what `cortiware smoke --expect-version` checks.
+            "APP_VERSION": cfg.image_tag,
             "BASE_URL": args.base_url,
             "TRUSTED_PROXIES": ",".join(args.trusted_proxies),
             "AWS_EMF_NAMESPACE": METRICS_NAMESPACE,
             "AWS_EMF_SERVICE_NAME": prefix,
+            "SENTRY_TRACES_SAMPLE_RATE": f"{cfg.traces_sample_rate:g}",
             **args.environment,
         }
 
@@ -196,6 +219,10 @@ class Service(pulumi.ComponentResource):
                     "cpu_architecture": "X86_64",
                 },
                 container_definitions=pulumi.Output.json_dumps([container]),
+                # Keep every revision registered when a new one replaces it: the fast rollback
+                # (`make rollback`) points the service at the previous revision, and ECS
+                # refuses an INACTIVE one.
+                skip_destroy=True,
                 tags=tags(stack, f"{prefix}-{job}"),
                 opts=child,
             )
@@ -235,6 +262,9 @@ class Service(pulumi.ComponentResource):
             ],
             propagate_tags="SERVICE",
             enable_ecs_managed_tags=True,
+            # ECS Exec for incident access (runbooks: `aws ecs execute-command … cortiware db
+            # shell`); sessions are logged to the exec log group (cluster configuration).
+            enable_execute_command=True,
             tags=tags(stack, f"{prefix}-web"),
             # Autoscaling owns the count after creation; a deploy must not reset it.
             opts=pulumi.ResourceOptions(
@@ -328,6 +358,29 @@ class Service(pulumi.ComponentResource):
                     ["*"],
                     sid="PutOwnMetricsOnly",
                     condition={"StringEquals": {"cloudwatch:namespace": METRICS_NAMESPACE}},
+                ),
+                statement(
+                    # ECS Exec's SSM agent channel; these actions have no resource-level
+                    # permissions, AWS accepts only "*" (ECS developer guide, "ECS Exec").
+                    [
+                        "ssmmessages:CreateControlChannel",
+                        "ssmmessages:CreateDataChannel",
+                        "ssmmessages:OpenControlChannel",
+                        "ssmmessages:OpenDataChannel",
+                    ],
+                    ["*"],
+                    sid="EcsExecChannelRequiresWildcard",
+                ),
+                statement(
+                    # The agent looks the group up before logging; Describe* takes only "*".
+                    ["logs:DescribeLogGroups"],
+                    ["*"],
+                    sid="EcsExecFindsLogGroupRequiresWildcard",
+                ),
+                statement(
+                    ["logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"],
+                    [pulumi.Output.concat(self.exec_log_group.arn, ":*")],
+                    sid="EcsExecWritesSessionLog",
                 ),
             ),
             opts=child,

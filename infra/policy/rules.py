@@ -7,7 +7,9 @@ package's ``__main__.py`` (constructing it starts a gRPC server and blocks).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
+from datetime import UTC, date, datetime
 from typing import Any
 
 from pulumi_policy import (
@@ -22,8 +24,10 @@ from pulumi_policy import (
 )
 
 __all__ = [
+    "DEPRECATED_SYNTHETICS_RUNTIMES",
     "RESOURCE_POLICIES",
     "STACK_POLICIES",
+    "canary_runtime_supported",
     "no_world_open_ingress",
     "prod_database_deletion_protected",
     "rds_backups_retained",
@@ -47,6 +51,7 @@ PUBLIC_ACCESS_BLOCK = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
 SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
 SECURITY_GROUP_RULE = "aws:ec2/securityGroupRule:SecurityGroupRule"
 INGRESS_RULE = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+CANARY = "aws:synthetics/canary:Canary"
 
 MIN_BACKUP_DAYS = 7
 WORLD = {"0.0.0.0/0", "::/0"}
@@ -59,6 +64,65 @@ PUBLIC_ACCESS_FLAGS = (
     "ignorePublicAcls",
     "restrictPublicBuckets",
 )
+
+
+DEPRECATED_SYNTHETICS_RUNTIMES: Mapping[str, date] = {
+    "syn-python-selenium-5.1": date(2026, 2, 3),
+    "syn-python-selenium-5.0": date(2026, 2, 3),
+    "syn-python-selenium-4.1": date(2026, 2, 3),
+    "syn-python-selenium-4.0": date(2026, 2, 3),
+    "syn-nodejs-puppeteer-7.0": date(2026, 1, 22),
+    "syn-nodejs-puppeteer-6.2": date(2026, 1, 22),
+    "syn-nodejs-puppeteer-5.2": date(2026, 1, 22),
+    "syn-python-selenium-3.0": date(2026, 1, 22),
+    "syn-python-selenium-2.1": date(2026, 1, 22),
+    "syn-nodejs-puppeteer-6.1": date(2024, 3, 8),
+    "syn-nodejs-puppeteer-6.0": date(2024, 3, 8),
+    "syn-nodejs-puppeteer-5.1": date(2024, 3, 8),
+    "syn-nodejs-puppeteer-5.0": date(2024, 3, 8),
+    "syn-nodejs-puppeteer-4.0": date(2024, 3, 8),
+    "syn-python-selenium-2.0": date(2024, 3, 8),
+    "syn-python-selenium-1.3": date(2024, 3, 8),
+    "syn-nodejs-puppeteer-3.9": date(2024, 1, 8),
+    "syn-nodejs-puppeteer-3.8": date(2024, 1, 8),
+}
+"""AWS's deprecation date of each Synthetics runtime: from that day AWS refuses to create a
+canary on it. Copied from "Runtime versions support policy" (CloudWatch user guide,
+https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Synthetics_Runtime_Support_Policy.html)
+as of 2026-12-06, when syn-python-selenium-14.0 was the newest Python runtime; add a row
+when AWS announces a date (it e-mails 60 days ahead)."""
+OLDEST_SUPPORTED_SYNTHETICS = {"syn-python-selenium": (6, 0), "syn-nodejs-puppeteer": (8, 0)}
+"""Versions below these are all deprecated (older ones than the table lists included)."""
+_RUNTIME = re.compile(r"^(syn-[a-z]+-[a-z]+)-(\d+)\.(\d+)$")
+
+
+def canary_runtime_supported(
+    args: ResourceValidationArgs, report_violation: ReportViolation, today: date | None = None
+) -> None:
+    """Canaries run on a Synthetics runtime AWS has not deprecated (a dated table)."""
+    if args.resource_type != CANARY:
+        return
+    runtime = str(args.props.get("runtimeVersion") or "")
+    today = today or datetime.now(UTC).date()
+    deprecated = DEPRECATED_SYNTHETICS_RUNTIMES.get(runtime)
+    if deprecated is not None and deprecated <= today:
+        report_violation(
+            f"{args.name}: runtime {runtime} was deprecated by AWS on {deprecated.isoformat()}; "
+            "AWS refuses new canaries on it",
+            None,
+        )
+        return
+    match = _RUNTIME.match(runtime)
+    if match is None:
+        report_violation(f"{args.name}: {runtime!r} is not a Synthetics runtime version", None)
+        return
+    family, major, minor = match.group(1), int(match.group(2)), int(match.group(3))
+    oldest = OLDEST_SUPPORTED_SYNTHETICS.get(family)
+    if oldest is not None and (major, minor) < oldest and deprecated is None:
+        report_violation(
+            f"{args.name}: runtime {runtime} is older than every supported {family} runtime",
+            None,
+        )
 
 
 def stack_of(urn: str) -> str:
@@ -275,6 +339,12 @@ RESOURCE_POLICIES = [
         "no-world-open-ingress",
         "No security group is open to the world except the load balancer on 80/443.",
         no_world_open_ingress,
+        _MANDATORY,
+    ),
+    ResourceValidationPolicy(
+        "canary-runtime-supported",
+        "Synthetics canaries use a runtime AWS has not deprecated.",
+        canary_runtime_supported,
         _MANDATORY,
     ),
     ResourceValidationPolicy(

@@ -16,24 +16,32 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from cortiware import __version__
 from cortiware.api_reference import SwaggerReader, reader_assets
+from cortiware.app_state import SETTINGS
+from cortiware.audit.routes import AuditController
 from cortiware.auth import provide_optional_principal, provide_principal
 from cortiware.auth.wiring import auth_middleware, auth_route_handlers
 from cortiware.billing.routes import BillingController
 from cortiware.db.engine import create_engine
 from cortiware.db.outage import OUTAGE_HANDLERS
-from cortiware.db.session import provide_db_session
+from cortiware.db.session import DB_ENGINE, DB_SESSIONMAKER, provide_db_session
 from cortiware.errors import exception_handlers
 from cortiware.health import health, live, ready
-from cortiware.kv.wiring import redis_lifespan, redis_middleware
 from cortiware.logging import configure_logging
 from cortiware.metrics_publisher import metrics_lifespan
 from cortiware.middleware.input_guard import InputGuardMiddleware
 from cortiware.middleware.request_context import RequestContextMiddleware
+from cortiware.middleware.response_headers import api_response_headers
+from cortiware.monetization import route_handlers as monetization
+from cortiware.onboarding import route_handlers as onboarding
 from cortiware.openapi import describe_http_contract
+from cortiware.organizations import route_handlers as organizations
 from cortiware.pages import page_route_handlers, template_config
 from cortiware.pages.error_pages import html_outside_api
+from cortiware.portals import route_handlers as portals
+from cortiware.route_policy import share_with_preflights
 from cortiware.settings import Settings
 from cortiware.webhooks.routes import federation_webhook, stripe_webhook
+from cortiware.wiring import redis_lifespan, redis_middleware
 
 __all__ = ["create_app"]
 
@@ -50,8 +58,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncGenerator[None, None]:
         engine = create_engine(settings.database_url)
-        app.state.db_engine = engine
-        app.state.db_sessionmaker = async_sessionmaker(engine, expire_on_commit=False)
+        DB_ENGINE.set(app, engine)
+        DB_SESSIONMAKER.set(app, async_sessionmaker(engine, expire_on_commit=False))
         # Redis (pool, breaker, limiter, idempotency, cache) is set up by `redis_lifespan`.
         redis = settings.redis_url
         log.info(
@@ -66,34 +74,31 @@ def create_app(settings: Settings | None = None) -> Litestar:
             await engine.dispose()
 
     route_handlers: list[Any] = [live, ready, health]
-    middleware: list[Any] = [RequestContextMiddleware(), InputGuardMiddleware()]
-    # --- feature wiring: each package adds its handlers/middleware here -------------------
-    # Sessions and CSRF (issue 4): listed before rate limiting/idempotency, which read the
-    # principal the session middleware puts into the scope.
-    middleware += auth_middleware(settings)
     route_handlers += auth_route_handlers(settings)
     # Server-rendered pages (/login, /provider, /owner, /onboarding) and /static.
     route_handlers += page_route_handlers()
     # The API reference reader's own files (no CDN).
     route_handlers.append(reader_assets())
-    # Onboarding, monetization, organizations, portals and the audit log (issue 4, part B).
     route_handlers += business_route_handlers()
-    # Stripe billing and signed webhooks (issue 5); /api/webhooks/* is exempt from CSRF,
-    # rate limits and Idempotency-Key handling.
+    # Stripe billing and the signed webhooks (whose routes declare their exemptions).
     route_handlers += [BillingController, stripe_webhook, federation_webhook]
-    # Redis-backed rate limiting and idempotency (issue 3). They read the principal id from
-    # scope["cortiware_principal"], so the session/auth middleware must be listed before them.
+    # Sessions and CSRF come before rate limiting and idempotency, which read the principal
+    # id the session middleware puts into the scope.
+    middleware: list[Any] = [
+        RequestContextMiddleware(),
+        InputGuardMiddleware(),
+        *auth_middleware(settings),
+        *redis_middleware(settings),
+    ]
     lifespans: list[Any] = [
         lifespan,
         partial(redis_lifespan, settings=settings),
         partial(metrics_lifespan, settings=settings),
     ]
-    middleware_last = redis_middleware(settings)
-    # -----------------------------------------------------------------------------------------
 
     app = Litestar(
         route_handlers=route_handlers,
-        middleware=[*middleware, *middleware_last],
+        middleware=middleware,
         lifespan=lifespans,
         dependencies={
             "db_session": Provide(provide_db_session),
@@ -103,9 +108,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
         # problem+json under /api/, an HTML error page everywhere else (pages, unknown paths);
         # an unreachable database is a 503 with Retry-After, logged once per outage.
         exception_handlers=html_outside_api({**exception_handlers, **OUTAGE_HANDLERS}),
+        before_send=[api_response_headers],  # nosniff and no-store on every /api/ answer
         template_config=template_config(),
         request_max_body_size=MAX_BODY_BYTES,
-        state=State({"settings": settings}),
+        state=State({SETTINGS.name: settings}),
         openapi_config=OpenAPIConfig(
             title="Cortiware API",
             version=__version__,
@@ -115,6 +121,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         logging_config=None,  # configure_logging() owns the root logger (JSON lines)
         debug=False,
     )
+    share_with_preflights(app.routes)
     # What middleware and guards answer (problem+json errors, headers), which Litestar
     # cannot see from the handlers: added to the document served and committed.
     describe_http_contract(app)
@@ -123,19 +130,15 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
 def business_route_handlers() -> list[Any]:
     """Handlers of onboarding, monetization, organizations, the portals and the audit log."""
-    from cortiware.audit.routes import AuditController
-    from cortiware.monetization import route_handlers as monetization
-    from cortiware.onboarding import route_handlers as onboarding
-    from cortiware.organizations import route_handlers as organizations
-    from cortiware.portals import route_handlers as portals
-
     return [*onboarding, *monetization, *organizations, *portals, AuditController]
 
 
 def _init_sentry(settings: Settings) -> None:
     if not settings.sentry_dsn:
         return
-    import sentry_sdk
+    # Only deployments with SENTRY_DSN use it, and importing sentry_sdk costs about a tenth
+    # of the app's own import time (`python -X importtime`), so it is loaded on demand.
+    import sentry_sdk  # noqa: PLC0415
 
     sentry_sdk.init(
         dsn=settings.sentry_dsn,

@@ -2,118 +2,31 @@
 
 from __future__ import annotations
 
-import asyncio
-import errno
 import os
-import re
-import socket
 import sys
-from collections.abc import Awaitable, Callable
-from typing import Any, Final, NoReturn, TypeVar
-from urllib.parse import unquote, urlsplit
+from pathlib import Path
+from typing import Any, Final
 
 import click
+import structlog
+import uvicorn
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from cortiware.app import create_app
 from cortiware.audit.cli import audit
 from cortiware.billing.cli import stripe_group
-from cortiware.settings import VARIABLES, AppEnv, Settings, SettingsError
+from cortiware.console import dependency_problem, fail, load_settings, run_async
+from cortiware.db import migrate as migrations
+from cortiware.db.engine import create_engine
+from cortiware.db.roles import ensure_application_role
+from cortiware.db_shell import db_group
+from cortiware.logging import configure_logging
+from cortiware.openapi import render_openapi
+from cortiware.seed import seed as seed_database
+from cortiware.settings import AppEnv, Settings, config_report
 from cortiware.smoke import smoke_command
 
 __all__ = ["dependency_problem", "main"]
-
-T = TypeVar("T")
-
-# `scheme://user:password@` anywhere in a message: the password is never printed.
-_URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^:/@\s]*:)[^@\s]*@")
-_secrets: set[str] = set()
-"""Connection-URL passwords of the loaded settings, scrubbed from every printed problem."""
-
-
-def fail(message: str, code: int = 1) -> NoReturn:
-    """Print one line to stderr and exit."""
-    click.echo(f"cortiware: {message}", err=True)
-    sys.exit(code)
-
-
-def load_settings() -> Settings:
-    """Validated settings, or exit 1 listing every problem."""
-    try:
-        settings = Settings.from_env()
-    except SettingsError as exc:
-        fail(str(exc))
-    for url in (settings.database_url, settings.database_url_unpooled, settings.redis_url):
-        password = urlsplit(url).password if url else None
-        if password:
-            _secrets.update({password, unquote(password)})
-    return settings
-
-
-def _redact(text: str) -> str:
-    text = _URL_PASSWORD.sub(r"\g<head>***@", text)
-    for secret in sorted(_secrets, key=len, reverse=True):
-        text = text.replace(secret, "***")
-    return text
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0].strip() if lines else type(exc).__name__
-
-
-_NETWORK_ERRNOS: Final = frozenset(
-    {errno.ENETUNREACH, errno.EHOSTUNREACH, errno.EHOSTDOWN, errno.ENETDOWN, errno.EADDRNOTAVAIL}
-)
-"""Socket errors that are not `ConnectionError`s; a file error (`--archive-to`) is not one."""
-
-
-def _is_network_error(exc: BaseException) -> bool:
-    """Refused, reset or unreachable: not a file error such as a bad `--archive-to`."""
-    if isinstance(exc, ConnectionError | socket.herror):
-        return True
-    return isinstance(exc, OSError) and exc.errno in _NETWORK_ERRNOS
-
-
-def dependency_problem(exc: BaseException) -> str | None:
-    """One line naming a database, Redis or network failure (no secret), or None.
-
-    None means `exc` is not such a failure (a bug, say) and should propagate.
-    """
-    import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type information
-    import redis.exceptions
-    from sqlalchemy.exc import DBAPIError, StatementError
-
-    cause: BaseException = exc
-    if isinstance(exc, StatementError) and exc.orig is not None:
-        # SQLAlchemy's own text adds the SQL and its parameters: only the driver's error.
-        cause = exc.orig.__cause__ or exc.orig
-    driver_errors: tuple[type[BaseException], ...] = (
-        asyncpg.PostgresError,
-        asyncpg.InterfaceError,
-        asyncpg.InternalClientError,
-    )
-    if isinstance(cause, driver_errors) or cause is not exc:
-        message = f"database error: {_first_line(cause)}"
-    elif isinstance(exc, DBAPIError):
-        # Only errors the database or its driver raised: SQLAlchemy's own (an invalid
-        # request, a statement that does not compile) are bugs and keep their traceback.
-        message = f"database error: {_first_line(exc)}"
-    elif isinstance(exc, redis.exceptions.RedisError):
-        message = f"Redis error: {_first_line(exc)}"
-    elif isinstance(exc, socket.gaierror):
-        message = f"cannot resolve a host name: {exc.strerror or _first_line(exc)}"
-    elif isinstance(exc, TimeoutError):
-        message = "timed out reaching a dependency" + (f": {exc}" if str(exc) else "")
-    elif _is_network_error(exc):
-        assert isinstance(exc, OSError)
-        message = f"cannot reach a dependency: {exc.strerror or _first_line(exc)}"
-    else:
-        return None
-    return _redact(message)
-
-
-def run_async(fn: Callable[[], Awaitable[T]]) -> T:
-    """Run a coroutine (a dependency failure becomes one line in `_Commands.invoke`)."""
-    return asyncio.run(fn())  # type: ignore[arg-type]
 
 
 class _Commands(click.Group):
@@ -146,15 +59,9 @@ WORKER_HEALTHCHECK_TIMEOUT: Final = 60
 @click.option("--reload", is_flag=True, help="Restart on code changes (development).")
 def serve(host: str, port: int, workers: int, reload: bool) -> None:
     """Run the HTTP service."""
-    import uvicorn
-
-    from cortiware.logging import configure_logging
-
     settings = load_settings()
     configure_logging()
     if settings.is_embedded_database:
-        import structlog
-
         structlog.get_logger("cortiware.cli").info(
             "embedded default: SQLite file, in-memory stores; migrating and seeding it",
             database=settings.database_url,
@@ -193,24 +100,19 @@ def _url_host(host: str) -> str:
 
 
 async def _migrate(settings: Settings, *, seed_after: bool) -> list[str]:
-    from cortiware.db import migrate
-
-    await migrate.upgrade(settings.database_url_unpooled)
+    await migrations.upgrade(settings.database_url_unpooled)
+    if not settings.is_embedded_database:
+        await ensure_application_role(settings.database_url_unpooled, settings.database_url)
     if not seed_after:
         return []
     return await _seed(settings)
 
 
 async def _seed(settings: Settings) -> list[str]:
-    from sqlalchemy.ext.asyncio import AsyncSession
-
-    from cortiware.db.engine import create_engine
-    from cortiware.seed import seed
-
     engine = create_engine(settings.database_url_unpooled, pool_size=1)
     try:
         async with AsyncSession(engine) as session, session.begin():
-            return await seed(session)
+            return await seed_database(session)
     finally:
         await engine.dispose()
 
@@ -218,11 +120,9 @@ async def _seed(settings: Settings) -> list[str]:
 @main.command()
 def migrate() -> None:
     """Apply every database migration (Alembic upgrade head); safe to run twice."""
-    from cortiware.db.migrate import current_revision
-
     settings = load_settings()
     run_async(lambda: _migrate(settings, seed_after=False))
-    revision = run_async(lambda: current_revision(settings.database_url_unpooled))
+    revision = run_async(lambda: migrations.current_revision(settings.database_url_unpooled))
     click.echo(f"database at revision {revision}")
 
 
@@ -242,27 +142,12 @@ def config() -> None:
 @config.command("check")
 def config_check() -> None:
     """Validate the environment and print every variable (never a secret's value)."""
-    import os
-
-    problems: list[str] = []
-    try:
-        settings: Settings | None = Settings.from_env()
-    except SettingsError as exc:
-        settings, problems = None, exc.problems
-    app_env = os.environ.get("APP_ENV", "development") or "development"
-    deployed = app_env in ("staging", "production")
-    rows: list[tuple[str, str, str]] = []
-    for var in VARIABLES:
-        need = "required" if var.required_deployed and deployed else "optional"
-        state = "set" if os.environ.get(var.name, "").strip() else "missing"
-        if state == "missing" and settings and var.name in settings.uses_dev_defaults:
-            state = "dev default"
-        rows.append((var.name, need, state))
-    width = max(len(r[0]) for r in rows)
-    click.echo(f"APP_ENV={app_env}")
+    app_env, rows, problems = config_report(os.environ)
+    width = max(len(row.name) for row in rows)
+    click.echo(f"APP_ENV={app_env.value if app_env else os.environ.get('APP_ENV', '').strip()}")
     click.echo(f"{'variable'.ljust(width)}  {'need':8}  state")
-    for name, need, state in rows:
-        click.echo(f"{name.ljust(width)}  {need:8}  {state}")
+    for row in rows:
+        click.echo(f"{row.name.ljust(width)}  {row.need:8}  {row.state}")
     if problems:
         click.echo(f"{len(problems)} problem(s):", err=True)
         for problem in problems:
@@ -271,7 +156,19 @@ def config_check() -> None:
     click.echo("configuration OK")
 
 
+@main.command("openapi")
+@click.argument("path", required=False, type=click.Path(dir_okay=False, path_type=Path))
+def openapi_command(path: Path | None) -> None:
+    """Write the OpenAPI document (embedded defaults, no environment read) to PATH or stdout."""
+    text = render_openapi(create_app(Settings.from_env({})))
+    if path is None:
+        click.echo(text, nl=False)
+    else:
+        path.write_text(text, encoding="utf-8")
+
+
 main.add_command(audit)  # `cortiware audit prune`
+main.add_command(db_group)  # `cortiware db shell [--write] [-c SQL]`
 main.add_command(smoke_command)  # `cortiware smoke --base-url URL [--expect-version TAG]`
 main.add_command(stripe_group)  # `cortiware stripe setup | sync | replay`
 

@@ -25,6 +25,9 @@ import structlog
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, NotFoundException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from litestar.types import Receive, Scope, Send
+
+from cortiware.scope import request_id_of
 
 __all__ = [
     "PROBLEM_JSON",
@@ -43,6 +46,7 @@ __all__ = [
     "UpstreamError",
     "exception_handlers",
     "problem_response",
+    "send_problem",
 ]
 
 PROBLEM_JSON = "application/problem+json"
@@ -119,6 +123,22 @@ def problem_response(
     return Response(content=body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
+async def send_problem(
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    status: int,
+    detail: str,
+    *,
+    headers: Mapping[str, str] | None = None,
+) -> None:
+    """Answer from an ASGI middleware with `problem_response(status, detail, headers=headers)`."""
+    app = scope["litestar_app"]
+    request = app.request_class(scope=scope, receive=receive)
+    response = problem_response(status, detail, headers=headers)
+    await response.to_asgi_response(None, request)(scope, receive, send)
+
+
 class CortiwareError(Exception):
     """Base of every error the service raises on purpose; carries its HTTP status."""
 
@@ -191,8 +211,7 @@ class ServiceUnavailable(CortiwareError):
 
 
 def _request_id(request: Request[Any, Any, Any]) -> str | None:
-    value = request.scope.get("state", {}).get("request_id")
-    return str(value) if value else None
+    return request_id_of(request.scope)
 
 
 def _on_cortiware_error(request: Request[Any, Any, Any], exc: CortiwareError) -> Response[Any]:

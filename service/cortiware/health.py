@@ -15,7 +15,7 @@ the canary and alarms (which read `/api/health`) page.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from datetime import UTC, datetime
 from typing import Any, Final, Literal
 
@@ -24,16 +24,19 @@ from litestar.datastructures import State
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from cortiware.app_state import SETTINGS
+from cortiware.db.session import DB_ENGINE
+from cortiware.kv import KV_STATE, redis_status
+from cortiware.route_policy import UNLIMITED
 from cortiware.settings import Settings
 
-__all__ = ["health", "live", "ready", "redis_status"]
+__all__ = ["health", "live", "ready"]
 
 DATABASE_TIMEOUT: Final = 1.5
-REDIS_TIMEOUT: Final = 0.5
 CheckResult = Literal["ok", "down", "memory", "degraded"]
 
 
-@get("/api/health/live", tags=["health"], summary="Liveness", sync_to_thread=False)
+@get("/api/health/live", tags=["health"], summary="Liveness", sync_to_thread=False, opt=UNLIMITED)
 def live() -> dict[str, str]:
     """200 while the process runs."""
     return {"status": "ok"}
@@ -44,10 +47,11 @@ def live() -> dict[str, str]:
     tags=["health"],
     summary="Readiness for the load balancer",
     sync_to_thread=False,
+    opt=UNLIMITED,
 )
 def ready(state: State) -> Response[dict[str, str]]:
     """200 `ready` when this process can serve requests; no dependency is checked."""
-    settings: Settings = state.settings
+    settings = SETTINGS.get(state)
     status, code = ("ready", 200) if _config_complete(settings) else ("unready", 503)
     return Response(
         {"status": status, "version": settings.app_version},
@@ -56,13 +60,13 @@ def ready(state: State) -> Response[dict[str, str]]:
     )
 
 
-@get("/api/health", tags=["health"], summary="Dependency checks")
+@get("/api/health", tags=["health"], summary="Dependency checks", opt=UNLIMITED)
 async def health(state: State) -> Response[dict[str, Any]]:
     """Check database, Redis and config concurrently, each under its own timeout."""
-    settings: Settings = state.settings
+    settings = SETTINGS.get(state)
     database, redis = await asyncio.gather(
-        _timed(_check_database(state.db_engine), DATABASE_TIMEOUT),
-        redis_status(state),
+        _timed(_check_database(DB_ENGINE.get(state)), DATABASE_TIMEOUT),
+        redis_status(KV_STATE.get(state)),
     )
     config: CheckResult = "ok" if _config_complete(settings) else "down"
     if database != "ok" or config != "ok":
@@ -91,12 +95,6 @@ async def _check_database(engine: AsyncEngine) -> CheckResult:
     async with engine.connect() as conn:
         await conn.execute(text("SELECT 1"))
     return "ok"
-
-
-async def redis_status(state: State) -> CheckResult:
-    """The Redis check under its timeout: the breaker's state (`memory` without REDIS_URL)."""
-    probe: Callable[[], Awaitable[CheckResult]] = state.redis_health  # set by redis_lifespan
-    return await _timed(probe(), REDIS_TIMEOUT)
 
 
 def _config_complete(settings: Settings) -> bool:

@@ -1,4 +1,4 @@
-"""One in-process registry of monotonically increasing counters.
+"""One in-process registry of monotonically increasing counters, and of observed values.
 
 Usage::
 
@@ -6,17 +6,40 @@ Usage::
 
     metrics.counter("ratelimit.limited").inc()
     metrics.snapshot()  # {"ratelimit.limited": 1, ...}
+    metrics.observe("http.api.onboarding.latency_ms", 12.5)
+    metrics.drain_observations()  # {"http.api.onboarding.latency_ms": [12.5]}, then empty
 
 Counters are process-local (each worker counts its own); the metrics publisher reads
 `snapshot()` periodically. `inc` is a plain integer add, safe under asyncio and cheap enough
-for the request path (the GIL makes the add atomic for threads too).
+for the request path (the GIL makes the add atomic for threads too). Observations (latencies)
+are kept as raw values until the publisher drains them, so CloudWatch can compute
+percentiles; at most `MAX_OBSERVATIONS` per name are kept between two drains (EMF takes 100
+values per metric and document).
+
+Names the alarms and dashboard of the infrastructure read (namespace `Cortiware`):
+`activity.invite_*`, `db.connect_failed`, `cache.hit`/`cache.miss`, `http.<group>.latency_ms`
+and `http.<group>.<n>xx`.
 """
 
 from __future__ import annotations
 
 from typing import Final
 
-__all__ = ["Counter", "counter", "reset", "snapshot"]
+__all__ = [
+    "DB_CONNECT_FAILED",
+    "MAX_OBSERVATIONS",
+    "Counter",
+    "counter",
+    "drain_observations",
+    "observe",
+    "reset",
+    "snapshot",
+]
+
+DB_CONNECT_FAILED: Final = "db.connect_failed"
+"""Counter of failed attempts to open a database connection (an infrastructure alarm reads it)."""
+MAX_OBSERVATIONS: Final = 100
+"""Values kept per observed name between two drains; later ones are dropped until the drain."""
 
 
 class Counter:
@@ -49,7 +72,25 @@ def snapshot() -> dict[str, int]:
     return {name: c.value for name, c in sorted(_COUNTERS.items())}
 
 
+_OBSERVATIONS: dict[str, list[float]] = {}
+
+
+def observe(name: str, value: float) -> None:
+    """Keep `value` (e.g. a latency in milliseconds) under `name` until the next drain."""
+    values = _OBSERVATIONS.setdefault(name, [])
+    if len(values) < MAX_OBSERVATIONS:
+        values.append(value)
+
+
+def drain_observations() -> dict[str, list[float]]:
+    """Return the values observed since the last drain, by name, and forget them."""
+    drained = {name: values for name, values in sorted(_OBSERVATIONS.items()) if values}
+    _OBSERVATIONS.clear()
+    return drained
+
+
 def reset() -> None:
-    """Set every counter back to zero (tests only; counters stay registered)."""
+    """Set every counter back to zero and drop observations (tests only)."""
     for c in _COUNTERS.values():
         c.value = 0
+    _OBSERVATIONS.clear()

@@ -42,9 +42,11 @@ class CounterPublisher:
         return {k: v for k, v in changed.items() if v > 0}
 
     async def flush(self) -> int:
-        """Emit one EMF document with every changed counter; return how many it held."""
+        """Emit one EMF document with every changed counter and every observed value (as a
+        list, so CloudWatch keeps percentiles); return how many metrics it held."""
         changed = self.deltas(metrics.snapshot())
-        if not changed:
+        observed = metrics.drain_observations()
+        if not changed and not observed:
             return 0
 
         async def resolve() -> LocalEnvironment:
@@ -55,8 +57,11 @@ class CounterPublisher:
         emf.set_dimensions({"Environment": self.environment})
         for name, value in changed.items():
             emf.put_metric(name, value, "Count")
+        for name, values in observed.items():
+            for observation in values:
+                emf.put_metric(name, observation, "Milliseconds")
         await emf.flush()
-        return len(changed)
+        return len(changed) + len(observed)
 
 
 @asynccontextmanager

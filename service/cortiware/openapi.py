@@ -1,6 +1,6 @@
 """The OpenAPI document: what Litestar generates, plus what the layers around handlers answer.
 
-    python -m cortiware.openapi docs/openapi.json
+    cortiware openapi docs/openapi.json     # or: make openapi
 
 The service serves it live at `/api/docs/openapi.json` (and a reader at `/api/docs`); the
 committed copy lets reviewers see API changes in diffs, and a test keeps it current.
@@ -14,28 +14,26 @@ layers act on:
 
 - every error (`cortiware.errors`): problem+json `Problem`; 500 on every operation;
 - `RequestContextMiddleware`: `X-Request-ID` on every response;
-- `InputGuardMiddleware`: 400 on `/api/` routes but webhooks (NUL, bad JSON);
 - role guards (`require_roles`) and the `principal` dependency: 401, 403;
-- `CSRFMiddleware` (`UNSAFE_METHODS`, its exclusion): `X-CSRF-Token`; 403;
-- `IdempotencyMiddleware` (`takes_claim`, `REQUIRED_ON`): `Idempotency-Key`; 400, 409, 422,
-  503 (`Retry-After`); `Idempotent-Replayed`;
-- `RateLimitMiddleware` (`resolve_group`): 429 with `Retry-After`; `RateLimit*` headers;
 - the request body limit (`MAX_BODY_BYTES`): 413 on unsafe methods;
-- handlers: their own errors (`HANDLER_ERRORS`) and webhook signatures (`SIGNATURE_HEADERS`).
+- what each route declares (`cortiware.route_policy`), which the middleware acts on:
+  `InputGuardMiddleware` 400 (NUL, bad JSON); `CSRFMiddleware` `X-CSRF-Token` and 403;
+  `IdempotencyMiddleware` `Idempotency-Key` (optional or required), 400, 409, 422, 503
+  (`Retry-After`) and `Idempotent-Replayed`; `RateLimitMiddleware` 429 with `Retry-After`
+  and the `RateLimit*` headers; the handler's own errors and required headers (webhook
+  signatures).
 """
 
 from __future__ import annotations
 
 import inspect
 import json
-import re
-import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, fields
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 import msgspec
+from litestar import Litestar
 from litestar.enums import ParamType
 from litestar.handlers import HTTPRouteHandler
 from litestar.openapi.spec import (
@@ -52,110 +50,12 @@ from litestar.openapi.spec import (
 )
 from litestar.routes import HTTPRoute
 
-from cortiware.auth.csrf import CSRF_HEADER, UNSAFE_METHODS, CSRFMiddleware
+from cortiware.auth.csrf import CSRF_HEADER, UNSAFE_METHODS
 from cortiware.errors import PROBLEM_JSON, Problem
-from cortiware.idempotency.middleware import REQUIRED_ON, takes_claim
 from cortiware.middleware.request_context import REQUEST_ID_HEADER
-from cortiware.ratelimit.policy import resolve_group
+from cortiware.route_policy import Idempotency, InputCheck, RoutePolicy, policy_of
 
-if TYPE_CHECKING:
-    from litestar import Litestar
-
-__all__ = [
-    "HANDLER_ERRORS",
-    "SECURITY_SCHEMES",
-    "SIGNATURE_HEADERS",
-    "describe_http_contract",
-    "render_openapi",
-]
-
-HANDLER_ERRORS: Final[Mapping[tuple[str, str], Mapping[int, str]]] = {
-    ("GET", "/api/auth/oidc/login"): {
-        404: "OIDC login is not configured.",
-        502: "The identity provider could not be reached.",
-    },
-    ("GET", "/api/auth/oidc/callback"): {
-        401: "The login attempt expired or the ID token is invalid.",
-        403: "The identity provider gave no role of provider or developer.",
-        404: "OIDC login is not configured.",
-        502: "The identity provider could not be reached.",
-    },
-    ("POST", "/api/auth/login"): {401: "Invalid username or password."},
-    ("GET", "/api/onboarding/verify"): {
-        400: "The token is malformed or was altered.",
-        404: "No invite has this token.",
-        409: "The invite has been accepted already.",
-        410: "The invite has expired.",
-    },
-    ("POST", "/api/onboarding/accept"): {
-        400: "The token is malformed or was altered.",
-        404: "No invite has this token.",
-        409: "The invite has been accepted already, or an owner with this email exists.",
-        410: "The invite has expired.",
-    },
-    ("POST", "/api/provider/invites"): {
-        409: "An owner with this email exists already.",
-        422: "`email` is not an address, or `plan_code` names no active plan.",
-    },
-    ("PUT", "/api/provider/monetization/config"): {
-        422: "`default_plan_code` names no active plan."
-    },
-    ("POST", "/api/provider/plans"): {409: "A plan with this code already exists."},
-    ("PATCH", "/api/provider/plans/{plan_id}"): {
-        404: "No such plan.",
-        409: "The code is taken, or the default plan's code or `active`, or the code of a "
-        "plan subscriptions use, would change.",
-    },
-    ("DELETE", "/api/provider/plans/{plan_id}"): {
-        404: "No such plan.",
-        409: "The plan is the default plan, or is still in use.",
-    },
-    ("POST", "/api/provider/plans/{plan_id}/prices"): {404: "No such plan."},
-    ("POST", "/api/provider/coupons"): {
-        400: "Inconsistent discount, currency or `expires_at`.",
-        409: "A coupon with this code already exists.",
-    },
-    ("DELETE", "/api/provider/coupons/{code}"): {404: "No such coupon."},
-    ("GET", "/api/provider/organizations/{organization_id}"): {404: "No such organization."},
-    ("GET", "/api/provider/audit"): {400: "A cursor this API did not return, or a naive time."},
-    ("GET", "/api/owner/organization"): {404: "The organization no longer exists."},
-    ("GET", "/api/owner/subscription"): {404: "The organization has no subscription."},
-    ("POST", "/api/owner/billing/portal"): {
-        404: "No such organization.",
-        502: "Stripe failed or could not be reached.",
-    },
-    ("POST", "/api/owner/billing/checkout"): {
-        404: "No such organization.",
-        422: "`price_id` is not an active price available in Stripe.",
-        502: "Stripe failed or could not be reached.",
-    },
-    ("POST", "/api/webhooks/stripe"): {
-        400: "Bad or missing `Stripe-Signature`, stale timestamp, or not a Stripe event.",
-        500: "The event could not be processed; it is kept and Stripe retries.",
-    },
-    ("POST", "/api/webhooks/federation"): {
-        400: "Bad or missing signature headers, stale timestamp, or not JSON.",
-        404: "Federation webhooks are not enabled (`FEDERATION_WEBHOOK_SECRETS`).",
-    },
-}
-"""Errors handlers raise themselves (read from their code), by (method, path template).
-
-Litestar's `raises=` on a handler documents the same, and is honoured too; this table keeps
-them in one place while handlers do not declare them.
-"""
-
-SIGNATURE_HEADERS: Final[Mapping[tuple[str, str], Mapping[str, str]]] = {
-    ("POST", "/api/webhooks/stripe"): {
-        "Stripe-Signature": "`t=<unix time>,v1=<hex HMAC-SHA256>`, checked on the raw body.",
-    },
-    ("POST", "/api/webhooks/federation"): {
-        "webhook-id": "Standard Webhooks message id; a repeated id is answered 200, not rerun.",
-        "webhook-timestamp": "Unix seconds; more than 300 s away from now is refused.",
-        "webhook-signature": "`v1,<base64 HMAC-SHA256 of {id}.{timestamp}.{body}>`, "
-        "several separated by spaces while rotating.",
-    },
-}
-"""Request headers the webhooks verify, all required."""
+__all__ = ["SECURITY_SCHEMES", "describe_http_contract", "render_openapi"]
 
 SECURITY_SCHEMES: Final[Mapping[str, SecurityScheme]] = {
     "session": SecurityScheme(
@@ -181,7 +81,6 @@ _HEALTH_503: Final = {
     "/api/health/ready": "`unready`: this process's required config is missing.",
 }
 """Health paths whose 503 is their own JSON body (the 200's schema), not problem+json."""
-_WEBHOOKS: Final = "/api/webhooks/"  # exempt from `InputGuardMiddleware`, as from CSRF etc.
 _RATE_LIMIT_HEADERS: Final = {
     "RateLimit-Policy": '`"<group>";q=<quota>;w=<window seconds>` (IETF draft).',
     "RateLimit": '`"<group>";r=<remaining>;t=<seconds until full>` (IETF draft).',
@@ -218,30 +117,28 @@ class _Facts:
         )
 
     @property
+    def policy(self) -> RoutePolicy:
+        return policy_of(self.handler)
+
+    @property
     def input_guarded(self) -> bool:
-        return self.path.startswith("/api/") and not self.path.startswith(_WEBHOOKS)
+        return self.policy.input_check is not InputCheck.NONE
 
     @property
     def csrf_checked(self) -> bool:
-        exempt = re.match(str(CSRFMiddleware.exclude_path_pattern), self.path)
-        return self.method in UNSAFE_METHODS and exempt is None
+        return self.method in UNSAFE_METHODS and self.policy.csrf
 
     @property
     def idempotent(self) -> bool:
-        probe: Any = {
-            "method": self.method,
-            "path": self.path,
-            "headers": [(b"idempotency-key", b"k")],
-        }
-        return takes_claim(probe)
+        return self.method in UNSAFE_METHODS and self.policy.idempotency is not Idempotency.EXEMPT
 
     @property
     def key_required(self) -> bool:
-        return (self.method, self.path) in REQUIRED_ON
+        return self.policy.idempotency is Idempotency.REQUIRED
 
     @property
     def rate_limit_group(self) -> str | None:
-        group = resolve_group(self.method, self.path)
+        group = self.policy.rate_limit
         return None if group is None else group.value
 
     def errors(self, validated: bool) -> dict[int, list[str]]:
@@ -257,7 +154,7 @@ class _Facts:
         if self.input_guarded:
             body = (
                 " or body (or non-UTF-8 or over-nested JSON)"
-                if self.method in UNSAFE_METHODS
+                if self.method in UNSAFE_METHODS and self.policy.input_check is InputCheck.FULL
                 else ""
             )
             add(400, f"A NUL character in the path, query{body}.")
@@ -276,7 +173,7 @@ class _Facts:
             add(413, "The request body is over 1 MiB.")
         if self.rate_limit_group is not None:
             add(429, f"The `{self.rate_limit_group}` rate limit is exhausted (`Retry-After`).")
-        for status, reason in HANDLER_ERRORS.get((self.method, self.path), {}).items():
+        for status, reason in self.policy.errors.items():
             add(status, reason)
         add(500, "An unexpected error; quote `request_id` when reporting it.")
         return why
@@ -334,7 +231,7 @@ class _Facts:
                     schema=Schema(type=OpenAPIType.STRING),
                 )
             )
-        for name, description in SIGNATURE_HEADERS.get((self.method, self.path), {}).items():
+        for name, description in self.policy.request_headers.items():
             params.append(
                 Parameter(
                     name=name,
@@ -462,26 +359,7 @@ def _to_node(node: Mapping[str, Any]) -> Schema | Reference:
     return Reference(ref=node["$ref"]) if "$ref" in node else _to_schema(node)
 
 
-def render_openapi() -> str:
-    """The OpenAPI document as stable, pretty-printed JSON."""
-    from cortiware.app import create_app
-    from cortiware.settings import Settings
-
-    app = create_app(Settings.from_env({}))
+def render_openapi(app: Litestar) -> str:
+    """`app`'s OpenAPI document as stable, pretty-printed JSON."""
     schema: dict[str, Any] = app.openapi_schema.to_schema()
     return json.dumps(schema, indent=2, sort_keys=True) + "\n"
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Write the document to the path given (stdout when none)."""
-    args = sys.argv[1:] if argv is None else argv
-    text = render_openapi()
-    if args:
-        Path(args[0]).write_text(text, encoding="utf-8")
-    else:
-        sys.stdout.write(text)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

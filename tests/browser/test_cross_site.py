@@ -77,7 +77,7 @@ def _posts_to_service(tab: Tab, service: Service) -> list[dict[str, str]]:
 
 
 def _no_forged_invite(tab: Tab) -> None:
-    tab.page.goto("/provider")
+    tab.page.goto("/provider/invites")
     expect(tab.page.get_by_text("Forged Org")).to_have_count(0)
 
 
@@ -96,8 +96,10 @@ def test_cross_site_form_is_refused(tab: Tab, service: Service, attacker: str) -
 
 
 def test_null_origin_cross_site_form_is_refused(tab: Tab, service: Service, attacker: str) -> None:
-    """A sandboxed frame's form (`Origin: null`, cross-site) is refused too."""
+    """A sandboxed frame's form (`Origin: null`, cross-site) is refused too, and the refusal
+    page itself will not be shown inside another site's frame."""
     tab.error_pages_expected = True
+    tab.expected_console += ["Refused to display", "Framing "]
     log_in(tab.page, "provider", STAFF_PASSWORDS["provider"], lands_on="/provider")
     posts = _posts_to_service(tab, service)
     tab.page.goto(f"{attacker}/sandboxed")
@@ -105,6 +107,7 @@ def test_null_origin_cross_site_form_is_refused(tab: Tab, service: Service, atta
     with tab.page.expect_response(lambda r: r.request.method == "POST") as answer:
         frame.get_by_role("button", name="Win a prize").click()
     assert answer.value.status == 403
+    assert answer.value.headers["x-frame-options"] == "DENY"
     assert posts[-1]["origin"] == "null"
     _no_forged_invite(tab)
 
@@ -113,6 +116,7 @@ def test_form_without_its_token_is_refused(tab: Tab) -> None:
     """A same-site form post whose CSRF token was removed gets the HTML 403 page."""
     tab.error_pages_expected = True
     log_in(tab.page, "provider", STAFF_PASSWORDS["provider"], lands_on="/provider")
+    tab.page.goto("/provider/invites")
     form = tab.page.locator("form[action='/provider/invites']")
     form.locator("input[name='_csrf']").evaluate("input => input.remove()")
     form.get_by_label("Owner e-mail").fill("no-token@example.com")

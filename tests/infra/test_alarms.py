@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from infra.components.alarms import GIB
-from infra.components.canary import CANARY_SCRIPT
+from infra.components.canary import CANARY_SCRIPT, CHECKS
 from infra.offline import REPO_ROOT, OfflineRun
 
 from tests.infra.conftest import one
@@ -13,7 +13,15 @@ pytestmark = pytest.mark.infra
 
 EXPECTED = {
     "alb-5xx-rate",
-    "target-p99-latency",
+    "target-p95-latency",
+    "onboarding-conversion",
+    "db-connection-failures",
+    "rds-freeable-memory",
+    "rds-transaction-ids",
+    "rds-disk-queue-depth",
+    "prune-task-failed",
+    "backup-job-failed",
+    "secret-age",
     "unhealthy-hosts",
     "rds-cpu",
     "rds-free-storage",
@@ -23,26 +31,50 @@ EXPECTED = {
     "redis-evictions",
     "ecs-running-tasks",
     "canary-success",
+    "canary-verify-success",
+    "canary-provider-success",
+    "canary-owner-success",
 }
-RUNBOOK_SECTIONS = ("## What it means", "## First checks", "## Mitigation", "## Escalation")
+EXPECTED_BY_STACK = {
+    # Burstable db.t4g in staging earns CPU credits; prod has a read replica.
+    "staging": {*EXPECTED, "rds-cpu-credits"},
+    "prod": {*EXPECTED, "rds-replica-lag"},
+}
+SHARED_RUNBOOKS = {
+    f"canary-{check}-success": "canary-success" for check in ("verify", "provider", "owner")
+}
+"""Alarms of one kind that share a runbook."""
+RUNBOOK_SECTIONS = (
+    "## Meaning",
+    "## Impact",
+    "## Diagnosis",
+    "## Mitigation",
+    "## Rollback",
+    "## Verification",
+    "## Escalation",
+)
+"""The runbook format every alarm runbook follows."""
 
 
 def test_every_alarm_points_at_an_existing_runbook(run: OfflineRun) -> None:
-    """Each alarm's Runbook tag and description name runbooks/<alarm>.md, and that file exists."""
+    """Each alarm's Runbook tag and description name runbooks/<alarm>.md (the canaries share
+    one), and that file exists."""
     alarms = run.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
     shorts = {a.inputs["name"].removeprefix(f"cortiware-{run.stack}-") for a in alarms}
-    assert shorts == EXPECTED
+    assert shorts == EXPECTED_BY_STACK[run.stack]
     for alarm in alarms:
         short = alarm.inputs["name"].removeprefix(f"cortiware-{run.stack}-")
         runbook = alarm.inputs["tags"]["Runbook"]
-        assert runbook == f"runbooks/{short}.md"
+        assert runbook == f"runbooks/{SHARED_RUNBOOKS.get(short, short)}.md"
         assert runbook in alarm.inputs["alarmDescription"]
         assert (REPO_ROOT / runbook).is_file(), runbook
 
 
-@pytest.mark.parametrize("alarm", sorted(EXPECTED))
+@pytest.mark.parametrize(
+    "alarm", sorted({SHARED_RUNBOOKS.get(a, a) for a in set.union(*EXPECTED_BY_STACK.values())})
+)
 def test_each_runbook_has_the_operator_sections(alarm: str) -> None:
-    """Every alarm runbook explains meaning, first checks, mitigation and escalation."""
+    """Every alarm runbook has the operator sections, from meaning to escalation."""
     text = (REPO_ROOT / "runbooks" / f"{alarm}.md").read_text()
     for section in RUNBOOK_SECTIONS:
         assert section in text, section
@@ -70,9 +102,35 @@ def test_email_subscriptions_come_from_config(staging: OfflineRun, prod: Offline
         (staging, {"oncall-staging@cortiware.example.com"}),
         (prod, {"oncall@cortiware.example.com", "platform@cortiware.example.com"}),
     ):
-        subscriptions = run.of_type("aws:sns/topicSubscription:TopicSubscription")
+        subscriptions = [
+            s
+            for s in run.of_type("aws:sns/topicSubscription:TopicSubscription")
+            if s.inputs["protocol"] == "email"
+        ]
         assert {s.inputs["endpoint"] for s in subscriptions} == emails
-        assert {s.inputs["protocol"] for s in subscriptions} == {"email"}
+
+
+def test_pager_endpoint_is_an_https_subscriber_per_stack(run: OfflineRun) -> None:
+    """Each stack's pagerUrl is an auto-confirming HTTPS subscription of the alarm topic."""
+    (pager,) = [
+        s
+        for s in run.of_type("aws:sns/topicSubscription:TopicSubscription")
+        if s.inputs["protocol"] == "https"
+    ]
+    assert pager.inputs["endpoint"] == (
+        f"https://events.pagerduty.example.com/integration/cortiware-{run.stack}/enqueue"
+    )
+    assert pager.inputs["topic"] == run.outputs["alarmTopicArn"]
+    assert pager.inputs["endpointAutoConfirms"] is True
+
+
+def test_paging_runbook_proves_delivery_with_set_alarm_state() -> None:
+    """The paging runbook drives a real alarm through the topic and checks the action history."""
+    text = (REPO_ROOT / "runbooks" / "paging.md").read_text()
+    assert "aws cloudwatch set-alarm-state" in text
+    assert "describe-alarm-history" in text
+    for section in RUNBOOK_SECTIONS:
+        assert section in text, section
 
 
 def test_redis_alarms_watch_every_node(prod: OfflineRun) -> None:
@@ -91,33 +149,51 @@ def test_running_task_alarm_compares_running_with_desired(run: OfflineRun) -> No
     assert alarm.inputs["comparisonOperator"] == "GreaterThanThreshold"
 
 
-def test_canary_checks_health_every_five_minutes(run: OfflineRun) -> None:
-    """The canary calls the stack's /api/health every 5 minutes with its own bucket and role."""
-    canary = one(run, "aws:synthetics/canary:Canary")
-    assert canary.inputs["schedule"]["expression"] == "rate(5 minutes)"
-    assert canary.inputs["runConfig"]["environmentVariables"]["BASE_URL"] == run.outputs["url"]
-    assert canary.inputs["executionRoleArn"].endswith(":role/canary-role")
-    assert canary.inputs["artifactS3Location"].startswith(
-        f"s3://cortiware-{run.stack}-canary-artifacts-"
-    )
-    assert canary.inputs["startCanary"] is True
-    assert "/api/health" in CANARY_SCRIPT
-    compile(CANARY_SCRIPT, "health_check.py", "exec")
-    alarm = run.named("canary-success")
-    assert alarm.inputs["metricName"] == "SuccessPercent"
-    assert alarm.inputs["dimensions"] == {"CanaryName": canary.inputs["name"]}
+def test_canaries_check_the_four_required_endpoints_every_five_minutes(run: OfflineRun) -> None:
+    """One canary per required endpoint (health, verify, provider, owner) runs the shared
+    script with its CHECK every 5 minutes, with the shared bucket and role and an alarm."""
+    canaries = {c.inputs["name"]: c for c in run.of_type("aws:synthetics/canary:Canary")}
+    assert set(canaries) == {f"cw-{run.stack}-{check}" for check in CHECKS}
+    assert set(CHECKS.values()) == {"/api/health", "/api/onboarding/verify", "/provider", "/owner"}
+    compile(CANARY_SCRIPT, "endpoint_checks.py", "exec")
+    for check, path in CHECKS.items():
+        canary = canaries[f"cw-{run.stack}-{check}"].inputs
+        assert path in CANARY_SCRIPT
+        assert canary["schedule"]["expression"] == "rate(5 minutes)"
+        assert canary["runConfig"]["environmentVariables"] == {
+            "BASE_URL": run.outputs["url"],
+            "CHECK": check,
+        }
+        assert canary["handler"] == "endpoint_checks.handler"
+        assert canary["executionRoleArn"].endswith(":role/canary-role")
+        assert canary["artifactS3Location"].startswith(
+            f"s3://cortiware-{run.stack}-canary-artifacts-"
+        )
+        assert canary["startCanary"] is True
+        alarm_name = "canary-success" if check == "health" else f"canary-{check}-success"
+        (alarm,) = [
+            a
+            for a in run.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
+            if a.inputs["name"] == f"cortiware-{run.stack}-{alarm_name}"
+        ]
+        assert alarm.inputs["metricName"] == "SuccessPercent"
+        assert alarm.inputs["dimensions"] == {"CanaryName": canary["name"]}
+        assert alarm.inputs["tags"]["Runbook"] == "runbooks/canary-success.md"
+    assert run.outputs["canaryName"] == f"cw-{run.stack}-health"
 
 
 def test_canary_role_is_scoped_to_its_bucket_and_logs(run: OfflineRun) -> None:
-    """The canary writes only its artifact prefix and its own Lambda log groups."""
+    """The canaries write only their artifact prefix and their own Lambda log groups."""
     from tests.infra.conftest import policy_statements
 
     statements = {s["Sid"]: s for s in policy_statements(run.named("canary-policy"))}
-    bucket = one(run, "aws:synthetics/canary:Canary").inputs["artifactS3Location"]
+    bucket = run.of_type("aws:synthetics/canary:Canary")[0].inputs["artifactS3Location"]
     bucket_name = bucket.removeprefix("s3://").split("/")[0]
     assert statements["WriteOwnArtifacts"]["Resource"] == [f"arn:aws:s3:::{bucket_name}/runs/*"]
-    logs = statements["WriteOwnLambdaLogs"]["Resource"][0]
-    assert logs.endswith(f"log-group:/aws/lambda/cwsyn-cw-{run.stack}-health-*")
+    logs = statements["WriteOwnLambdaLogs"]["Resource"]
+    assert sorted(group.split("log-group:")[1] for group in logs) == sorted(
+        f"/aws/lambda/cwsyn-cw-{run.stack}-{check}-*" for check in CHECKS
+    )
 
 
 def test_free_storage_alarm_sits_below_the_autoscaling_trigger(run: OfflineRun) -> None:
@@ -133,7 +209,7 @@ def test_free_storage_alarm_sits_below_the_autoscaling_trigger(run: OfflineRun) 
 def test_canary_bucket_expires_run_artifacts_but_never_its_code(run: OfflineRun) -> None:
     """Expiry is scoped to the prefix the canary writes its runs to, and the code object's
     key lies outside every expiring rule."""
-    canary = one(run, "aws:synthetics/canary:Canary")
+    canary = run.of_type("aws:synthetics/canary:Canary")[0]
     location = canary.inputs["artifactS3Location"].removeprefix("s3://")
     bucket_name, runs_prefix = location.split("/", 1)
     assert runs_prefix == "runs/"

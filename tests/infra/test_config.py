@@ -30,6 +30,9 @@ def _with(stack: str, key: str, **changes: object) -> dict[str, str]:
         ("service", {"minCount": 5}, "minCount <= desiredCount <= maxCount"),
         ("domain", {"name": None, "certificateArn": None}, "only serves HTTPS"),
         ("alerts", {"dbMinFreeStorageGb": 2}, "alerts.dbMinFreeStorageGb=2 must be below 10%"),
+        ("alerts", {"pagerUrl": "http://pager.example.com"}, "alerts.pagerUrl must be an https"),
+        ("alerts", {"conversionWindowHours": 25}, "alerts.conversionWindowHours=25"),
+        ("service", {"sentryTracesSampleRate": 1.5}, "sentryTracesSampleRate must be between"),
         (
             "database",
             {"performanceInsightsRetentionDays": 30},

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
+from datetime import date
 from typing import Any
 
 import pytest
+from infra.offline import OfflineRun
+from infra.plan import check_policies
 from infra.policy import rules
 from infra.policy.rules import validation_args
 from pulumi_policy import (
@@ -231,3 +235,51 @@ def test_pack_lists_every_rule_as_mandatory() -> None:
         "no-world-open-ingress",
         "prod-database-deletion-protected",
     }
+
+
+def _runtime_violations(runtime: str, today: date) -> list[str]:
+    found: list[str] = []
+    rules.canary_runtime_supported(
+        validation_args(rules.CANARY, {"runtimeVersion": runtime}, name="canary"),
+        lambda message, _urn: found.append(message),
+        today,
+    )
+    return found
+
+
+def test_canary_on_a_deprecated_runtime_is_refused() -> None:
+    """syn-python-selenium-5.1, deprecated on 2026-02-03, is a violation from that day on."""
+    (message,) = _runtime_violations("syn-python-selenium-5.1", date(2026, 2, 3))
+    assert "deprecated by AWS on 2026-02-03" in message
+    assert _runtime_violations("syn-python-selenium-5.1", date(2026, 2, 2)) == []
+
+
+def test_canary_on_a_current_runtime_passes() -> None:
+    """The runtime the stacks use is not deprecated today."""
+    assert _runtime_violations("syn-python-selenium-14.0", date.today()) == []
+    assert _runtime_violations("syn-nodejs-puppeteer-9.1", date.today()) == []
+
+
+@pytest.mark.parametrize("runtime", ["syn-python-selenium-1.0", "syn-1.0", "python3.12", ""])
+def test_canary_on_an_ancient_or_unknown_runtime_is_refused(runtime: str) -> None:
+    """Runtimes older than every supported one, or not runtime names at all, are refused."""
+    assert len(_runtime_violations(runtime, date.today())) == 1
+
+
+def test_stacks_canaries_use_a_supported_runtime(run: OfflineRun) -> None:
+    """Both stacks' canaries pass the runtime rule, and the plan fails once one is put on a
+    deprecated runtime."""
+    _, violations = check_policies(run)
+    assert [v for v in violations if v[0] == "canary-runtime-supported"] == []
+    broken = dataclasses.replace(
+        run,
+        resources=tuple(
+            dataclasses.replace(r, inputs={**r.inputs, "runtimeVersion": "syn-python-selenium-5.1"})
+            if r.type == rules.CANARY
+            else r
+            for r in run.resources
+        ),
+    )
+    _, violations = check_policies(broken)
+    runtime_violations = [v for v in violations if v[0] == "canary-runtime-supported"]
+    assert len(runtime_violations) == len(run.of_type(rules.CANARY)) == 4

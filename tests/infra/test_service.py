@@ -105,7 +105,7 @@ def test_migration_and_prune_jobs(run: OfflineRun) -> None:
     bucket = run.outputs["archiveBucket"]
     prune = container(run, "audit-prune")["command"]
     assert prune == ["audit", "prune", "--archive-to", f"s3://{bucket}/audit/"]
-    schedule = one(run, "aws:scheduler/schedule:Schedule")
+    schedule = run.named("service-audit-prune")
     assert schedule.inputs["scheduleExpression"].startswith("cron(")
     ecs = schedule.inputs["target"]["ecsParameters"]
     assert ecs["taskDefinitionArn"].endswith(f"cortiware-{run.stack}-audit-prune:1")
@@ -143,19 +143,19 @@ def test_http_redirects_to_https_with_modern_tls(run: OfflineRun) -> None:
     assert certificate.inputs["validationMethod"] == "DNS"
 
 
-def test_target_group_checks_full_health(run: OfflineRun) -> None:
-    """The target group health-checks /api/health on the app port."""
+def test_target_group_checks_readiness(run: OfflineRun) -> None:
+    """The target group health-checks the readiness path (no database check) on the app port."""
     group = one(run, "aws:lb/targetGroup:TargetGroup")
-    assert group.inputs["healthCheck"]["path"] == "/api/health"
+    assert group.inputs["healthCheck"]["path"] == "/api/health/ready"
     assert group.inputs["port"] == 8000
     assert group.inputs["targetType"] == "ip"
 
 
 def test_target_health_outlasts_a_multi_az_failover(run: OfflineRun) -> None:
-    """A target turns unhealthy only after 150 s or more of failed /api/health checks, longer
+    """A target turns unhealthy only after 150 s or more of failed readiness checks, longer
     than a Multi-AZ failover (60-120 s), so a failover does not make ECS replace every task."""
     check = one(run, "aws:lb/targetGroup:TargetGroup").inputs["healthCheck"]
-    assert check["path"] == "/api/health"
+    assert check["path"] == "/api/health/ready"
     assert check["unhealthyThreshold"] * check["interval"] >= 150
     assert check["timeout"] < check["interval"]
 

@@ -12,9 +12,13 @@ import httpx
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cortiware.app import create_app
+from cortiware.cache import Cache
 from cortiware.db import migrate
+from cortiware.db.engine import create_engine
+from cortiware.kv import KV, KVConfig
 from cortiware.settings import Settings
 from tests.conftest import SettingsFactory
 from tests.integration.backends import Backends, BackendUnavailable, pick, scratch_database
@@ -101,6 +105,26 @@ async def client(app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
     """An HTTP client for `app`, lifespan included."""
     async with AsyncTestClient(app=app, base_url="http://testserver.local") as test_client:
         yield test_client
+
+
+@pytest.fixture
+async def sessions(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """Sessions on the run's database, on the test's own loop (for calling services directly)."""
+    engine = create_engine(database_url, pool_size=2)
+    try:
+        yield async_sessionmaker(engine, expire_on_commit=False)
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture
+async def cache(redis_url: str, redis_prefix: str) -> AsyncIterator[Cache]:
+    """A cache on the run's Redis under the test's own key prefix."""
+    kv = KV.from_url(redis_url, KVConfig(key_prefix=redis_prefix, command_timeout=2))
+    try:
+        yield Cache(kv)
+    finally:
+        await kv.aclose()
 
 
 @asynccontextmanager

@@ -107,6 +107,23 @@ async def test_retention_round_trip_is_audited(
     await client.put("/api/provider/audit/retention", json={"days": 90})
 
 
+async def test_changed_retention_shows_in_the_cached_global_config(
+    client: AsyncTestClient[Litestar],
+) -> None:
+    """Setting the retention to 123 days reads back 123 from the (cached) global config."""
+    client.headers["X-CSRF-Token"] = await login_staff(client, "provider")
+    before = (await client.get("/api/provider/audit/retention")).json()["days"]
+    config = await client.get("/api/provider/monetization/config")  # now cached
+    assert config.json()["audit_retention_days"] == before
+    try:
+        put = await client.put("/api/provider/audit/retention", json={"days": 123})
+        assert put.status_code == 200
+        config = await client.get("/api/provider/monetization/config")
+        assert config.json()["audit_retention_days"] == 123
+    finally:
+        await client.put("/api/provider/audit/retention", json={"days": before})
+
+
 async def test_prune_archives_then_deletes_in_batches(
     db: async_sessionmaker[AsyncSession], tmp_path: Path
 ) -> None:

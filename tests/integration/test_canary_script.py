@@ -24,16 +24,17 @@ Handler = Callable[[object, object], str]
 
 @pytest.fixture
 def canary(monkeypatch: pytest.MonkeyPatch) -> Callable[[str], Handler]:
-    """Loads the canary module as Synthetics would, with `BASE_URL` set to the given URL."""
+    """Loads the canary module as Synthetics would, with `BASE_URL` and `CHECK` set."""
     common = types.ModuleType("aws_synthetics.common")
     common.synthetics_logger = logging.getLogger("synthetics")  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "aws_synthetics", types.ModuleType("aws_synthetics"))
     monkeypatch.setitem(sys.modules, "aws_synthetics.common", common)
 
-    def load(base_url: str) -> Handler:
+    def load(base_url: str, check: str = "health") -> Handler:
         monkeypatch.setenv("BASE_URL", base_url)
-        namespace: dict[str, object] = {"__name__": "health_check"}
-        exec(compile(CANARY_SCRIPT, "health_check.py", "exec"), namespace)  # noqa: S102
+        monkeypatch.setenv("CHECK", check)
+        namespace: dict[str, object] = {"__name__": "endpoint_checks"}
+        exec(compile(CANARY_SCRIPT, "endpoint_checks.py", "exec"), namespace)  # noqa: S102
         handler = namespace["handler"]
         assert callable(handler)
         return handler  # type: ignore[return-value]
@@ -85,3 +86,30 @@ def test_canary_fails_when_nothing_answers(canary: Callable[[str], Handler]) -> 
     base = f"http://127.0.0.1:{free_port()}"
     with pytest.raises(RuntimeError, match=rf"^{base}/api/health unreachable: "):
         canary(base)(None, None)
+
+
+@pytest.mark.parametrize(
+    ("check", "answer"), [("verify", "refused"), ("provider", "login"), ("owner", "login")]
+)
+def test_endpoint_canaries_pass_on_the_real_service(
+    canary: Callable[[str, str], Handler],
+    healthy: str,
+    check: str,
+    answer: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Verify refuses a missing token with 400 problem+json; /provider and /owner lead an
+    anonymous visitor to the login form: each check passes against the real service."""
+    with caplog.at_level(logging.INFO, logger="synthetics"):
+        assert canary(healthy, check)(None, None) == answer
+    assert f"{'verify' if check == 'verify' else '/' + check} ok" in caplog.text
+
+
+@pytest.mark.parametrize("check", ["verify", "provider", "owner"])
+def test_endpoint_canaries_fail_on_a_wrong_answer(
+    canary: Callable[[str, str], Handler], healthy: str, check: str
+) -> None:
+    """Pointed at a path prefix that answers 404 everywhere, every endpoint check fails and
+    names what it saw instead."""
+    with pytest.raises(RuntimeError, match=r"answered 404"):
+        canary(healthy + "/no-such-prefix", check)(None, None)

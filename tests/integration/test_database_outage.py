@@ -26,6 +26,7 @@ from tests.support.postgres_server import PostgresServer, postgres_server
 UNLIMITED = {
     "RATE_LIMIT_DEFAULT": "1000000/minute",
     "RATE_LIMIT_AUTH": "1000000/minute",
+    "RATE_LIMIT_AUTH_IP": "1000000/minute",
     "RATE_LIMIT_ONBOARDING": "1000000/minute",
 }
 

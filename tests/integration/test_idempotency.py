@@ -17,8 +17,8 @@ from cortiware.errors import exception_handlers
 from cortiware.idempotency import ClaimOutcome, IdempotencyStore, StoredResponse
 from cortiware.idempotency.store import LimitCheck
 from cortiware.kv import KV, KVConfig
-from cortiware.kv.wiring import redis_lifespan, redis_middleware
 from cortiware.ratelimit import GCRALimiter
+from cortiware.wiring import redis_lifespan, redis_middleware
 from tests.conftest import SettingsFactory
 from tests.integration.conftest import in_loop_client
 from tests.support.auth import login_staff
@@ -195,6 +195,39 @@ async def test_keyed_requests_are_limited_by_the_claim_script_in_one_bucket(
     assert refused_plain.status_code == 429
     assert effects == [1, 2, 3]
     assert len(claimed) == 2  # "a" and "b"; the refused "c" left no record
+
+
+async def test_the_limiter_and_the_claim_script_decide_alike_on_redis(
+    redis_url: str, redis_prefix: str
+) -> None:
+    """The GCRA the limiter runs and the one inside the claim script (one template, rendered
+    twice) give the same decisions on Redis, refusals included, for several limits."""
+    kv = KV.from_url(redis_url, KVConfig(key_prefix=redis_prefix))
+    limiter = GCRALimiter(kv)
+    store = IdempotencyStore(kv, secret=SEAL_SECRET)
+    try:
+        for limit, period in ((1, 3600.0), (3, 60.0), (7, 60.0)):
+            for step in range(limit + 2):
+                alone = await limiter.hit(f"alone-{limit}", limit, period)
+                check = LimitCheck(limiter, f"claimed-{limit}", limit, period)
+                claim = await store.claim(f"key-{limit}-{step}", "fp", check)
+                decision = claim.decision
+                assert decision is not None
+                assert claim.outcome is (
+                    ClaimOutcome.ACQUIRED if alone.allowed else ClaimOutcome.LIMITED
+                )
+                assert (decision.allowed, decision.limit, decision.remaining) == (
+                    alone.allowed,
+                    alone.limit,
+                    alone.remaining,
+                ), (limit, step)
+                # The two ran a few milliseconds apart.
+                assert abs(decision.reset_after - alone.reset_after) < 1.0, (limit, step)
+                assert abs(decision.retry_after - alone.retry_after) < 1.0, (limit, step)
+            assert not alone.allowed  # the run went past the limit
+    finally:
+        await store.aclose()
+        await kv.aclose()
 
 
 async def test_limit_and_claim_together_in_memory_while_redis_is_unconfigured() -> None:

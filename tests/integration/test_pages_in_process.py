@@ -81,8 +81,9 @@ async def test_onboarding_page_makes_no_http_request(
         "/onboarding",
         data={**_hidden(form.text), "token": token, "name": "Pat",
               "password": "a-long-owner-password"},
+        follow_redirects=False,
     )  # fmt: skip
-    assert accepted.status_code == 201, accepted.text
+    assert accepted.status_code == 303, accepted.text
     assert asgi_entries == ["/onboarding", "/onboarding"]
 
 
@@ -96,14 +97,15 @@ async def test_no_page_enters_the_app_twice(
         follow_redirects=False,
     )
     assert login.status_code == 303
-    dashboard = await client.get("/provider")
+    dashboard = await client.get("/provider/plans")
     assert dashboard.status_code == 200
     plan = await client.post(
         "/provider/plans",
         data={**_hidden(dashboard.text), "code": f"ip{uuid.uuid4().hex[:8]}", "name": "In"},
+        follow_redirects=False,
     )
-    assert plan.status_code == 200, plan.text
-    assert asgi_entries == ["/login", "/provider", "/provider/plans"]
+    assert plan.status_code == 303, plan.text
+    assert asgi_entries == ["/login", "/provider/plans", "/provider/plans"]
 
 
 async def _raw(
@@ -172,7 +174,7 @@ async def test_onboarding_token_never_reaches_the_logs(
             fields = {**_hidden(page), "token": token, "name": "Pat",
                       "password": "a-long-owner-password"}  # fmt: skip
             status, page = await _raw(app, "POST", "/onboarding", form=fields)
-            assert status == 201, page
+            assert status == 303, page
             status, _ = await _raw(app, "GET", "/onboarding", query=query)
             assert status == 409
         captured = capsys.readouterr()
@@ -226,20 +228,22 @@ async def test_login_page_and_api_share_the_auth_limit(
 async def test_double_submitted_form_acts_once(
     client: AsyncTestClient[Litestar], database_url: str
 ) -> None:
-    """Posting one rendered invite form twice creates one invite and shows the same link."""
+    """Posting one rendered invite form twice creates one invite and shows the same link;
+    the same form key with other values is refused."""
     login = await client.post(
         "/login",
         data={"username": "provider", "password": STAFF_PASSWORDS["provider"]},
         follow_redirects=False,
     )
     assert login.status_code == 303
-    dashboard = await client.get("/provider")
+    dashboard = await client.get("/provider/invites")
     email = f"twice-{uuid.uuid4().hex[:8]}@example.com"
     form = {**_hidden(dashboard.text), "email": email, "org_name": "Twice Org"}
     first = await client.post("/provider/invites", data=form)
     second = await client.post("/provider/invites", data=form)
-    assert first.status_code == second.status_code == 200
-    links = [re.search(r'<code class="link">([^<]+)</code>', r.text) for r in (first, second)]
+    assert first.status_code == second.status_code == 200  # each followed to the GET
+    shown = r'id="invite-link" class="link" readonly value="([^"]+)"'
+    links = [re.search(shown, r.text) for r in (first, second)]
     assert links[0] is not None
     assert links[1] is not None
     assert html.unescape(links[0].group(1)) == html.unescape(links[1].group(1))

@@ -17,9 +17,9 @@ from litestar import Litestar, get
 from cortiware.app import create_app
 from cortiware.errors import exception_handlers
 from cortiware.kv import KV, KVConfig
-from cortiware.kv.wiring import redis_lifespan, redis_middleware
 from cortiware.ratelimit import GCRALimiter
 from cortiware.settings import Settings
+from cortiware.wiring import redis_lifespan, redis_middleware
 from tests.conftest import TEST_ENV, SettingsFactory
 from tests.support.servers import free_port, redis_server
 

@@ -17,7 +17,7 @@ from litestar.datastructures import State
 from cortiware.db.engine import create_engine
 from cortiware.errors import exception_handlers
 from cortiware.health import health
-from cortiware.kv.wiring import redis_lifespan, redis_middleware
+from cortiware.wiring import redis_lifespan, redis_middleware
 from tests.conftest import SettingsFactory
 from tests.support.servers import redis_server
 

@@ -12,8 +12,11 @@ from click.testing import CliRunner
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cortiware.billing.sync import sync_subscriptions
+from cortiware.cache import Cache
 from cortiware.cli import main
 from cortiware.db.engine import create_engine
+from cortiware.kv import KV, KVConfig
+from cortiware.organizations.service import OrganizationService
 from cortiware.webhooks import stripe_events
 from cortiware.webhooks.store import IncomingEvent
 from tests.conftest import TEST_ENV, SettingsFactory
@@ -148,3 +151,84 @@ def test_replay_command_processes_unmatched_events_since(isolated_database_url: 
     assert result.exit_code == 0, result.output
     assert "processed" in result.output
     assert asyncio.run(after()) == ("processed", 2, "active")
+
+
+async def _organization_status(
+    db: async_sessionmaker[AsyncSession], cache: Cache, org_id: uuid.UUID
+) -> str | None:
+    """The organization's subscription status in the provider's (cached) list."""
+    async with db() as session:
+        listed = await OrganizationService(session=session, cache=cache).summaries()
+    return next(o.subscription_status for o in listed if o.id == org_id)
+
+
+async def test_sync_drops_the_cached_organization_views(
+    make_settings: SettingsFactory,
+    db: async_sessionmaker[AsyncSession],
+    redis_url: str,
+    redis_prefix: str,
+) -> None:
+    """After a sync changed a subscription, the cached organization list shows the change."""
+    suffix = uuid.uuid4().hex[:10]
+    customer, sub = f"cus_{suffix}", f"sub_{suffix}"
+    org_id = await create_organization(db, customer=customer)
+    kv = KV.from_url(redis_url, KVConfig(key_prefix=redis_prefix, command_timeout=2))
+    cache = Cache(kv)
+    try:
+        assert await _organization_status(db, cache, org_id) is None  # cached without one
+        fake = FakeStripe()
+        fake.subscriptions[sub] = subscription_object(sub, customer=customer, status="past_due")
+        await sync_subscriptions(fake_client(make_settings(), fake), db, cache=cache)
+        assert await _organization_status(db, cache, org_id) == "past_due"
+    finally:
+        await kv.aclose()
+
+
+def test_replay_command_drops_the_cached_organization_views(
+    isolated_database_url: str, redis_url: str, redis_prefix: str
+) -> None:
+    """`cortiware stripe replay` that processes an event invalidates the `organizations`
+    cache group on the shared Redis, so every instance reads the new status."""
+    database_url = isolated_database_url
+    suffix = uuid.uuid4().hex[:10]
+    customer, sub, evt = f"cus_{suffix}", f"sub_{suffix}", f"evt_{suffix}"
+    version = {"n": 1}
+
+    async def fetch() -> dict[str, int]:
+        return dict(version)
+
+    async def cached() -> dict[str, int]:
+        kv = KV.from_url(redis_url, KVConfig(key_prefix=redis_prefix, command_timeout=2))
+        try:
+            value: dict[str, int] = await Cache(kv).cached("organizations:list", 300, fetch)
+            return value
+        finally:
+            await kv.aclose()
+
+    async def before() -> str:
+        engine = create_engine(database_url, pool_size=1)
+        sessions = async_sessionmaker(engine, expire_on_commit=False)
+        try:
+            status = await _receive(
+                sessions, _event(evt, 1_770_000_000, subscription_object(sub, customer=customer))
+            )
+            await create_organization(sessions, customer=customer)
+            return status
+        finally:
+            await engine.dispose()
+
+    assert asyncio.run(before()) == "unmatched"
+    assert asyncio.run(cached()) == {"n": 1}
+    version["n"] = 2
+    assert asyncio.run(cached()) == {"n": 1}  # still the cached copy
+    env = {
+        **TEST_ENV,
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "CORTIWARE_REDIS_PREFIX": redis_prefix,
+        "CORTIWARE_REDIS_TIMEOUT": "2",
+    }
+    result = CliRunner().invoke(main, ["stripe", "replay"], env=env)
+    assert result.exit_code == 0, result.output
+    assert "processed 1" in result.output
+    assert asyncio.run(cached()) == {"n": 2}

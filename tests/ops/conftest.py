@@ -177,8 +177,20 @@ def drill_stack(
         "repository"
     ]
     clients.ecs.create_cluster(clusterName=name)
+    clients.rds.create_db_subnet_group(
+        DBSubnetGroupName=f"{name}-db", DBSubnetGroupDescription="db", SubnetIds=[subnet]
+    )
+    clients.rds.create_db_parameter_group(
+        DBParameterGroupName=f"{name}-postgres16",
+        DBParameterGroupFamily="postgres16",
+        Description="as the program's",
+    )
     clients.rds.create_db_instance(
         DBInstanceIdentifier=f"{name}-db",
+        DBSubnetGroupName=f"{name}-db",
+        DBParameterGroupName=f"{name}-postgres16",
+        VpcSecurityGroupIds=[group["GroupId"]],
+        DeletionProtection=False,
         DBInstanceClass="db.t4g.medium",
         Engine="postgres",
         EngineVersion="16.4",

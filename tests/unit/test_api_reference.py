@@ -30,7 +30,9 @@ def _guarded(handler: Any) -> bool:
 
 def test_document_declares_the_session_cookie_and_csrf_header() -> None:
     """`components.securitySchemes` names the session cookie and the `X-CSRF-Token` header."""
-    schemes = json.loads(render_openapi())["components"]["securitySchemes"]
+    schemes = json.loads(render_openapi(create_app(Settings.from_env({}))))["components"][
+        "securitySchemes"
+    ]
     assert schemes["session"] == {
         "type": "apiKey",
         "in": "cookie",
@@ -44,7 +46,7 @@ def test_document_declares_the_session_cookie_and_csrf_header() -> None:
 def test_role_guarded_operations_require_the_session_and_csrf_on_unsafe_methods() -> None:
     """Every role-guarded operation requires the session (and the CSRF header when unsafe);
     public ones (login, onboarding, webhooks, health) require nothing."""
-    paths = json.loads(render_openapi())["paths"]
+    paths = json.loads(render_openapi(create_app(Settings.from_env({}))))["paths"]
     checked = 0
     for route in _app().routes:
         if not isinstance(route, HTTPRoute) or route.path_format not in paths:

@@ -18,7 +18,7 @@ from litestar.testing import AsyncTestClient
 
 from cortiware.auth.middleware import SessionMiddleware
 from cortiware.auth.oidc import (
-    OIDC_HTTP_STATE_KEY,
+    OIDC_HTTP_CLIENT,
     OIDCController,
     oidc_username,
     role_from_claims,
@@ -69,7 +69,7 @@ def _app(settings: Settings, idp: FakeIdP) -> Litestar:
         state=State(
             {
                 "settings": settings,
-                OIDC_HTTP_STATE_KEY: httpx.AsyncClient(transport=httpx.MockTransport(idp.handle)),
+                OIDC_HTTP_CLIENT.name: httpx.AsyncClient(transport=httpx.MockTransport(idp.handle)),
             }
         ),
         exception_handlers=exception_handlers,
@@ -131,7 +131,7 @@ async def test_login_redirects_with_pkce_state_and_nonce(
 
 @pytest.mark.parametrize(
     ("claim", "role", "landing"),
-    [("provider", Role.PROVIDER, "/provider"), (["developer"], Role.DEVELOPER, "/account")],
+    [("provider", Role.PROVIDER, "/provider"), (["developer"], Role.DEVELOPER, "/developer")],
 )
 async def test_callback_starts_a_session_with_the_mapped_role(
     client: AsyncTestClient[Litestar], idp: FakeIdP, claim: Any, role: Role, landing: str

@@ -14,7 +14,7 @@ import redis.exceptions
 from click.testing import CliRunner
 from sqlalchemy.exc import OperationalError, StatementError
 
-from cortiware.billing import client as billing_client
+from cortiware.billing import cli as billing_cli
 from cortiware.billing.cli import parse_since
 from cortiware.cli import dependency_problem, main
 from tests.unit.test_settings import STRONG
@@ -167,7 +167,7 @@ def test_any_command_reports_a_dependency_failure_in_one_line(
     def refuse(settings: object) -> None:
         raise ConnectionRefusedError(111, "Connection refused")
 
-    monkeypatch.setattr(billing_client, "make_stripe_client", refuse)
+    monkeypatch.setattr(billing_cli, "make_stripe_client", refuse)
     result = CliRunner().invoke(main, ["stripe", "setup"], env={"APP_ENV": "test"})
     assert result.exit_code == 1
     assert result.output == "cortiware: cannot reach a dependency: Connection refused\n"

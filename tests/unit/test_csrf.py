@@ -16,6 +16,7 @@ from cortiware.auth.middleware import SessionMiddleware
 from cortiware.auth.principal import Principal, Role
 from cortiware.auth.sessions import session_store_of
 from cortiware.errors import exception_handlers
+from cortiware.route_policy import SIGNED_WEBHOOK
 from cortiware.settings import Settings
 from tests.conftest import SettingsFactory
 
@@ -40,7 +41,7 @@ async def list_things() -> list[str]:
     return []
 
 
-@post("/api/webhooks/test")
+@post("/api/webhooks/test", opt=SIGNED_WEBHOOK)
 async def webhook() -> dict[str, str]:
     """A webhook endpoint."""
     return {"received": "yes"}
@@ -201,7 +202,8 @@ async def test_form_with_wrong_token_is_refused(client: AsyncTestClient[Litestar
 
 
 async def test_webhooks_are_exempt(client: AsyncTestClient[Litestar]) -> None:
-    """`/api/webhooks/*` skips every CSRF rule, session cookie and foreign origin included."""
+    """A route declaring `SIGNED_WEBHOOK` skips every CSRF rule, session cookie and foreign
+    origin included."""
     await _session(client)
     response = await client.post(
         "/api/webhooks/test",

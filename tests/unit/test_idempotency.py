@@ -19,7 +19,8 @@ from cortiware.idempotency import (
     fingerprint,
     valid_key,
 )
-from cortiware.kv.wiring import redis_lifespan, redis_middleware
+from cortiware.route_policy import Idempotency, declare
+from cortiware.wiring import redis_lifespan, redis_middleware
 from tests.conftest import SettingsFactory
 
 
@@ -91,7 +92,11 @@ def _app(make_settings: SettingsFactory) -> tuple[Litestar, list[int]]:
             raise RuntimeError("first attempt fails")
         return {"ok": 1}
 
-    @post("/api/onboarding/accept", sync_to_thread=False)
+    @post(
+        "/api/onboarding/accept",
+        sync_to_thread=False,
+        opt=declare(idempotency=Idempotency.REQUIRED),
+    )
     def accept() -> dict[str, str]:
         return {"ok": "yes"}
 

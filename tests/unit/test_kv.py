@@ -6,12 +6,21 @@ import asyncio
 from typing import Any
 
 import pytest
+from litestar.datastructures import State
 from redis.asyncio.connection import Connection
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from cortiware import metrics
-from cortiware.kv import KV, BreakerState, CircuitBreaker, FallbackStore, KVConfig, redis_health
+from cortiware.kv import (
+    KV,
+    KV_STATE,
+    BreakerState,
+    CircuitBreaker,
+    FallbackStore,
+    KVConfig,
+    redis_health,
+)
 from cortiware.kv.scripts import LuaScript, pack_command
 
 
@@ -134,14 +143,11 @@ async def test_fallback_store_round_trips_values_in_memory() -> None:
 def test_redis_health_reads_app_state() -> None:
     """redis_health reports not_configured without a KV and the KV's state otherwise."""
 
-    class _State:
-        pass
-
     class _App:
-        state = _State()
+        state = State()
 
     assert redis_health(_App()) == "not_configured"
-    _App.state.kv = KV.from_url(None)  # type: ignore[attr-defined]
+    KV_STATE.set(_App(), KV.from_url(None))
     assert redis_health(_App()) == "not_configured"
 
 

@@ -3,21 +3,25 @@
 from __future__ import annotations
 
 import ipaddress
-from functools import partial
+from functools import cache, partial
 from typing import Any
 
 import httpx
 import pytest
 from litestar import Litestar, get, post
 from litestar.params import JSONBody
+from litestar.routes import HTTPRoute
 from litestar.testing import AsyncTestClient
 
+from cortiware.app import create_app
 from cortiware.errors import exception_handlers
-from cortiware.kv.wiring import redis_lifespan, redis_middleware
-from cortiware.ratelimit import MemoryGCRA, client_ip, resolve_group
-from cortiware.ratelimit.client_ip import rate_limit_subject
+from cortiware.middleware.client_ip import client_ip
+from cortiware.ratelimit import GroupName, MemoryGCRA, rate_limit_subject
 from cortiware.ratelimit.gcra import Decision
 from cortiware.ratelimit.headers import rate_limit_headers
+from cortiware.route_policy import SIGNED_WEBHOOK, declare, policy_of
+from cortiware.settings import Settings
+from cortiware.wiring import redis_lifespan, redis_middleware
 from tests.conftest import SettingsFactory
 
 PROXY = [ipaddress.ip_network("10.0.0.0/8")]
@@ -112,9 +116,23 @@ def test_trusted_proxy_without_forwarded_for_gives_the_peer() -> None:
     ],
 )
 def test_routes_map_to_the_contract_groups(method: str, path: str, group: str | None) -> None:
-    """Each route belongs to the group contract §3 names (or none when exempt)."""
-    found = resolve_group(method, path)
+    """Each route of the app declares the group contract §3 names (or none when exempt)."""
+    found = policy_of(_service_handler(method, path)).rate_limit
     assert (found.value if found else None) == group
+
+
+@cache
+def _service_routes() -> list[Any]:
+    return create_app(Settings.from_env({})).routes
+
+
+def _service_handler(method: str, path: str) -> Any:
+    for route in _service_routes():
+        if isinstance(route, HTTPRoute) and route.path_format == path:
+            for handler in route.route_handlers:
+                if method in handler.http_methods:
+                    return handler
+    raise AssertionError(f"no route {method} {path}")
 
 
 def test_headers_carry_draft_and_legacy_fields_and_retry_after_only_when_refused() -> None:
@@ -133,11 +151,11 @@ def _app(make_settings: SettingsFactory, **env: str) -> Litestar:
     def ping() -> dict[str, str]:
         return {"ok": "yes"}
 
-    @post("/api/auth/login", sync_to_thread=False)
+    @post("/api/auth/login", sync_to_thread=False, opt=declare(rate_limit=GroupName.AUTH))
     def login(data: JSONBody[dict[str, str]]) -> dict[str, str]:
         return {"username": data["username"]}
 
-    @get("/api/webhooks/ping", sync_to_thread=False)
+    @get("/api/webhooks/ping", sync_to_thread=False, opt=SIGNED_WEBHOOK)
     def hook() -> dict[str, str]:
         return {"ok": "yes"}
 

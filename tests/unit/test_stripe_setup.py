@@ -6,7 +6,7 @@ import pytest
 import stripe
 from click.testing import CliRunner
 
-from cortiware.billing import client as billing_client
+from cortiware.billing import cli as billing_cli
 from cortiware.billing.cli import parse_since
 from cortiware.billing.client import STRIPE_API_VERSION, stripe_call
 from cortiware.billing.setup import portal_features, setup_stripe
@@ -94,7 +94,7 @@ def test_setup_command_prints_the_secret_only_on_creation(
     """`cortiware stripe setup` prints the signing secret the first time only."""
     fake = FakeStripe()
     monkeypatch.setattr(
-        billing_client, "make_stripe_client", lambda settings: fake_client(settings, fake)
+        billing_cli, "make_stripe_client", lambda settings: fake_client(settings, fake)
     )
     env = {**TEST_ENV, "DATABASE_URL": "sqlite:///unused.sqlite3"}
     runner = CliRunner()
@@ -112,7 +112,7 @@ def test_setup_command_reports_stripe_failure_in_one_line(monkeypatch: pytest.Mo
     """A Stripe failure exits non-zero with a readable message, not a traceback."""
     fake = FakeStripe(errors=[(401, "invalid_request_error")])
     monkeypatch.setattr(
-        billing_client, "make_stripe_client", lambda settings: fake_client(settings, fake)
+        billing_cli, "make_stripe_client", lambda settings: fake_client(settings, fake)
     )
     result = CliRunner().invoke(main, ["stripe", "setup"], env=dict(TEST_ENV))
     assert result.exit_code != 0

@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import click
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from cortiware.audit.archive import ArchiveError, archive_for
+from cortiware.audit.retention import PruneResult, effective_retention_days, prune
+from cortiware.console import fail, load_settings, run_async
+from cortiware.db.engine import create_engine
 
 __all__ = ["audit"]
 
@@ -25,12 +31,6 @@ def audit() -> None:
 )
 def prune_command(dry_run: bool, archive_to: str | None, batch_size: int) -> None:
     """Delete audit rows older than the retention period, in batches."""
-    from sqlalchemy.ext.asyncio import async_sessionmaker
-
-    from cortiware.audit.archive import ArchiveError, archive_for
-    from cortiware.audit.retention import PruneResult, effective_retention_days, prune
-    from cortiware.cli import fail, load_settings, run_async
-    from cortiware.db.engine import create_engine
 
     settings = load_settings()
     archive = None

@@ -24,7 +24,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from cortiware.auth import Principal
 from cortiware.db.base import utcnow
 from cortiware.db.models import AuditEntry
-from cortiware.ratelimit.client_ip import client_ip
+from cortiware.middleware.client_ip import client_ip
+from cortiware.scope import request_id_of
 
 __all__ = [
     "REDACTED",
@@ -152,8 +153,8 @@ async def record(
         proxies = settings.trusted_proxies if settings is not None else ()
         ip = client_ip(request.scope, proxies)[:64]
         user_agent = _header(request, "user-agent")
-        raw_id = request.scope.get("state", {}).get("request_id")
-        request_id = str(raw_id)[:64] if raw_id else None
+        raw_id = request_id_of(request.scope)
+        request_id = raw_id[:64] if raw_id else None
     entry = AuditEntry(
         actor=who.name[:320],
         role=who.role[:32],

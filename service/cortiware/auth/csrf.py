@@ -1,6 +1,7 @@
 """`CSRFMiddleware`: session-bound CSRF tokens and cross-site refusal on unsafe requests.
 
-Rules, for POST/PUT/PATCH/DELETE outside `/api/webhooks/`:
+Rules, for POST/PUT/PATCH/DELETE on routes that do not declare `csrf=False`
+(`cortiware.route_policy`; the signed webhooks do):
 
 1. `Sec-Fetch-Site: cross-site` → 403;
 2. an `Origin` header other than `settings.base_origin` → 403, except `Origin: null` sent
@@ -35,6 +36,7 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 
 from cortiware.auth.cookies import CookieNames, csrf_token, read_cookie
 from cortiware.errors import Forbidden
+from cortiware.route_policy import policy_of
 from cortiware.settings import AppEnv, Settings
 
 __all__ = ["CSRF_FORM_FIELD", "CSRF_HEADER", "UNSAFE_METHODS", "CSRFMiddleware"]
@@ -49,7 +51,6 @@ class CSRFMiddleware(ASGIMiddleware):
     """Refuse cross-site unsafe requests, and session requests without the session's token."""
 
     scopes = (ScopeType.HTTP,)
-    exclude_path_pattern = r"^/api/webhooks/"
 
     def __init__(self, settings: Settings) -> None:
         self.base_origin = settings.base_origin
@@ -61,7 +62,10 @@ class CSRFMiddleware(ASGIMiddleware):
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         """Pass safe requests; check origin, fetch metadata and token on unsafe ones."""
-        if scope.get("method") not in UNSAFE_METHODS:
+        if (
+            scope.get("method") not in UNSAFE_METHODS
+            or not policy_of(scope.get("route_handler")).csrf
+        ):
             await next_app(scope, receive, send)
             return
         headers = Headers.from_scope(scope)

@@ -1,31 +1,27 @@
 """`SessionMiddleware`: turns the session cookie into the request's `Principal`.
 
 Listed before rate limiting and idempotency in `create_app`, because both key their state
-by `scope[PRINCIPAL_ID_SCOPE_KEY]`.
+by the principal id it sets (`cortiware.scope`).
 """
 
 from __future__ import annotations
 
-from typing import Any, Final, cast
+from typing import Any, cast
 
 from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from cortiware.auth.cookies import CookieNames, read_cookie
-from cortiware.auth.principal import PRINCIPAL_ID_SCOPE_KEY, PRINCIPAL_SCOPE_KEY
 from cortiware.auth.sessions import session_store_of
+from cortiware.scope import (
+    PRINCIPAL_ID_SCOPE_KEY,
+    PRINCIPAL_SCOPE_KEY,
+    SESSION_ID_SCOPE_KEY,
+    session_id_of,
+)
 from cortiware.settings import Settings
 
-__all__ = ["SESSION_ID_SCOPE_KEY", "SessionMiddleware", "session_id_of"]
-
-SESSION_ID_SCOPE_KEY: Final = "cortiware_session_id"
-"""Scope key of the id of the request's live session (absent when anonymous)."""
-
-
-def session_id_of(scope: Scope) -> str | None:
-    """The id of the live session of this request, if any."""
-    value = cast("dict[str, Any]", scope).get(SESSION_ID_SCOPE_KEY)
-    return value if isinstance(value, str) else None
+__all__ = ["SessionMiddleware", "session_id_of"]
 
 
 class SessionMiddleware(ASGIMiddleware):

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hmac
 import time
+from dataclasses import dataclass
 from typing import Annotated, Any, Final
 
 import httpx
@@ -35,13 +36,15 @@ from litestar.datastructures import Cookie
 from litestar.params import QueryParameter
 from litestar.response import Redirect
 
+from cortiware.app_state import StateKey
 from cortiware.auth.principal import Principal, Role
 from cortiware.auth.routes import home_path, settings_of, start_session
 from cortiware.errors import Forbidden, NotFound, Unauthorized, UpstreamError
+from cortiware.route_policy import declare
 from cortiware.settings import Settings
 
 __all__ = [
-    "OIDC_HTTP_STATE_KEY",
+    "OIDC_HTTP_CLIENT",
     "ROLE_CLAIM",
     "OIDCController",
     "oidc_username",
@@ -49,8 +52,19 @@ __all__ = [
 ]
 
 ROLE_CLAIM: Final = "cortiware_role"
-OIDC_HTTP_STATE_KEY: Final = "oidc_http_client"
-"""`app.state` key of an `httpx.AsyncClient` to use for the IdP (tests set a fake one)."""
+OIDC_HTTP_CLIENT: Final = StateKey("oidc_http_client", httpx.AsyncClient)
+"""`app.state` entry of an `httpx.AsyncClient` to use for the IdP (tests set a fake one)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Discovery:
+    """The identity provider's discovery document and when it was fetched (monotonic)."""
+
+    fetched_at: float
+    document: dict[str, Any]
+
+
+_METADATA: Final = StateKey("oidc_metadata", _Discovery)
 _FLOW_MAX_AGE: Final = 600
 _METADATA_TTL: Final = 3600
 _SALT: Final = "cortiware-oidc-flow"
@@ -80,7 +94,7 @@ def _redirect_uri(settings: Settings) -> str:
 
 
 async def _fetch_json(request: Request[Any, Any, Any], method: str, url: str, **kw: Any) -> Any:
-    client: httpx.AsyncClient | None = request.app.state.get(OIDC_HTTP_STATE_KEY)
+    client = OIDC_HTTP_CLIENT.find(request.app)
     try:
         if client is not None:
             response = await client.request(method, url, **kw)
@@ -94,14 +108,14 @@ async def _fetch_json(request: Request[Any, Any, Any], method: str, url: str, **
 
 
 async def _metadata(request: Request[Any, Any, Any], settings: Settings) -> dict[str, Any]:
-    cached: tuple[float, dict[str, Any]] | None = request.app.state.get("oidc_metadata")
-    if cached is not None and time.monotonic() - cached[0] < _METADATA_TTL:
-        return cached[1]
+    cached = _METADATA.find(request.app)
+    if cached is not None and time.monotonic() - cached.fetched_at < _METADATA_TTL:
+        return cached.document
     issuer = (settings.oidc_issuer or "").rstrip("/")
     metadata = await _fetch_json(request, "GET", f"{issuer}/.well-known/openid-configuration")
     if not isinstance(metadata, dict):
         raise UpstreamError("The identity provider's discovery document is invalid.")
-    request.app.state["oidc_metadata"] = (time.monotonic(), metadata)
+    _METADATA.set(request.app, _Discovery(time.monotonic(), metadata))
     return metadata
 
 
@@ -118,7 +132,16 @@ class OIDCController(Controller):
     path = "/api/auth/oidc"
     tags = ["auth"]
 
-    @get("/login", status_code=302)
+    @get(
+        "/login",
+        status_code=302,
+        opt=declare(
+            errors={
+                404: "OIDC login is not configured.",
+                502: "The identity provider could not be reached.",
+            }
+        ),
+    )
     async def login(self, request: Request[Any, Any, Any]) -> Redirect:
         """Redirect to the IdP's authorization endpoint (302); 404 when OIDC is off."""
         settings = _enabled(request)
@@ -147,7 +170,18 @@ class OIDCController(Controller):
         )
         return Redirect(url, status_code=302, cookies=[cookie])
 
-    @get("/callback", status_code=303)
+    @get(
+        "/callback",
+        status_code=303,
+        opt=declare(
+            errors={
+                401: "The login attempt expired or the ID token is invalid.",
+                403: "The identity provider gave no role of provider or developer.",
+                404: "OIDC login is not configured.",
+                502: "The identity provider could not be reached.",
+            }
+        ),
+    )
     async def callback(
         self,
         request: Request[Any, Any, Any],

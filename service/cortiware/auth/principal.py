@@ -6,12 +6,13 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Final
+from typing import Any
 
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 
 from cortiware.errors import Forbidden, Unauthorized
+from cortiware.scope import PRINCIPAL_ID_SCOPE_KEY, PRINCIPAL_SCOPE_KEY
 
 __all__ = [
     "PRINCIPAL_ID_SCOPE_KEY",
@@ -22,11 +23,6 @@ __all__ = [
     "provide_principal",
     "require_roles",
 ]
-
-# The session middleware stores the authenticated Principal here, and its stable id string
-# (`role:username`) under PRINCIPAL_ID_SCOPE_KEY for rate limiting and idempotency scoping.
-PRINCIPAL_SCOPE_KEY: Final = "cortiware_principal_obj"
-PRINCIPAL_ID_SCOPE_KEY: Final = "cortiware_principal"
 
 
 class Role(StrEnum):

@@ -13,6 +13,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import JSONBody
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cortiware.app_state import SETTINGS
 from cortiware.auth.cookies import (
     CookieNames,
     csrf_token,
@@ -21,10 +22,11 @@ from cortiware.auth.cookies import (
     session_cookies,
 )
 from cortiware.auth.credentials import authenticate
-from cortiware.auth.middleware import session_id_of
 from cortiware.auth.principal import Principal, Role, require_roles
 from cortiware.auth.sessions import session_store_of
 from cortiware.errors import Unauthorized
+from cortiware.route_policy import GroupName, declare
+from cortiware.scope import session_id_of
 from cortiware.settings import Settings
 
 __all__ = [
@@ -68,13 +70,17 @@ class MeResult(msgspec.Struct):
 
 def home_path(role: Role) -> str:
     """The page a role lands on after logging in."""
-    return {Role.PROVIDER: "/provider", Role.OWNER: "/owner"}.get(role, "/account")
+    return {
+        Role.PROVIDER: "/provider",
+        Role.OWNER: "/owner",
+        Role.DEVELOPER: "/developer",
+        Role.ACCOUNTANT: "/accountant",
+    }[role]
 
 
 def settings_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Settings:
     """The validated settings the app was built with."""
-    settings: Settings = connection.app.state["settings"]
-    return settings
+    return SETTINGS.get(connection.app)
 
 
 async def start_session(
@@ -110,7 +116,11 @@ class AuthController(Controller):
     path = "/api/auth"
     tags = ["auth"]
 
-    @post("/login", status_code=200)
+    @post(
+        "/login",
+        status_code=200,
+        opt=declare(rate_limit=GroupName.AUTH, errors={401: INVALID_CREDENTIALS}),
+    )
     async def login(
         self,
         request: Request[Any, Any, Any],

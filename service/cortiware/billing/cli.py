@@ -10,6 +10,16 @@ from datetime import UTC, datetime, timedelta
 import click
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from cortiware.billing.client import make_stripe_client
+from cortiware.billing.setup import setup_stripe, webhook_url
+from cortiware.billing.sync import SyncReport, sync_subscriptions
+from cortiware.cache.read_through import command_cache
+from cortiware.console import fail, load_settings, run_async
+from cortiware.db.base import to_utc
+from cortiware.db.engine import create_engine
+from cortiware.errors import UpstreamError
+from cortiware.webhooks.stripe_events import ReplayReport, replay
+
 __all__ = ["parse_since", "stripe_group"]
 
 _RELATIVE = re.compile(r"^(\d+)([mhd])$", re.ASCII)
@@ -43,8 +53,6 @@ def parse_since(raw: str, *, now: datetime | None = None) -> datetime:
         raise click.BadParameter("use an ISO 8601 date/time or a duration like 24h") from None
     if parsed.tzinfo is None:
         return parsed.replace(tzinfo=UTC)
-    from cortiware.db.base import to_utc
-
     try:
         return to_utc(parsed)
     except ValueError:
@@ -59,11 +67,6 @@ def stripe_group() -> None:
 @stripe_group.command("setup")
 def setup_command() -> None:
     """Create or update the webhook endpoint (five events) and the Billing Portal config."""
-    from cortiware.billing.client import make_stripe_client
-    from cortiware.billing.setup import setup_stripe, webhook_url
-    from cortiware.cli import load_settings, run_async
-    from cortiware.errors import UpstreamError
-
     settings = load_settings()
     client = make_stripe_client(settings)
     try:
@@ -85,17 +88,15 @@ def setup_command() -> None:
 @stripe_group.command("sync")
 def sync_command() -> None:
     """Re-fetch every subscription from Stripe and reconcile, reporting each difference."""
-    from cortiware.billing.client import make_stripe_client
-    from cortiware.billing.sync import SyncReport, sync_subscriptions
-    from cortiware.cli import load_settings, run_async
-    from cortiware.errors import UpstreamError
-
     settings = load_settings()
     client = make_stripe_client(settings)
 
     async def run() -> SyncReport:
-        async with _sessionmaker(settings.database_url) as sessionmaker:
-            return await sync_subscriptions(client, sessionmaker)
+        async with (
+            _sessionmaker(settings.database_url) as sessionmaker,
+            command_cache(settings) as cache,
+        ):
+            return await sync_subscriptions(client, sessionmaker, cache=cache)
 
     try:
         report = run_async(run)
@@ -121,9 +122,6 @@ def sync_command() -> None:
 @click.option("--since", help="Only events received since (ISO 8601, or 30m / 24h / 7d).")
 def replay_command(since: str | None) -> None:
     """Process stored failed and unmatched Stripe events again (newest-wins still holds)."""
-    from cortiware.cli import fail, load_settings, run_async
-    from cortiware.webhooks.stripe_events import ReplayReport, replay
-
     try:
         cutoff = parse_since(since) if since is not None else None
     except click.BadParameter as exc:
@@ -131,8 +129,11 @@ def replay_command(since: str | None) -> None:
     settings = load_settings()
 
     async def run() -> ReplayReport:
-        async with _sessionmaker(settings.database_url) as sessionmaker:
-            return await replay(sessionmaker, since=cutoff)
+        async with (
+            _sessionmaker(settings.database_url) as sessionmaker,
+            command_cache(settings) as cache,
+        ):
+            return await replay(sessionmaker, since=cutoff, cache=cache)
 
     report = run_async(run)
     parts = ", ".join(f"{status} {n}" for status, n in sorted(report.counts.items()))
@@ -144,8 +145,6 @@ def replay_command(since: str | None) -> None:
 @asynccontextmanager
 async def _sessionmaker(url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
     """A session factory on an engine made for one command, disposed afterwards."""
-    from cortiware.db.engine import create_engine
-
     engine = create_engine(url, pool_size=2)
     try:
         yield async_sessionmaker(engine, expire_on_commit=False)

@@ -15,6 +15,7 @@ from cortiware.auth import Principal, Role, require_roles
 from cortiware.billing.client import provide_stripe
 from cortiware.billing.service import BillingService, CheckoutRequest, SessionUrl
 from cortiware.billing.setup import portal_configuration_id
+from cortiware.route_policy import declare
 
 __all__ = ["BillingController", "CheckoutRequest", "SessionUrl", "billing_service"]
 
@@ -61,7 +62,16 @@ class BillingController(Controller):
     }
     tags = ["billing"]
 
-    @post("/portal", status_code=200)
+    @post(
+        "/portal",
+        status_code=200,
+        opt=declare(
+            errors={
+                404: "No such organization.",
+                502: "Stripe failed or could not be reached.",
+            }
+        ),
+    )
     async def portal(
         self,
         principal: NamedDependency[Principal],
@@ -75,7 +85,17 @@ class BillingController(Controller):
         """
         return await billing.portal(principal, client_key=request.headers.get("idempotency-key"))
 
-    @post("/checkout", status_code=200)
+    @post(
+        "/checkout",
+        status_code=200,
+        opt=declare(
+            errors={
+                404: "No such organization.",
+                422: "`price_id` is not an active price available in Stripe.",
+                502: "Stripe failed or could not be reached.",
+            }
+        ),
+    )
     async def checkout(
         self,
         data: JSONBody[CheckoutRequest],

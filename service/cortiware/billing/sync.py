@@ -17,7 +17,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cortiware.billing.client import stripe_call
+from cortiware.cache import GROUP_ORGANIZATIONS, Cache
+from cortiware.cache.read_through import invalidate_after_commit
 from cortiware.db.models import Subscription
+from cortiware.db.session import transaction
 from cortiware.webhooks.subscription_sync import (
     STRIPE_SUBSCRIPTION_FIELDS,
     EventRef,
@@ -57,9 +60,15 @@ class SyncReport:
 
 
 async def sync_subscriptions(
-    client: stripe.StripeClient, sessionmaker: async_sessionmaker[AsyncSession]
+    client: stripe.StripeClient,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    *,
+    cache: Cache | None = None,
 ) -> SyncReport:
     """Reconcile every Stripe subscription with its row; report each difference.
+
+    Each row is reconciled in its own transaction; once one that changed commits, the cached
+    organization views (which show subscription status) are dropped from `cache`.
 
     Raises:
         UpstreamError: Stripe failed (rows already reconciled stay reconciled).
@@ -72,9 +81,9 @@ async def sync_subscriptions(
         async for remote in listing.auto_paging_iter():
             obj = remote.to_dict()
             seen.add(str(obj["id"]))
-            async with sessionmaker() as session:
-                await _reconcile(session, obj, started, report)
-                await session.commit()
+            async with transaction(sessionmaker) as session:
+                if await _reconcile(session, obj, started, report):
+                    invalidate_after_commit(session, cache, GROUP_ORGANIZATIONS)
     async with sessionmaker() as session:
         linked = (
             await session.execute(
@@ -89,7 +98,8 @@ async def sync_subscriptions(
 
 async def _reconcile(
     session: AsyncSession, obj: Mapping[str, Any], started: int, report: SyncReport
-) -> None:
+) -> bool:
+    """Reconcile one subscription; True when its row was written."""
     stripe_id = str(obj["id"])
     report.checked += 1
     local = (
@@ -109,9 +119,10 @@ async def _reconcile(
     outcome = await apply_subscription(session, obj, EventRef(id="", type="sync", created=started))
     if outcome is Outcome.UNMATCHED:
         report.unmatched.append(stripe_id)
-        return
+        return False
     if local is None:
         report.created.append(stripe_id)
     if changed and outcome is Outcome.PROCESSED:
         report.differences.extend(changed)
         report.updated += 1
+    return outcome is Outcome.PROCESSED

@@ -7,7 +7,8 @@ generation. This module never commits: whoever owns the transaction does.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 from litestar.datastructures import State
@@ -15,8 +16,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cortiware.cache import CACHE_STATE_KEY, Cache
 from cortiware.db.session import after_commit
+from cortiware.kv import KV, KVConfig
+from cortiware.settings import Settings
 
-__all__ = ["cache_of", "invalidate_after_commit", "read_through"]
+__all__ = ["cache_of", "command_cache", "invalidate_after_commit", "read_through"]
 
 T = TypeVar("T")
 
@@ -46,3 +49,24 @@ def invalidate_after_commit(session: AsyncSession, cache: Cache | None, *groups:
         await cache.invalidate(*groups)
 
     after_commit(session, invalidate)
+
+
+@asynccontextmanager
+async def command_cache(settings: Settings) -> AsyncIterator[Cache | None]:
+    """The instances' shared cache, for one CLI command (None without `REDIS_URL`: each
+    instance then caches in its own memory, which a command cannot reach)."""
+    if settings.redis_url is None:
+        yield None
+        return
+    kv = KV.from_url(
+        settings.redis_url,
+        KVConfig(
+            key_prefix=settings.redis_key_prefix,
+            connect_timeout=settings.redis_timeout,
+            command_timeout=settings.redis_timeout,
+        ),
+    )
+    try:
+        yield Cache(kv)
+    finally:
+        await kv.aclose()

@@ -24,7 +24,7 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 def alembic_config(connection: Connection | None = None) -> Config:
     """An Alembic config pointing at the packaged migrations, optionally bound to a connection."""
-    from alembic.config import Config
+    from alembic.config import Config  # noqa: PLC0415  (lazy: see the module comment)
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
@@ -35,28 +35,28 @@ def alembic_config(connection: Connection | None = None) -> Config:
 
 def head_revision() -> str | None:
     """The newest revision shipped with this code."""
-    from alembic.script import ScriptDirectory
+    from alembic.script import ScriptDirectory  # noqa: PLC0415  (lazy: see the module comment)
 
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
 async def upgrade(url: str, revision: str = "head") -> None:
     """Apply migrations up to `revision`; a no-op when already there."""
-    from alembic import command
+    from alembic import command  # noqa: PLC0415  (lazy: see the module comment)
 
     await _run(url, lambda conn: command.upgrade(alembic_config(conn), revision))
 
 
 async def downgrade(url: str, revision: str = "base") -> None:
     """Revert migrations down to `revision`."""
-    from alembic import command
+    from alembic import command  # noqa: PLC0415  (lazy: see the module comment)
 
     await _run(url, lambda conn: command.downgrade(alembic_config(conn), revision))
 
 
 async def current_revision(url: str) -> str | None:
     """The revision the database is at, or None when unmigrated."""
-    from alembic.runtime.migration import MigrationContext
+    from alembic.runtime.migration import MigrationContext  # noqa: PLC0415  (lazy: see the module comment)
 
     result: list[str | None] = []
 

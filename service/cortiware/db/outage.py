@@ -142,6 +142,7 @@ def watch(engine: AsyncEngine) -> None:
         try:
             return dialect.connect(*cargs, **cparams)
         except Exception as exc:
+            metrics.counter(metrics.DB_CONNECT_FAILED).inc()
             raise ConnectFailed(f"cannot connect to the database: {type(exc).__name__}") from exc
 
     event.listen(sync_engine, "do_connect", do_connect)

@@ -18,9 +18,25 @@ from contextlib import asynccontextmanager
 from typing import Final
 
 from litestar.datastructures import State
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-__all__ = ["after_commit", "provide_db_session", "run_after_commit", "transaction"]
+from cortiware.app_state import StateKey
+
+__all__ = [
+    "DB_ENGINE",
+    "DB_SESSIONMAKER",
+    "after_commit",
+    "provide_db_session",
+    "run_after_commit",
+    "transaction",
+]
+
+DB_ENGINE: Final = StateKey("db_engine", AsyncEngine)
+"""`app.state` entry of the app's engine, created in its lifespan."""
+DB_SESSIONMAKER: Final[StateKey[async_sessionmaker[AsyncSession]]] = StateKey(
+    "db_sessionmaker", async_sessionmaker
+)
+"""`app.state` entry of the session factory on `DB_ENGINE`."""
 
 _AFTER_COMMIT: Final = "cortiware_after_commit"
 """`session.info` key of the callbacks waiting for the commit."""
@@ -56,6 +72,5 @@ async def transaction(
 
 async def provide_db_session(state: State) -> AsyncGenerator[AsyncSession, None]:
     """Yield a session; commit when the handler returns, roll back when it raises."""
-    sessionmaker: async_sessionmaker[AsyncSession] = state.db_sessionmaker
-    async with transaction(sessionmaker) as session:
+    async with transaction(DB_SESSIONMAKER.get(state)) as session:
         yield session

@@ -8,8 +8,7 @@ and DELETE under `/api/` (webhooks excepted).
 from __future__ import annotations
 
 from cortiware.idempotency.middleware import (
-    IDEMPOTENCY_STATE_KEY,
-    REQUIRED_ON,
+    IDEMPOTENCY_STORE,
     IdempotencyMiddleware,
     fingerprint,
     valid_key,
@@ -25,8 +24,7 @@ from cortiware.idempotency.store import (
 
 __all__ = [
     "COMPLETED_TTL",
-    "IDEMPOTENCY_STATE_KEY",
-    "REQUIRED_ON",
+    "IDEMPOTENCY_STORE",
     "ClaimOutcome",
     "ClaimResult",
     "IdempotencyMiddleware",

@@ -1,11 +1,19 @@
-"""`IdempotencyMiddleware`: `Idempotency-Key` on POST/PUT/PATCH/DELETE under `/api/`.
+"""`IdempotencyMiddleware`: `Idempotency-Key` on POST/PUT/PATCH/DELETE.
 
-Scope of a key: the principal (`scope["cortiware_principal"]`, else the client IP), the
-route template and the key. Fingerprint: method, path, sorted query, SHA-256 of the body and
-principal; so a key reused with another method, path, query or body is 422.
+Each route declares whether a key is optional (the default), required, or ignored
+(`idempotency=` in `cortiware.route_policy`; pages and the signed webhooks ignore it).
+
+Scope of a key: the principal and its session (`scope["cortiware_principal"]` and the
+session id, hashed), else the client IP; the route template and the key. So a key replays
+only within the session that first used it: after a logout and a new login, a reused key
+runs again. Fingerprint: method, path, sorted query, SHA-256 of the body and that scope; so
+a key reused with another method, path, query or body is 422.
 
 - first request: runs; a response below 500 is stored (status, selected headers, body) for
   24 h before its last body chunk is sent, so a retry that follows the response replays it;
+  a response that sets cookies (login, logout) is not stored and releases the key: its
+  cookies cannot be replayed, and a replay without them would leave the caller with the
+  wrong session (or a stale CSRF token);
 - repeat with the same fingerprint: the stored response + `Idempotent-Replayed: true`;
 - repeat while the first still runs: 409 with `Retry-After`;
 - a 5xx, an exception or a cancelled request releases the key, so a retry runs again;
@@ -26,30 +34,30 @@ from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from cortiware import metrics
+from cortiware.app_state import StateKey
+from cortiware.auth.middleware import session_id_of
+from cortiware.errors import send_problem
 from cortiware.idempotency.store import (
     ClaimOutcome,
     IdempotencyStore,
     LimitCheck,
     StoredResponse,
 )
-from cortiware.ratelimit._respond import send_problem
-from cortiware.ratelimit.client_ip import IPNetwork, client_ip
-from cortiware.ratelimit.middleware import DEFERRED_LIMIT_SCOPE_KEY, DeferredLimit, principal_of
+from cortiware.middleware.client_ip import IPNetwork, client_ip
+from cortiware.ratelimit.middleware import DeferredLimit
+from cortiware.route_policy import Idempotency, policy_of
+from cortiware.scope import DEFERRED_LIMIT_SCOPE_KEY, principal_id_of
 
 __all__ = [
-    "IDEMPOTENCY_STATE_KEY",
-    "REQUIRED_ON",
+    "IDEMPOTENCY_STORE",
     "IdempotencyMiddleware",
     "takes_claim",
     "valid_key",
 ]
 
-IDEMPOTENCY_STATE_KEY: Final = "idempotency"
-"""`app.state` key of the `IdempotencyStore`, created in the app lifespan."""
-REQUIRED_ON: Final = frozenset({("POST", "/api/onboarding/accept")})
-"""(method, path) pairs that must carry an `Idempotency-Key`."""
+IDEMPOTENCY_STORE: Final = StateKey("idempotency", IdempotencyStore)
+"""`app.state` entry of the `IdempotencyStore`, created in the app lifespan."""
 _METHODS: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-_EXEMPT: Final = "/api/webhooks/"
 # Headers worth replaying; cookies and rate-limit headers are per-request, never replayed.
 _KEPT_HEADERS: Final = frozenset(
     {
@@ -79,15 +87,14 @@ def takes_claim(scope: Scope) -> bool:
 
     `RateLimitMiddleware(defer=takes_claim)` then leaves its decision to the claim script.
     """
-    path = scope["path"]
-    if (
-        scope.get("method") not in _METHODS
-        or not path.startswith("/api/")
-        or path.startswith(_EXEMPT)
-    ):
+    if scope.get("method") not in _METHODS or _rule(scope) is Idempotency.EXEMPT:
         return False
     raw = _header(scope, b"idempotency-key")
     return raw is not None and valid_key(raw.decode("latin-1"))
+
+
+def _rule(scope: Scope) -> Idempotency:
+    return policy_of(scope.get("route_handler")).idempotency
 
 
 def _header(scope: Scope, name: bytes) -> bytes | None:
@@ -108,7 +115,7 @@ def fingerprint(method: str, path: str, query: bytes, body: bytes, principal: st
 
 
 class IdempotencyMiddleware(ASGIMiddleware):
-    """Make unsafe `/api/` requests carrying `Idempotency-Key` run at most once."""
+    """Make unsafe requests carrying `Idempotency-Key` run at most once."""
 
     scopes = (ScopeType.HTTP,)
 
@@ -118,13 +125,13 @@ class IdempotencyMiddleware(ASGIMiddleware):
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         """Claim the key, then run, replay, or refuse with 400, 409 or 422."""
         method: str = scope["method"]  # type: ignore[typeddict-item]
-        path = scope["path"]
-        if method not in _METHODS or not path.startswith("/api/") or path.startswith(_EXEMPT):
+        rule = _rule(scope)
+        if method not in _METHODS or rule is Idempotency.EXEMPT:
             await next_app(scope, receive, send)
             return
         raw = _header(scope, b"idempotency-key")
         if raw is None:
-            if (method, path.rstrip("/")) in REQUIRED_ON:
+            if rule is Idempotency.REQUIRED:
                 await send_problem(
                     scope, receive, send, 400, "This request requires an Idempotency-Key header."
                 )
@@ -153,9 +160,11 @@ class IdempotencyMiddleware(ASGIMiddleware):
         method: str,
         key: str,
     ) -> None:
-        store: IdempotencyStore = scope["litestar_app"].state[IDEMPOTENCY_STATE_KEY]
-        principal = principal_of(scope)
+        store = IDEMPOTENCY_STORE.get(scope["litestar_app"])
+        principal = principal_id_of(scope)
         who = f"p:{principal}" if principal else f"ip:{client_ip(scope, self.trusted_proxies)}"
+        if session_id := session_id_of(scope):
+            who += ":s:" + hashlib.sha256(session_id.encode()).hexdigest()[:32]
         route: str = scope.get("path_template") or scope["path"]
         body = await scope["litestar_app"].request_class(scope=scope, receive=receive).body()
         record_key = hashlib.sha256(f"{who}\x00{route}\x00{key}".encode()).hexdigest()
@@ -243,17 +252,19 @@ async def _execute(
     kept: list[tuple[str, str]] = []
     chunks: list[bytes] = []
     settled = False
+    sets_cookie = False
 
     async def capture(message: Message) -> None:
-        nonlocal status, settled
+        nonlocal status, settled, sets_cookie
         if message["type"] == "http.response.start":
             status = message["status"]
+            sets_cookie = any(k.lower() == b"set-cookie" for k, _ in message.get("headers", ()))
             kept.extend(
                 (k.decode("latin-1"), v.decode("latin-1"))
                 for k, v in message.get("headers", ())
                 if k.lower() in _KEPT_HEADERS
             )
-        elif message["type"] == "http.response.body" and status < 500:
+        elif message["type"] == "http.response.body" and status < 500 and not sets_cookie:
             chunks.append(message.get("body", b""))
             if not message.get("more_body", False):
                 response = StoredResponse(status, kept, b"".join(chunks))

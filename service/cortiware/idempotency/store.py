@@ -64,7 +64,7 @@ from redis.asyncio import Redis
 from cortiware import metrics
 from cortiware.kv import KV, UNAVAILABLE_ERRORS
 from cortiware.kv.scripts import LuaScript, ReplyLostError
-from cortiware.ratelimit.gcra import Decision, GCRALimiter
+from cortiware.ratelimit.gcra import Decision, GCRALimiter, gcra_lua
 
 __all__ = [
     "COMPLETED_TTL",
@@ -118,25 +118,14 @@ if rec[2] ~= ARGV[1] then return {'mismatch'} end
 return {'in_progress', tostring(lease - now)}
 """
 
-# KEYS[2] is the GCRA bucket, ARGV[4] its emission interval (us), ARGV[5] its limit: the
-# statements of `GCRA_LUA`; a refusal returns before the claim and writes nothing.
+# The rate limiter's own GCRA (`gcra_lua`) on bucket KEYS[2], emission interval ARGV[4] (us)
+# and limit ARGV[5]; a refusal returns before the claim and writes nothing.
 _LIMIT_CLAIM_LUA: Final = (
-    """
-local interval = tonumber(ARGV[4])
-local limit = tonumber(ARGV[5])
-local t = redis.call('TIME')
-local now_us = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local tat = tonumber(redis.call('GET', KEYS[2]))
-if tat == nil or tat < now_us then tat = now_us end
-local new_tat = tat + interval
-local allow_at = new_tat - interval * limit
-if allow_at - now_us > 1 then
-  return {'limited', '', 0, 0, math.ceil(tat - now_us), math.ceil(allow_at - now_us)}
+    gcra_lua(key="KEYS[2]", interval="ARGV[4]", limit="ARGV[5]")
+    + """
+if decision[1] == 0 then
+  return {'limited', '', decision[1], decision[2], decision[3], decision[4]}
 end
-redis.call('SET', KEYS[2], string.format('%.0f', new_tat), 'PX',
-  math.max(1, math.ceil((new_tat - now_us) / 1000)))
-local decision = {1, math.max(0, math.floor((now_us - allow_at + 1) / interval)),
-  math.ceil(new_tat - now_us), 0}
 local function claim()
 """
     + _CLAIM_LUA

@@ -1,4 +1,4 @@
-"""`InputGuardMiddleware`: refuse, with one 400, input no `/api/` handler can store or parse.
+"""`InputGuardMiddleware`: refuse, with one 400, input no API handler can store or parse.
 
 Three kinds of input used to reach the handlers and end as a 500 (found by fuzzing):
 
@@ -10,8 +10,9 @@ Three kinds of input used to reach the handlers and end as a 500 (found by fuzzi
 
 Litestar has no hook between reading the body and decoding it, and the checks apply to every
 route alike, so they run once here, before rate limiting and idempotency read the body.
-Webhooks are exempt: their bodies are verified by signature first and stored as received
-(`cortiware.webhooks` replaces NULs itself).
+A route declares what is checked (`InputCheck` in `cortiware.route_policy`): everything (the
+API), the path and query only (pages), or nothing (webhooks: their bodies are verified by
+signature first and stored as received; `cortiware.webhooks` replaces NULs itself).
 """
 
 from __future__ import annotations
@@ -23,14 +24,14 @@ from litestar.enums import ScopeType
 from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Receive, Scope, Send
 
-from cortiware.ratelimit._respond import send_problem
+from cortiware.errors import send_problem
+from cortiware.route_policy import InputCheck, policy_of
 
 __all__ = ["MAX_JSON_DEPTH", "InputGuardMiddleware", "json_depth_exceeds"]
 
 MAX_JSON_DEPTH: Final = 32
 """Deepest nesting of arrays and objects a JSON body may have (the schemas need 3)."""
 _BODY_METHODS: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-_EXEMPT: Final = "/api/webhooks/"
 # A JSON `\u0000` escape: preceded by an even number of backslashes (an odd-length run ends in
 # the escape's own backslash). Matches `\u0000` and `\\\u0000`, not the text `\\u0000`.
 _JSON_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000", re.IGNORECASE)
@@ -63,21 +64,21 @@ def json_depth_exceeds(body: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
 
 
 class InputGuardMiddleware(ASGIMiddleware):
-    """400 problem+json for NUL characters, non-UTF-8 JSON and over-deep JSON under `/api/`."""
+    """400 problem+json for NUL characters, non-UTF-8 JSON and over-deep JSON bodies."""
 
     scopes = (ScopeType.HTTP,)
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         """Check the path, the query and (for unsafe methods) the body; then pass it on."""
-        path = scope["path"]
-        if path.startswith(_EXEMPT):
+        check = policy_of(scope.get("route_handler")).input_check
+        if check is InputCheck.NONE:
             await next_app(scope, receive, send)
             return
         problem = None
-        if "\x00" in path or _QUERY_NUL.search(scope["query_string"]):
-            # Every path, pages and static files too (a NUL reached the file system: 500).
+        if "\x00" in scope["path"] or _QUERY_NUL.search(scope["query_string"]):
+            # Pages and static files too (a NUL reached the file system: 500).
             problem = "The path and query may not contain NUL characters (U+0000)."
-        elif scope.get("method") in _BODY_METHODS and path.startswith("/api/"):
+        elif check is InputCheck.FULL and scope.get("method") in _BODY_METHODS:
             # Litestar keeps the body in the connection state: the handler reads it again.
             body = await scope["litestar_app"].request_class(scope=scope, receive=receive).body()
             # Every body, whatever its Content-Type claims: the handlers decode JSON anyway.

@@ -12,7 +12,10 @@ from litestar.datastructures import MutableScopeHeaders
 from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["REQUEST_ID_HEADER", "RequestContextMiddleware"]
+from cortiware import metrics
+from cortiware.scope import REQUEST_ID_STATE_KEY
+
+__all__ = ["REQUEST_ID_HEADER", "RequestContextMiddleware", "route_group"]
 
 REQUEST_ID_HEADER = "X-Request-ID"
 # A caller-supplied id is kept only when it is short and harmless in logs.
@@ -27,7 +30,7 @@ class RequestContextMiddleware(ASGIMiddleware):
         """Bind the id, call the app, log method, path, status and duration."""
         incoming = _header(scope, b"x-request-id")
         request_id = incoming if incoming and _SAFE_ID.match(incoming) else uuid.uuid4().hex
-        scope.setdefault("state", {})["request_id"] = request_id
+        scope.setdefault("state", {})[REQUEST_ID_STATE_KEY] = request_id
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id)
         started = time.perf_counter()
@@ -43,14 +46,32 @@ class RequestContextMiddleware(ASGIMiddleware):
         try:
             await next_app(scope, receive, send_wrapper)
         finally:
+            duration_ms = round((time.perf_counter() - started) * 1000, 2)
+            group = route_group(scope)
+            metrics.observe(f"http.{group}.latency_ms", duration_ms)
+            metrics.counter(f"http.{group}.{status // 100}xx").inc()
             access_log.info(
                 "request",
                 method=scope.get("method"),
                 path=scope.get("path"),
                 status=status,
-                duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                duration_ms=duration_ms,
             )
             structlog.contextvars.clear_contextvars()
+
+
+def route_group(scope: Scope) -> str:
+    """The metric group of a request: `api.<first segment>` of its route's path under
+    `/api/` (`api.onboarding`, `api.webhooks`), `pages` for other routes, `unmatched` when no
+    route answered (404s), so the number of metric names stays bounded."""
+    handler: Any = scope.get("route_handler")
+    paths = sorted(getattr(handler, "paths", None) or ())
+    if not paths:
+        return "unmatched"
+    segments = [s for s in paths[0].split("/") if s]
+    if segments[:1] == ["api"]:
+        return f"api.{segments[1]}" if len(segments) > 1 else "api"
+    return "pages"
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

@@ -25,6 +25,7 @@ from cortiware.monetization.schemas import (
     PriceOut,
 )
 from cortiware.monetization.service import MonetizationService
+from cortiware.route_policy import declare
 
 __all__ = [
     "CouponController",
@@ -76,7 +77,11 @@ class MonetizationConfigController(Controller):
         """The config (cached)."""
         return await monetization.config()
 
-    @put("/", summary="Change the global monetization config")
+    @put(
+        "/",
+        summary="Change the global monetization config",
+        opt=declare(errors={422: "`default_plan_code` names no active plan."}),
+    )
     async def put_config(
         self,
         data: JSONBody[ConfigUpdate],
@@ -101,7 +106,11 @@ class PlanController(Controller):
         """All plans, active or not."""
         return await monetization.plans()
 
-    @post("/", summary="Create a plan")
+    @post(
+        "/",
+        summary="Create a plan",
+        opt=declare(errors={409: "A plan with this code already exists."}),
+    )
     async def create_plan(
         self,
         data: JSONBody[PlanIn],
@@ -112,7 +121,17 @@ class PlanController(Controller):
         """201 with the plan; 409 when the code is taken."""
         return await monetization.create_plan(data, actor=principal, request=request)
 
-    @patch("/{plan_id:uuid}", summary="Change a plan")
+    @patch(
+        "/{plan_id:uuid}",
+        summary="Change a plan",
+        opt=declare(
+            errors={
+                404: "No such plan.",
+                409: "The code is taken, or the default plan's code or `active`, or the code "
+                "of a plan subscriptions use, would change.",
+            }
+        ),
+    )
     async def update_plan(
         self,
         *,
@@ -126,7 +145,13 @@ class PlanController(Controller):
         code or `active` of the default plan, or the code of a plan in use, would change."""
         return await monetization.update_plan(plan_id, data, actor=principal, request=request)
 
-    @delete("/{plan_id:uuid}", summary="Delete an unused plan")
+    @delete(
+        "/{plan_id:uuid}",
+        summary="Delete an unused plan",
+        opt=declare(
+            errors={404: "No such plan.", 409: "The plan is the default plan, or is still in use."}
+        ),
+    )
     async def delete_plan(
         self,
         plan_id: FromPath[uuid.UUID],
@@ -137,7 +162,11 @@ class PlanController(Controller):
         """204; 409 while it is the default plan or a subscription uses it (archive it)."""
         await monetization.delete_plan(plan_id, actor=principal, request=request)
 
-    @post("/{plan_id:uuid}/prices", summary="Add a price to a plan")
+    @post(
+        "/{plan_id:uuid}/prices",
+        summary="Add a price to a plan",
+        opt=declare(errors={404: "No such plan."}),
+    )
     async def create_price(
         self,
         *,
@@ -166,7 +195,16 @@ class CouponController(Controller):
         """All coupons by code."""
         return await monetization.coupons()
 
-    @post("/", summary="Create a coupon")
+    @post(
+        "/",
+        summary="Create a coupon",
+        opt=declare(
+            errors={
+                400: "Inconsistent discount, currency or `expires_at`.",
+                409: "A coupon with this code already exists.",
+            }
+        ),
+    )
     async def create_coupon(
         self,
         data: JSONBody[CouponIn],
@@ -177,7 +215,7 @@ class CouponController(Controller):
         """201 with the coupon; 400 unless exactly one discount is given; 409 duplicate code."""
         return await monetization.create_coupon(data, actor=principal, request=request)
 
-    @delete("/{code:str}", summary="Delete a coupon")
+    @delete("/{code:str}", summary="Delete a coupon", opt=declare(errors={404: "No such coupon."}))
     async def delete_coupon(
         self,
         code: FromPath[str],

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Final, Literal
 
+import iso4217
 import msgspec
 
 from cortiware.audit.retention import MAX_RETENTION_DAYS, MIN_RETENTION_DAYS
@@ -25,11 +26,22 @@ __all__ = [
 
 Code = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
 CouponCode = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")]
-Currency = Annotated[str, msgspec.Meta(pattern=r"^[a-z]{3}$")]
+CURRENCY_CODES: Final = tuple(sorted({currency.code.lower() for currency in iso4217.Currency}))
+"""ISO 4217 codes, lower case as Stripe writes them."""
+if TYPE_CHECKING:
+    Currency = str
+else:  # a Literal of every code: validated by msgspec and published as an enum
+    Currency = Literal[CURRENCY_CODES]
+_FEATURE_MAX: Final = 200
+# Litestar's schema generation drops constraints on list items; `extra` restores them.
+_FEATURE_ITEM: Final[dict[str, Any]] = {
+    "extra": {"items": {"type": "string", "maxLength": _FEATURE_MAX}}
+}
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 Description = Annotated[str, msgspec.Meta(max_length=5000)]
 Features = Annotated[
-    list[Annotated[str, msgspec.Meta(max_length=200)]], msgspec.Meta(max_length=50)
+    list[Annotated[str, msgspec.Meta(max_length=_FEATURE_MAX)]],
+    msgspec.Meta(max_length=50, extra_json_schema=_FEATURE_ITEM),
 ]
 Interval = Literal["month", "year"]
 
@@ -48,7 +60,11 @@ class ConfigUpdate(msgspec.Struct, forbid_unknown_fields=True):
     """`PUT` body; an omitted field keeps its value."""
 
     default_plan_code: Code | msgspec.UnsetType | None = msgspec.UNSET
-    trial_days: Annotated[int, msgspec.Meta(ge=0, le=365)] | msgspec.UnsetType = msgspec.UNSET
+    # `extra`: Litestar's schema generation drops a bound of 0 (it tests the value's truth).
+    trial_days: (
+        Annotated[int, msgspec.Meta(ge=0, le=365, extra_json_schema={"extra": {"minimum": 0}})]
+        | msgspec.UnsetType
+    ) = msgspec.UNSET
     currency: Currency | msgspec.UnsetType = msgspec.UNSET
     audit_retention_days: (
         Annotated[int, msgspec.Meta(ge=MIN_RETENTION_DAYS, le=MAX_RETENTION_DAYS)]
@@ -129,7 +145,9 @@ class PlanPatch(msgspec.Struct, forbid_unknown_fields=True):
 class PriceIn(msgspec.Struct, forbid_unknown_fields=True):
     """`POST /api/provider/plans/{id}/prices`; currency defaults to the global config's."""
 
-    amount_cents: Annotated[int, msgspec.Meta(ge=0, le=100_000_000)]
+    amount_cents: Annotated[
+        int, msgspec.Meta(ge=0, le=100_000_000, extra_json_schema={"extra": {"minimum": 0}})
+    ]
     interval: Interval = "month"
     currency: Currency | None = None
     active: bool = True

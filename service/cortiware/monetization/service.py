@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cortiware.audit import Actor, record, snapshot
 from cortiware.auth import Principal
-from cortiware.cache import TTL_MONETIZATION, TTL_PLANS, Cache
+from cortiware.cache import GROUP_MONETIZATION, GROUP_PLANS, TTL_MONETIZATION, TTL_PLANS, Cache
 from cortiware.cache.read_through import invalidate_after_commit, read_through
 from cortiware.db.base import to_utc
 from cortiware.db.models import Coupon, MonetizationConfig, Plan, Price, Subscription
@@ -40,19 +40,13 @@ from cortiware.monetization.schemas import (
 
 __all__ = [
     "CONFIG_CACHE_KEY",
-    "CONFIG_GROUP",
     "PLANS_CACHE_KEY",
-    "PLANS_GROUP",
     "DuplicateCode",
     "MonetizationService",
 ]
 
 PLANS_CACHE_KEY: Final = "plans:active"
 CONFIG_CACHE_KEY: Final = "monetization:config"
-PLANS_GROUP: Final = "plans"
-"""Cache group of plans and prices."""
-CONFIG_GROUP: Final = "monetization"
-"""Cache group of the global config (which shows the effective audit retention)."""
 
 Request = ASGIConnection[Any, Any, Any, Any]
 Who = Principal | Actor
@@ -137,7 +131,7 @@ class MonetizationService:
             after=snapshot(config, exclude={"id", "updated_at"}),
             request=request,
         )
-        invalidate_after_commit(session, self.cache, CONFIG_GROUP)
+        invalidate_after_commit(session, self.cache, GROUP_MONETIZATION)
         return await load_config(session, self.default_retention_days)
 
     # --- plans and prices --------------------------------------------------------------
@@ -183,7 +177,7 @@ class MonetizationService:
             after=snapshot(plan),
             request=request,
         )
-        invalidate_after_commit(self.session, self.cache, PLANS_GROUP)
+        invalidate_after_commit(self.session, self.cache, GROUP_PLANS)
         return PlanOut.of(plan, [])
 
     async def update_plan(
@@ -218,7 +212,7 @@ class MonetizationService:
             request=request,
         )
         prices = (await self.session.scalars(select(Price).where(Price.plan_id == plan.id))).all()
-        invalidate_after_commit(self.session, self.cache, PLANS_GROUP)
+        invalidate_after_commit(self.session, self.cache, GROUP_PLANS)
         return PlanOut.of(plan, list(prices))
 
     async def delete_plan(
@@ -244,7 +238,7 @@ class MonetizationService:
             before=before,
             request=request,
         )
-        invalidate_after_commit(self.session, self.cache, PLANS_GROUP)
+        invalidate_after_commit(self.session, self.cache, GROUP_PLANS)
 
     async def create_price(
         self, plan_id: uuid.UUID, data: PriceIn, *, actor: Who, request: Request | None = None
@@ -278,7 +272,7 @@ class MonetizationService:
             after=snapshot(price),
             request=request,
         )
-        invalidate_after_commit(self.session, self.cache, PLANS_GROUP)
+        invalidate_after_commit(self.session, self.cache, GROUP_PLANS)
         return PriceOut.of(price)
 
     async def _plan(self, plan_id: uuid.UUID, *, lock: bool = False) -> Plan:

@@ -22,6 +22,7 @@ from cortiware.onboarding.schemas import (
 )
 from cortiware.onboarding.service import OnboardingService
 from cortiware.onboarding.tokens import MAX_TOKEN_LENGTH
+from cortiware.route_policy import GroupName, Idempotency, declare
 
 __all__ = [
     "AcceptIn",
@@ -62,7 +63,16 @@ class InviteController(Controller):
     guards = [require_roles(Role.PROVIDER)]
     dependencies = _DEPENDENCIES
 
-    @post("/", summary="Invite an organization")
+    @post(
+        "/",
+        summary="Invite an organization",
+        opt=declare(
+            errors={
+                409: "An owner with this email exists already.",
+                422: "`email` is not an address, or `plan_code` names no active plan.",
+            }
+        ),
+    )
     async def create(
         self,
         data: JSONBody[InviteIn],
@@ -90,7 +100,19 @@ class OnboardingController(Controller):
     tags = ["onboarding"]
     dependencies = _DEPENDENCIES
 
-    @get("/verify", summary="Check an invite token")
+    @get(
+        "/verify",
+        summary="Check an invite token",
+        opt=declare(
+            rate_limit=GroupName.ONBOARDING,
+            errors={
+                400: "The token is malformed or was altered.",
+                404: "No invite has this token.",
+                409: "The invite has been accepted already.",
+                410: "The invite has expired.",
+            },
+        ),
+    )
     async def verify(
         self,
         onboarding: NamedDependency[OnboardingService],
@@ -99,7 +121,20 @@ class OnboardingController(Controller):
         """200 with the invite; 400 malformed/tampered, 404 unknown, 409 used, 410 expired."""
         return await onboarding.verify(token)
 
-    @post("/accept", summary="Accept an invite (requires Idempotency-Key)")
+    @post(
+        "/accept",
+        summary="Accept an invite (requires Idempotency-Key)",
+        opt=declare(
+            rate_limit=GroupName.ONBOARDING,
+            idempotency=Idempotency.REQUIRED,
+            errors={
+                400: "The token is malformed or was altered.",
+                404: "No invite has this token.",
+                409: "The invite has been accepted already, or an owner with this email exists.",
+                410: "The invite has expired.",
+            },
+        ),
+    )
     async def accept(
         self,
         data: JSONBody[AcceptIn],

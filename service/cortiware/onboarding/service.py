@@ -32,7 +32,7 @@ from cortiware.activity import (
 )
 from cortiware.audit import Actor, record, snapshot
 from cortiware.auth import Principal, credentials
-from cortiware.cache import Cache
+from cortiware.cache import GROUP_ORGANIZATIONS, Cache
 from cortiware.cache.read_through import invalidate_after_commit
 from cortiware.db.models import (
     MonetizationConfig,
@@ -68,7 +68,6 @@ from cortiware.onboarding.tokens import (
     issue_token,
     token_hash,
 )
-from cortiware.organizations.service import ORGANIZATIONS_GROUP
 from cortiware.settings import Settings
 
 __all__ = [
@@ -444,7 +443,7 @@ class OnboardingService:
                 "trial": accepted.subscription is not None,
             },
         )
-        invalidate_after_commit(self.session, self.cache, ORGANIZATIONS_GROUP)
+        invalidate_after_commit(self.session, self.cache, GROUP_ORGANIZATIONS)
         return AcceptOut(organization_id=accepted.organization.id, owner_id=accepted.owner.id)
 
     async def _failed(self, stage: str, exc: InviteError, token: str) -> None:

@@ -15,6 +15,7 @@ from cortiware.auth import Role, require_roles
 from cortiware.cache.read_through import cache_of
 from cortiware.organizations.queries import OrganizationDetail, OrganizationSummary
 from cortiware.organizations.service import OrganizationService
+from cortiware.route_policy import declare
 
 __all__ = ["OrganizationController", "provide_organizations", "route_handlers"]
 
@@ -46,7 +47,11 @@ class OrganizationController(Controller):
         """Newest first."""
         return await organizations.summaries()
 
-    @get("/{organization_id:uuid}", summary="One organization with owners and subscription")
+    @get(
+        "/{organization_id:uuid}",
+        summary="One organization with owners and subscription",
+        opt=declare(errors={404: "No such organization."}),
+    )
     async def get_organization(
         self,
         organization_id: FromPath[uuid.UUID],

@@ -2,17 +2,16 @@
 
 Reads only; the organization list and each organization are cached in the `organizations`
 group, which every writer of organizations, owners or subscriptions invalidates after its
-commit (`ORGANIZATIONS_GROUP`).
+commit (`GROUP_ORGANIZATIONS`).
 """
 
 from __future__ import annotations
 
 import uuid
-from typing import Final
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cortiware.cache import TTL_ORGANIZATIONS, Cache
+from cortiware.cache import GROUP_ORGANIZATIONS, TTL_ORGANIZATIONS, Cache
 from cortiware.cache.read_through import read_through
 from cortiware.errors import NotFound
 from cortiware.organizations.queries import (
@@ -24,10 +23,7 @@ from cortiware.organizations.queries import (
     subscription_of,
 )
 
-__all__ = ["ORGANIZATIONS_GROUP", "OrganizationService"]
-
-ORGANIZATIONS_GROUP: Final = "organizations"
-"""Cache group of organizations, their owners and subscriptions."""
+__all__ = ["OrganizationService"]
 
 
 class OrganizationService:
@@ -43,7 +39,7 @@ class OrganizationService:
         """Every organization, newest first (cached)."""
         return await read_through(
             self.cache,
-            f"{ORGANIZATIONS_GROUP}:list",
+            f"{GROUP_ORGANIZATIONS}:list",
             TTL_ORGANIZATIONS,
             lambda: load_organizations(self.session),
             list[OrganizationSummary],
@@ -72,7 +68,7 @@ class OrganizationService:
 
         found = await read_through(
             self.cache,
-            f"{ORGANIZATIONS_GROUP}:{organization_id}",
+            f"{GROUP_ORGANIZATIONS}:{organization_id}",
             TTL_ORGANIZATIONS,
             fetch,
             OrganizationDetail | None,

@@ -16,6 +16,7 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
 from cortiware.errors import Forbidden
+from cortiware.pages._headers import PAGE_HEADERS
 from cortiware.pages.formatting import FILTERS
 from cortiware.pages.guards import (
     LoginRequired,
@@ -26,19 +27,17 @@ from cortiware.pages.guards import (
 from cortiware.pages.onboarding import OnboardingPages
 from cortiware.pages.owner import OwnerPages
 from cortiware.pages.provider import ProviderPages
+from cortiware.pages.provider_audit import AuditPages
+from cortiware.pages.provider_catalog import CatalogPages
 from cortiware.pages.session import SessionPages
+from cortiware.pages.staff import AccountantPages, DeveloperPages
+from cortiware.route_policy import PAGE
 
 __all__ = ["page_route_handlers", "require_page_roles", "template_config"]
 
 _PACKAGE: Final = Path(__file__).resolve().parent.parent
 TEMPLATES_DIR: Final = _PACKAGE / "templates"
 STATIC_DIR: Final = _PACKAGE / "static"
-# Pages load only their own stylesheet; forms post only here (or redirect to Stripe's pages).
-_CSP: Final = (
-    "default-src 'none'; style-src 'self'; img-src 'self'; "
-    "form-action 'self' https://billing.stripe.com https://checkout.stripe.com; "
-    "frame-ancestors 'none'; base-uri 'none'"
-)
 
 
 def template_config() -> TemplateConfig[JinjaTemplateEngine]:
@@ -54,19 +53,22 @@ def page_route_handlers() -> list[Any]:
     """The page router and `/static`."""
     pages = Router(
         path="/",
-        route_handlers=[SessionPages, ProviderPages, OwnerPages, OnboardingPages],
-        exception_handlers={LoginRequired: redirect_to_login, Forbidden: forbidden_page},
-        response_headers=[
-            ResponseHeader(name="Content-Security-Policy", value=_CSP),
-            ResponseHeader(name="X-Frame-Options", value="DENY"),
-            # Not `no-referrer`: under it Chromium posts forms with `Origin: null`. `same-origin`
-            # keeps `Origin` on our own forms and sends nothing to other sites (an invite
-            # link's token never leaves in a Referer).
-            ResponseHeader(name="Referrer-Policy", value="same-origin"),
+        route_handlers=[
+            SessionPages,
+            ProviderPages,
+            CatalogPages,
+            AuditPages,
+            OwnerPages,
+            OnboardingPages,
+            DeveloperPages,
+            AccountantPages,
         ],
+        exception_handlers={LoginRequired: redirect_to_login, Forbidden: forbidden_page},
+        response_headers=[ResponseHeader(name=k, value=v) for k, v in PAGE_HEADERS.items()],
         include_in_schema=False,
+        opt=PAGE,
     )
     static = create_static_files_router(
-        path="/static", directories=[STATIC_DIR], include_in_schema=False
+        path="/static", directories=[STATIC_DIR], include_in_schema=False, opt=PAGE
     )
     return [pages, static]

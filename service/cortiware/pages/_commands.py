@@ -26,20 +26,20 @@ from litestar.datastructures import FormMultiDict
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cortiware.auth.routes import settings_of
-from cortiware.db.session import transaction
+from cortiware.db.session import DB_SESSIONMAKER, transaction
 from cortiware.errors import CortiwareError
 from cortiware.idempotency import (
-    IDEMPOTENCY_STATE_KEY,
+    IDEMPOTENCY_STORE,
     ClaimOutcome,
-    IdempotencyStore,
     StoredResponse,
     fingerprint,
     valid_key,
 )
-from cortiware.ratelimit import RATE_LIMITER_STATE_KEY, GCRALimiter, GroupName, RateLimitPolicy
-from cortiware.ratelimit.client_ip import client_ip
+from cortiware.middleware.client_ip import client_ip
+from cortiware.ratelimit import RATE_LIMITER, GroupName, RateLimitPolicy
 from cortiware.ratelimit.headers import retry_after_seconds
-from cortiware.ratelimit.middleware import bucket_key, principal_of
+from cortiware.ratelimit.middleware import bucket_key, spraying_bucket
+from cortiware.scope import principal_id_of
 
 __all__ = ["Command", "Outcome", "rate_limited", "run_command"]
 
@@ -82,18 +82,25 @@ async def rate_limited(
     """A 429 outcome when this visitor's bucket in `group` is empty, else None (counted)."""
     settings = settings_of(request)
     policy = RateLimitPolicy.from_settings(settings)
-    limiter: GCRALimiter | None = request.app.state.get(RATE_LIMITER_STATE_KEY)
+    limiter = RATE_LIMITER.find(request.app)
     if not policy.enabled or limiter is None:
         return None
-    spec = policy.spec(group)
-    bucket = bucket_key(
-        group,
-        client=client_ip(request.scope, settings.trusted_proxies),
-        principal=principal_of(request.scope),
-        username=username,
-    )
-    decision = await limiter.hit(bucket, spec.limit, spec.period)
-    if decision.allowed:
+    client = client_ip(request.scope, settings.trusted_proxies)
+    checks = [
+        (
+            bucket_key(
+                group, client=client, principal=principal_id_of(request.scope), username=username
+            ),
+            policy.spec(group),
+        )
+    ]
+    if group is GroupName.AUTH:  # as the API's login: per IP across usernames first
+        checks.insert(0, (spraying_bucket(client), policy.auth_ip))
+    for bucket, spec in checks:
+        decision = await limiter.hit(bucket, spec.limit, spec.period)
+        if not decision.allowed:
+            break
+    else:
         return None
     retry = retry_after_seconds(decision)
     return Outcome(
@@ -117,10 +124,10 @@ async def run_command(
     key = str(form.get("_form_key", "")).strip() if form is not None else ""
     if key and not valid_key(key):
         return Outcome(400, detail="Idempotency-Key must be 1 to 255 printable ASCII characters.")
-    store: IdempotencyStore | None = request.app.state.get(IDEMPOTENCY_STATE_KEY)
+    store = IDEMPOTENCY_STORE.find(request.app)
     if form is None or not key or store is None:
         return await _execute(request, command, status)
-    principal = principal_of(request.scope)
+    principal = principal_id_of(request.scope)
     settings = settings_of(request)
     who = (
         f"p:{principal}"
@@ -153,7 +160,7 @@ async def run_command(
 
 async def _execute(request: AnyRequest, command: Command, status: int) -> Outcome:
     try:
-        async with transaction(request.app.state.db_sessionmaker) as session:
+        async with transaction(DB_SESSIONMAKER.get(request.app)) as session:
             result = await command(session)
     except CortiwareError as exc:
         return Outcome(exc.status_code, detail=exc.detail, headers=dict(exc.headers or {}))

@@ -11,6 +11,7 @@ from litestar.response import Template
 
 from cortiware.auth.principal import principal_of
 from cortiware.pages._forms import form_csrf_token
+from cortiware.pages.flash import clear_flash, take_flash
 
 __all__ = ["render"]
 
@@ -23,7 +24,8 @@ def render(
     headers: Mapping[str, str] | None = None,
     **context: Any,
 ) -> Template:
-    """Render `template` with the principal, the form CSRF token and a fresh form key.
+    """Render `template` with the principal, the form CSRF token, a fresh form key, the
+    page's path (for the navigation) and the flash message left by a redirect (then cleared).
 
     `form_key` is the idempotency key of the form's command, so submitting the same rendered
     form twice (double click, reload) replays the first outcome instead of acting twice.
@@ -34,8 +36,11 @@ def render(
             "principal": principal_of(request),
             "csrf_token": form_csrf_token(request),
             "form_key": uuid.uuid4().hex,
+            "request_path": request.url.path.rstrip("/") or "/",
+            "flash": take_flash(request),
             **context,
         },
         status_code=status,
         headers={**(headers or {}), "Cache-Control": "no-store"},
+        cookies=clear_flash(request),
     )

@@ -15,10 +15,12 @@ from litestar import Request, Response
 from litestar.response import Template
 
 from cortiware.auth.principal import principal_of
+from cortiware.pages._headers import PAGE_HEADERS
 
 __all__ = ["API_PREFIX", "error_page", "html_outside_api"]
 
 API_PREFIX: Final = "/api/"
+_NOT_PAGES: Final = (API_PREFIX, "/static/")  # programs and assets, not people, read these
 Handler = Callable[[Request[Any, Any, Any], Any], Response[Any]]
 
 
@@ -40,19 +42,19 @@ def error_page(
             "principal": principal_of(request),
         },
         status_code=status,
-        headers={**(headers or {}), "Cache-Control": "no-store"},
+        headers={**(headers or {}), **PAGE_HEADERS, "Cache-Control": "no-store"},
     )
 
 
 def html_outside_api(handlers: Mapping[Any, Handler]) -> dict[Any, Handler]:
-    """The same handlers, answering `error.html` for any path outside `/api/`."""
+    """The same handlers, answering `error.html` for any path outside `/api/` and `/static/`."""
     return {key: _as_page(handler) for key, handler in handlers.items()}
 
 
 def _as_page(handler: Handler) -> Handler:
     def handle(request: Request[Any, Any, Any], exc: Any) -> Response[Any]:
         problem = handler(request, exc)
-        if request.url.path.startswith(API_PREFIX):
+        if request.url.path.startswith(_NOT_PAGES):
             return problem
         body = problem.content if isinstance(problem.content, dict) else {}
         headers = {

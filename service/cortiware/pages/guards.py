@@ -9,10 +9,13 @@ from urllib.parse import quote
 from litestar import Request, Response
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
-from litestar.response import Redirect, Template
+from litestar.response import Redirect
 
-from cortiware.auth.principal import Role, principal_of, require_roles
+from cortiware.auth.cookies import CookieNames, read_cookie
+from cortiware.auth.principal import Role, require_roles
+from cortiware.auth.routes import settings_of
 from cortiware.errors import Forbidden, Unauthorized
+from cortiware.pages.error_pages import error_page
 
 __all__ = ["LoginRequired", "forbidden_page", "redirect_to_login", "require_page_roles"]
 
@@ -29,14 +32,14 @@ def require_page_roles(
 
 
 def redirect_to_login(request: Request[Any, Any, Any], _: LoginRequired) -> Response[Any]:
-    """303 to `/login?next=<this page>`."""
-    return Redirect(f"/login?next={quote(request.url.path, safe='/')}", status_code=303)
+    """303 to `/login?next=<this page>`, saying the session expired when the browser still
+    sent a session cookie the service no longer knows."""
+    target = f"/login?next={quote(request.url.path, safe='/')}"
+    if read_cookie(request.scope, CookieNames.for_settings(settings_of(request)).session):
+        target += "&expired=1"
+    return Redirect(target, status_code=303)
 
 
 def forbidden_page(request: Request[Any, Any, Any], exc: Forbidden) -> Response[Any]:
     """An HTML 403 page for a role that may not see this page."""
-    return Template(
-        template_name="error.html",
-        context={"status": 403, "message": exc.detail, "principal": principal_of(request)},
-        status_code=403,
-    )
+    return error_page(request, 403, exc.detail)

@@ -1,193 +1,162 @@
-"""`/provider`: organizations, invites and monetization, for the provider role."""
+"""`/provider`: the provider console's organizations and invites.
+
+Plans, prices, coupons and the global settings are in `provider_catalog.py`; the audit log
+in `provider_audit.py`. Every form follows Post/Redirect/Get (`_provider_forms.submit`).
+"""
 
 from __future__ import annotations
 
-import re
+import math
 import uuid
-from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Final
 
 import msgspec
-from litestar import Controller, Request, get, post
-from litestar.datastructures import FormMultiDict
+from litestar import Controller, Response, get, post
+from litestar.params import FromPath
 from litestar.response import Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cortiware.auth.principal import Principal, Role, principal_of
-from cortiware.errors import NotFound
+from cortiware.audit.query import AuditFilter, list_entries
+from cortiware.auth.principal import Role
 from cortiware.monetization.routes import provide_monetization
-from cortiware.monetization.schemas import ConfigUpdate, CouponIn, PlanIn, PriceIn
-from cortiware.monetization.service import MonetizationService
 from cortiware.onboarding.routes import provide_onboarding
 from cortiware.onboarding.schemas import InviteIn
 from cortiware.organizations.routes import provide_organizations
-from cortiware.pages._commands import Outcome, run_command
+from cortiware.pages._commands import run_command
 from cortiware.pages._forms import read_form
+from cortiware.pages._provider_forms import AnyRequest, fields, provider, submit
 from cortiware.pages._render import render
 from cortiware.pages.guards import require_page_roles
 
-__all__ = ["ProviderPages"]
+__all__ = ["PAGE_SIZE", "ProviderPages", "audit_rows"]
 
-AnyRequest = Request[Any, Any, Any]
-
-_INTEGER = re.compile(r"-?[0-9]{1,9}")
+PAGE_SIZE: Final = 25
 
 
-def _fields(form: FormMultiDict, *names: str, numbers: tuple[str, ...] = ()) -> dict[str, Any]:
-    """The non-empty form fields among `names`; `numbers` are integers when they are."""
-    body: dict[str, Any] = {}
-    for name in names:
-        value = str(form.get(name, "")).strip()
-        if not value:
-            continue
-        # Only plain ASCII integers become numbers (`isdigit` also takes "²" and 5,000-digit
-        # runs `int` refuses); anything else stays text, and validation answers its 400.
-        body[name] = int(value) if name in numbers and _INTEGER.fullmatch(value) else value
-    return body
-
-
-def _provider(request: AnyRequest) -> Principal:
-    principal = principal_of(request)
-    assert principal is not None  # the guard let only providers in
-    return principal
+def audit_rows(entries: list[Any]) -> list[dict[str, Any]]:
+    """Audit rows as the templates show them."""
+    return [
+        {
+            "id": e.id,
+            "created_at": e.created_at,
+            "actor": e.actor,
+            "role": e.role,
+            "organization_id": str(e.organization_id) if e.organization_id else None,
+            "entity": e.entity,
+            "entity_id": e.entity_id,
+            "action": e.action,
+            "changes": e.changes,
+            "ip": e.ip,
+            "request_id": e.request_id,
+        }
+        for e in entries
+    ]
 
 
 class ProviderPages(Controller):
-    """The provider dashboard and its forms; each form runs the domain service's command."""
+    """Organizations (searchable, paged, with detail) and invites."""
 
     path = "/provider"
     guards = [require_page_roles(Role.PROVIDER)]
 
-    async def _page(
+    @get("/")
+    async def organizations(self, request: AnyRequest) -> Template:
+        """Organizations with owner, plan and subscription status; `q` searches, `page` pages."""
+        query = request.query_params.get("q", "").strip()
+        try:
+            page = max(1, int(request.query_params.get("page", "1")))
+        except ValueError:
+            page = 1
+
+        async def read(session: AsyncSession) -> Any:
+            return await provide_organizations(session, request.app.state).summaries()
+
+        result = await run_command(request, read)
+        rows: list[dict[str, Any]] = result.body if result.ok else []
+        needle = query.casefold()
+        if needle:
+            rows = [
+                r
+                for r in rows
+                if needle in r["name"].casefold() or needle in (r["owner_email"] or "").casefold()
+            ]
+        pages = max(1, math.ceil(len(rows) / PAGE_SIZE))
+        page = min(page, pages)
+        shown = rows[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
+        return render(request, "provider/organizations.html", organizations=shown,
+                      total=len(rows), q=query, page=page, pages=pages,
+                      error=None if result.ok else result.detail)  # fmt: skip
+
+    @get("/organizations/{organization_id:uuid}")
+    async def organization(
+        self, request: AnyRequest, organization_id: FromPath[uuid.UUID]
+    ) -> Template:
+        """One organization: owners, current subscription and its audit trail."""
+
+        async def read(session: AsyncSession) -> Any:
+            detail = await provide_organizations(session, request.app.state).detail(organization_id)
+            entries, _ = await list_entries(
+                session, AuditFilter(organization_id=organization_id), cursor=None, limit=20
+            )
+            return {"organization": detail, "audit": audit_rows(entries)}
+
+        result = await run_command(request, read)
+        if not result.ok:
+            return render(request, "error.html", status=result.status, message=result.detail)
+        return render(request, "provider/organization.html", **result.body)
+
+    async def _invites(
         self,
         request: AnyRequest,
         *,
         status: int = 200,
-        notice: str | None = None,
         error: str | None = None,
+        errors: dict[str, str] | None = None,
+        values: dict[str, str] | None = None,
+        failed: str | None = None,
         headers: dict[str, str] | None = None,
-        created_invite: Any = None,
     ) -> Template:
-        async def read(session: AsyncSession) -> dict[str, Any]:
+        async def read(session: AsyncSession) -> Any:
             state = request.app.state
-            monetization = provide_monetization(session, state)
             return {
-                "organizations": await provide_organizations(session, state).summaries(),
                 "invites": await provide_onboarding(session, state).invites(),
-                "config": await monetization.config(),
-                "plans": await monetization.plans(),
-                "coupons": await monetization.coupons(),
+                "plans": await provide_monetization(session, state).plans(),
             }
 
         data = await run_command(request, read)
-        sources = ("organizations", "invites", "config", "plans", "coupons")
-        shown = data.body if data.ok else dict.fromkeys(sources)
-        return render(request, "provider.html", status=status, notice=notice, error=error,
-                      headers=headers, created_invite=created_invite, **shown)  # fmt: skip
+        shown = data.body if data.ok else {"invites": [], "plans": []}
+        return render(request, "provider/invites.html", status=status, headers=headers,
+                      error=error, errors=errors or {}, values=values or {}, failed=failed,
+                      **shown)  # fmt: skip
 
-    async def _after(
-        self, request: AnyRequest, result: Outcome, notice: str, **extra: Any
-    ) -> Template:
-        if result.ok:
-            return await self._page(request, notice=notice, **extra)
-        return await self._page(
-            request, status=result.status, error=result.detail, headers=result.headers
-        )
+    @get("/invites")
+    async def invites(self, request: AnyRequest) -> Template:
+        """Invites (newest first) and the form to create one."""
+        return await self._invites(request)
 
-    async def _monetization(
-        self,
-        request: AnyRequest,
-        form: FormMultiDict,
-        call: Callable[[MonetizationService, Principal], Awaitable[Any]],
-    ) -> Outcome:
-        principal = _provider(request)
-
-        async def command(session: AsyncSession) -> Any:
-            return await call(provide_monetization(session, request.app.state), principal)
-
-        return await run_command(request, command, form=form)
-
-    @get("/")
-    async def dashboard(self, request: AnyRequest) -> Template:
-        """Organizations with their subscription status, invites and monetization forms."""
-        return await self._page(request)
-
-    @post("/invites", status_code=200)
-    async def invite(self, request: AnyRequest) -> Template:
-        """Create an invite; the page shows its accept link once."""
+    @post("/invites", status_code=303)
+    async def invite(self, request: AnyRequest) -> Response[Any]:
+        """Create an invite; its accept link is shown once, on the next page."""
         form = await read_form(request)
-        body = _fields(form, "email", "org_name", "plan_code", "expires_in_hours",
-                       numbers=("expires_in_hours",))  # fmt: skip
-        principal = _provider(request)
+        body = fields(form, "email", "org_name", "plan_code", "expires_in_hours",
+                      numbers=("expires_in_hours",))  # fmt: skip
+        who = provider(request)
 
         async def command(session: AsyncSession) -> Any:
             onboarding = provide_onboarding(session, request.app.state)
-            data = msgspec.convert(body, InviteIn)
-            return await onboarding.invite(data, actor=principal, request=request)
+            return await onboarding.invite(
+                msgspec.convert(body, InviteIn), actor=who, request=request
+            )
 
-        result = await run_command(request, command, form=form)
-        return await self._after(
-            request, result, "Invite created.", created_invite=result.body if result.ok else None
-        )
-
-    @post("/monetization/config", status_code=200)
-    async def config(self, request: AnyRequest) -> Template:
-        """Update the default plan, trial days and currency."""
-        form = await read_form(request)
-        body = _fields(form, "default_plan_code", "trial_days", "currency",
-                       numbers=("trial_days",))  # fmt: skip
-        result = await self._monetization(
+        return await submit(
             request,
             form,
-            lambda service, who: service.update_config(
-                msgspec.convert(body, ConfigUpdate), actor=who, request=request
-            ),
+            command,
+            name="invite",
+            done=lambda made: f"Invite created for {made['email']}.",
+            to="/provider/invites",
+            rerender=lambda **kw: self._invites(request, **kw),
+            flash=lambda made: {
+                "invite": {k: made[k] for k in ("email", "org_name", "accept_url", "expires_at")}
+            },
         )
-        return await self._after(request, result, "Monetization settings saved.")
-
-    @post("/plans", status_code=200)
-    async def plan(self, request: AnyRequest) -> Template:
-        """Create a plan."""
-        form = await read_form(request)
-        body = _fields(form, "code", "name", "description")
-        result = await self._monetization(
-            request,
-            form,
-            lambda service, who: service.create_plan(
-                msgspec.convert(body, PlanIn), actor=who, request=request
-            ),
-        )
-        return await self._after(request, result, "Plan created.")
-
-    @post("/prices", status_code=200)
-    async def price(self, request: AnyRequest) -> Template:
-        """Add a recurring price to a plan."""
-        form = await read_form(request)
-        raw_plan_id = str(form.get("plan_id", "")).strip()
-        body = _fields(form, "amount_cents", "interval", "currency", numbers=("amount_cents",))
-
-        async def add(service: MonetizationService, who: Principal) -> Any:
-            try:
-                plan_id = uuid.UUID(raw_plan_id)
-            except ValueError:
-                raise NotFound("No such plan.") from None
-            data = msgspec.convert(body, PriceIn)
-            return await service.create_price(plan_id, data, actor=who, request=request)
-
-        result = await self._monetization(request, form, add)
-        return await self._after(request, result, "Price added.")
-
-    @post("/coupons", status_code=200)
-    async def coupon(self, request: AnyRequest) -> Template:
-        """Create a coupon (percent or amount off)."""
-        form = await read_form(request)
-        body = _fields(form, "code", "percent_off", "amount_off_cents", "currency", "duration",
-                       numbers=("percent_off", "amount_off_cents"))  # fmt: skip
-        result = await self._monetization(
-            request,
-            form,
-            lambda service, who: service.create_coupon(
-                msgspec.convert(body, CouponIn), actor=who, request=request
-            ),
-        )
-        return await self._after(request, result, "Coupon created.")

@@ -16,7 +16,7 @@ from cortiware.auth.routes import (
     settings_of,
     start_session,
 )
-from cortiware.db.session import transaction
+from cortiware.db.session import DB_SESSIONMAKER, transaction
 from cortiware.pages._commands import rate_limited
 from cortiware.pages._forms import read_form
 from cortiware.pages._render import render
@@ -38,10 +38,20 @@ class SessionPages(Controller):
 
     path = "/"
 
+    @get("/")
+    async def home(self, request: Request[Any, Any, Any]) -> Redirect:
+        """`/` leads each role to its home page, and a visitor to the login form."""
+        principal = principal_of(request)
+        return Redirect(home_path(principal.role) if principal else "/login", status_code=303)
+
     @get("/login")
-    async def login_form(self, request: Request[Any, Any, Any]) -> Template:
-        """The login form."""
-        return render(request, "login.html", next=_safe_next(request.query_params.get("next")))
+    async def login_form(self, request: Request[Any, Any, Any]) -> Response[Any]:
+        """The login form; someone already logged in goes home (or to `next`)."""
+        next_path = _safe_next(request.query_params.get("next"))
+        if principal := principal_of(request):
+            return Redirect(next_path or home_path(principal.role), status_code=303)
+        expired = request.query_params.get("expired") == "1"
+        return render(request, "login.html", next=next_path, expired=expired)
 
     @post("/login", status_code=303)
     async def login(self, request: Request[Any, Any, Any]) -> Response[Any]:
@@ -57,7 +67,7 @@ class SessionPages(Controller):
         if refused := await rate_limited(request, GroupName.AUTH, username=username):
             return again(refused.status, refused.detail, refused.headers)
         settings = settings_of(request)
-        async with transaction(request.app.state.db_sessionmaker) as session:
+        async with transaction(DB_SESSIONMAKER.get(request.app)) as session:
             principal = await authenticate(
                 settings, session, username, str(form.get("password", ""))
             )

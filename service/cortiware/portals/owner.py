@@ -12,6 +12,7 @@ from cortiware.errors import Forbidden
 from cortiware.organizations import OrganizationDetail, SubscriptionOut
 from cortiware.organizations.routes import ORGANIZATIONS_DEPENDENCIES
 from cortiware.organizations.service import OrganizationService
+from cortiware.route_policy import declare
 
 __all__ = ["OwnerController", "organization_of"]
 
@@ -35,7 +36,11 @@ class OwnerController(Controller):
     guards = [require_roles(Role.OWNER)]
     dependencies = ORGANIZATIONS_DEPENDENCIES
 
-    @get("/organization", summary="The owner's organization")
+    @get(
+        "/organization",
+        summary="The owner's organization",
+        opt=declare(errors={404: "The organization no longer exists."}),
+    )
     async def organization(
         self,
         principal: NamedDependency[Principal],
@@ -44,7 +49,11 @@ class OwnerController(Controller):
         """The organization of the logged-in owner (cached)."""
         return await organizations.cached_detail(organization_of(principal))
 
-    @get("/subscription", summary="The owner's current subscription")
+    @get(
+        "/subscription",
+        summary="The owner's current subscription",
+        opt=declare(errors={404: "The organization has no subscription."}),
+    )
     async def subscription(
         self,
         principal: NamedDependency[Principal],

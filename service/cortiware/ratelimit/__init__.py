@@ -1,33 +1,24 @@
 """Rate limiting: GCRA on Redis (one EVALSHA per decision), exact across workers.
 
-Modules: `gcra` (algorithm, Redis script and in-memory twin), `policy` (groups and limits),
-`client_ip` (`TRUSTED_PROXIES` handling), `headers` (IETF draft + legacy headers) and
-`middleware` (`RateLimitMiddleware`; reads the principal from
-`scope["cortiware_principal"]`).
+Modules: `gcra` (algorithm, Redis script and in-memory twin), `policy` (groups, limits and
+bucket subjects), `headers` (IETF draft + legacy headers) and `middleware`
+(`RateLimitMiddleware`; keys a logged-in caller's bucket by the principal id the session
+middleware puts into the scope).
 """
 
 from __future__ import annotations
 
-from cortiware.ratelimit.client_ip import client_ip
 from cortiware.ratelimit.gcra import Decision, GCRALimiter, MemoryGCRA
-from cortiware.ratelimit.middleware import (
-    PRINCIPAL_SCOPE_KEY,
-    RATE_LIMITER_STATE_KEY,
-    RateLimitMiddleware,
-    principal_of,
-)
-from cortiware.ratelimit.policy import GroupName, RateLimitPolicy, resolve_group
+from cortiware.ratelimit.middleware import RATE_LIMITER, RateLimitMiddleware
+from cortiware.ratelimit.policy import GroupName, RateLimitPolicy, rate_limit_subject
 
 __all__ = [
-    "PRINCIPAL_SCOPE_KEY",
-    "RATE_LIMITER_STATE_KEY",
+    "RATE_LIMITER",
     "Decision",
     "GCRALimiter",
     "GroupName",
     "MemoryGCRA",
     "RateLimitMiddleware",
     "RateLimitPolicy",
-    "client_ip",
-    "principal_of",
-    "resolve_group",
+    "rate_limit_subject",
 ]

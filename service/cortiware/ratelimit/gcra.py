@@ -23,26 +23,43 @@ from redis.asyncio import Redis
 from cortiware.kv import KV
 from cortiware.kv.scripts import LuaScript
 
-__all__ = ["GCRA_LUA", "Decision", "GCRALimiter", "MemoryGCRA"]
+__all__ = ["GCRA_LUA", "Decision", "GCRALimiter", "MemoryGCRA", "gcra_lua"]
 
 # Times are microseconds. `+ 1` and `> 1` absorb float rounding of fractional intervals
 # (e.g. 60 s / 7) so the L-th request of a burst is never refused by a rounding error.
-GCRA_LUA: Final = """
-local interval = tonumber(ARGV[1])
-local limit = tonumber(ARGV[2])
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local tat = tonumber(redis.call('GET', KEYS[1]))
-if tat == nil or tat < now then tat = now end
-local new_tat = tat + interval
-local allow_at = new_tat - interval * limit
-if allow_at - now > 1 then
-  return {0, 0, math.ceil(tat - now), math.ceil(allow_at - now)}
+_GCRA_TEMPLATE: Final = """
+local gcra_interval = tonumber({interval})
+local gcra_limit = tonumber({limit})
+local gcra_t = redis.call('TIME')
+local gcra_now = tonumber(gcra_t[1]) * 1000000 + tonumber(gcra_t[2])
+local gcra_tat = tonumber(redis.call('GET', {key}))
+if gcra_tat == nil or gcra_tat < gcra_now then gcra_tat = gcra_now end
+local gcra_new_tat = gcra_tat + gcra_interval
+local gcra_allow_at = gcra_new_tat - gcra_interval * gcra_limit
+local decision
+if gcra_allow_at - gcra_now > 1 then
+  decision = {{0, 0, math.ceil(gcra_tat - gcra_now), math.ceil(gcra_allow_at - gcra_now)}}
+else
+  redis.call('SET', {key}, string.format('%.0f', gcra_new_tat), 'PX',
+    math.max(1, math.ceil((gcra_new_tat - gcra_now) / 1000)))
+  decision = {{1, math.max(0, math.floor((gcra_now - gcra_allow_at + 1) / gcra_interval)),
+    math.ceil(gcra_new_tat - gcra_now), 0}}
 end
-redis.call('SET', KEYS[1], string.format('%.0f', new_tat), 'PX',
-  math.max(1, math.ceil((new_tat - now) / 1000)))
-return {1, math.max(0, math.floor((now - allow_at + 1) / interval)), math.ceil(new_tat - now), 0}
 """
+
+
+def gcra_lua(*, key: str, interval: str, limit: str) -> str:
+    """Lua statements deciding one GCRA request; they leave `decision` set.
+
+    `key` is the bucket's key expression (`KEYS[1]`), `interval` the emission interval in
+    microseconds and `limit` the burst (`ARGV[n]`). `decision` is `{allowed (1 or 0),
+    remaining, microseconds until full, microseconds until the next admission}`. The
+    rate limiter runs it alone (`GCRA_LUA`); the idempotency claim runs it before claiming.
+    """
+    return _GCRA_TEMPLATE.format(key=key, interval=interval, limit=limit)
+
+
+GCRA_LUA: Final = gcra_lua(key="KEYS[1]", interval="ARGV[1]", limit="ARGV[2]") + "return decision\n"
 
 _US: Final = 1_000_000
 _GCRA: Final = LuaScript(GCRA_LUA)

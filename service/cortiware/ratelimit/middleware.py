@@ -4,14 +4,14 @@ Litestar's own `RateLimitMiddleware` is not used: it reads then writes a timesta
 (GET + SET), so concurrent workers over-admit (litestar issue #4700); its window is fixed
 and anchored at the first hit; it sends no `Retry-After`; and a Redis error becomes a 500.
 
-The principal of a logged-in request is read from `scope["cortiware_principal"]`
-(`PRINCIPAL_SCOPE_KEY`, a string such as `"provider:alice"` or `"owner:<uuid>"`): the
-authentication layer sets it in a middleware that runs before this one. Without it the
+The principal of a logged-in request is its id (`principal_id_of`, a string such as
+`"provider:alice"`): the authentication layer sets it in a middleware that runs before
+this one. Without it the
 bucket is the client IP (an IPv6 client's /64: `rate_limit_subject`).
 
 Deferral: for a request the idempotency middleware will claim (`defer(scope)` true), the
-decision is not taken here but handed on in `scope["cortiware_deferred_limit"]`
-(`DeferredLimit`); the claim script decides the limit first in the same round trip, records
+decision is not taken here but handed on in the scope (`DEFERRED_LIMIT_SCOPE_KEY`, a
+`DeferredLimit`); the claim script decides the limit first in the same round trip, records
 the decision on it, and on a refusal returns without running or answering, so this
 middleware sends the 429. Same GCRA, same bucket, same headers: one round trip less.
 """
@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Final
 
 import msgspec
 from litestar.enums import ScopeType
@@ -29,28 +29,25 @@ from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from cortiware import metrics
-from cortiware.ratelimit._respond import send_problem
-from cortiware.ratelimit.client_ip import IPNetwork, client_ip, rate_limit_subject
+from cortiware.app_state import StateKey
+from cortiware.errors import send_problem
+from cortiware.middleware.client_ip import IPNetwork, client_ip
 from cortiware.ratelimit.gcra import Decision, GCRALimiter
 from cortiware.ratelimit.headers import rate_limit_headers
-from cortiware.ratelimit.policy import GroupName, RateLimitPolicy, resolve_group
+from cortiware.ratelimit.policy import GroupName, RateLimitPolicy, rate_limit_subject
+from cortiware.route_policy import policy_of
+from cortiware.scope import DEFERRED_LIMIT_SCOPE_KEY, principal_id_of
 from cortiware.settings import RateLimitSpec
 
 __all__ = [
-    "DEFERRED_LIMIT_SCOPE_KEY",
-    "PRINCIPAL_SCOPE_KEY",
-    "RATE_LIMITER_STATE_KEY",
+    "RATE_LIMITER",
     "DeferredLimit",
     "RateLimitMiddleware",
     "bucket_key",
 ]
 
-PRINCIPAL_SCOPE_KEY: Final = "cortiware_principal"
-"""ASGI scope key holding the authenticated principal (a string), set by the auth layer."""
-RATE_LIMITER_STATE_KEY: Final = "rate_limiter"
-"""`app.state` key of the `GCRALimiter`, created in the app lifespan."""
-DEFERRED_LIMIT_SCOPE_KEY: Final = "cortiware_deferred_limit"
-"""ASGI scope key of the `DeferredLimit` a downstream claim must decide."""
+RATE_LIMITER: Final = StateKey("rate_limiter", GCRALimiter)
+"""`app.state` entry of the `GCRALimiter`, created in the app lifespan."""
 
 
 @dataclass(slots=True)
@@ -69,16 +66,19 @@ _limited = metrics.counter("ratelimit.limited")
 _allowed = metrics.counter("ratelimit.allowed")
 
 
-def principal_of(scope: Any) -> str | None:
-    """The authenticated principal stored in `scope`, if any."""
-    value = scope.get(PRINCIPAL_SCOPE_KEY)
-    return value if isinstance(value, str) and value else None
+def spraying_bucket(client: str) -> str:
+    """The bucket every login attempt from `client` counts against, whatever the username.
+
+    The `auth` group's own bucket is per IP and username, so without this one a sprayer
+    trying one password on many usernames is never limited (and makes the service hash a
+    password for each try)."""
+    return f"auth-ip:{rate_limit_subject(client)}"
 
 
 def bucket_key(group: GroupName, *, client: str, principal: str | None, username: str) -> str:
     """The bucket a request counts against in `group` (also used by the pages' forms).
 
-    `client` is the resolved client address, `principal` the scope's principal string,
+    `client` is the resolved client address, `principal` the scope's principal id,
     `username` the login name tried (AUTH only).
     """
     ip = rate_limit_subject(client)
@@ -103,7 +103,7 @@ async def _login_username(scope: Scope, receive: Receive) -> str:
 
 
 class RateLimitMiddleware(ASGIMiddleware):
-    """Apply the contract's rate-limit groups to every `/api/` request."""
+    """Apply the rate-limit group each route declares (`cortiware.route_policy`)."""
 
     scopes = (ScopeType.HTTP,)
 
@@ -123,17 +123,25 @@ class RateLimitMiddleware(ASGIMiddleware):
         return bucket_key(
             group,
             client=client_ip(scope, self.trusted_proxies),
-            principal=principal_of(scope),
+            principal=principal_id_of(scope),
             username=username,
         )
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         """Decide, then answer 429 or pass on with the rate-limit headers added."""
-        group = resolve_group(scope["method"], scope["path"])  # type: ignore[typeddict-item]
+        group = policy_of(scope.get("route_handler")).rate_limit
         if group is None or not self.policy.enabled:
             await next_app(scope, receive, send)
             return
-        limiter: GCRALimiter = scope["litestar_app"].state[RATE_LIMITER_STATE_KEY]
+        limiter = RATE_LIMITER.get(scope["litestar_app"])
+        if group is GroupName.AUTH:
+            ip_spec = self.policy.auth_ip
+            client = client_ip(scope, self.trusted_proxies)
+            ip = await limiter.hit(spraying_bucket(client), ip_spec.limit, ip_spec.period)
+            if not ip.allowed:
+                headers = rate_limit_headers(group.value, ip_spec.period, ip)
+                await _refuse(scope, receive, send, group=group, spec=ip_spec, headers=headers)
+                return
         spec = self.policy.spec(group)
         bucket = await self.bucket(group, scope, receive)
         if self.defer is not None and self.defer(scope):

@@ -1,42 +1,29 @@
-"""Which limit applies to a request, and whose bucket it counts against (contract §3).
+"""The limit of each group, and whose bucket a request counts against (contract §3).
 
-| group        | routes                                              | bucket                 |
-| ------------ | --------------------------------------------------- | ---------------------- |
-| `auth`       | `POST /api/auth/login`                              | client IP + username   |
-| `onboarding` | `/api/onboarding/verify`, `/api/onboarding/accept`  | client IP              |
-| `default`    | every other `/api/` route                           | principal, else IP     |
-| (none)       | `/api/health*`, `/api/webhooks/*`, non-`/api/` paths | not limited            |
+A route declares its group (`rate_limit=` in `cortiware.route_policy`); undeclared, it is in
+`default`:
+
+| group        | declared by                                           | bucket               |
+| ------------ | ----------------------------------------------------- | -------------------- |
+| `auth`       | `POST /api/auth/login`                                | client IP + username |
+| `onboarding` | `/api/onboarding/verify`, `/api/onboarding/accept`    | client IP            |
+| `default`    | every other API route                                 | principal, else IP   |
+| (none)       | health, signed webhooks, pages and static files       | not limited          |
+
+`rate_limit_subject` turns the client address into what a bucket is keyed by: an IPv6
+client is its /64, because one subscriber usually holds a whole /64 (RFC 6177) and could
+otherwise take a fresh bucket with every one of its 2^64 addresses.
 """
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
-from enum import StrEnum
 
+from cortiware.route_policy import GroupName
 from cortiware.settings import RateLimitSpec, Settings
 
-__all__ = ["GroupName", "RateLimitPolicy", "resolve_group"]
-
-_ONBOARDING_PATHS = frozenset({"/api/onboarding/verify", "/api/onboarding/accept"})
-
-
-class GroupName(StrEnum):
-    """The three limit groups of the contract."""
-
-    AUTH = "auth"
-    ONBOARDING = "onboarding"
-    DEFAULT = "default"
-
-
-def resolve_group(method: str, path: str) -> GroupName | None:
-    """The group limiting `method path`, or None when the route is not limited."""
-    if not path.startswith("/api/") or path.startswith(("/api/health", "/api/webhooks/")):
-        return None
-    if path == "/api/auth/login" and method == "POST":
-        return GroupName.AUTH
-    if path.rstrip("/") in _ONBOARDING_PATHS:
-        return GroupName.ONBOARDING
-    return GroupName.DEFAULT
+__all__ = ["IPV6_BUCKET_PREFIX", "GroupName", "RateLimitPolicy", "rate_limit_subject"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +34,8 @@ class RateLimitPolicy:
     default: RateLimitSpec
     auth: RateLimitSpec
     onboarding: RateLimitSpec
+    auth_ip: RateLimitSpec
+    """Login attempts per client IP across all usernames (password spraying)."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RateLimitPolicy:
@@ -56,6 +45,7 @@ class RateLimitPolicy:
             default=settings.rate_limit_default,
             auth=settings.rate_limit_auth,
             onboarding=settings.rate_limit_onboarding,
+            auth_ip=settings.rate_limit_auth_ip,
         )
 
     def spec(self, group: GroupName) -> RateLimitSpec:
@@ -65,3 +55,24 @@ class RateLimitPolicy:
         if group is GroupName.ONBOARDING:
             return self.onboarding
         return self.default
+
+
+IPV6_BUCKET_PREFIX = 64
+"""IPv6 clients share one rate-limit bucket per /64."""
+
+
+def rate_limit_subject(address: str) -> str:
+    """The rate-limit identity of a client address: IPv4 as is, IPv6 as its /64.
+
+    An IPv4-mapped IPv6 address (`::ffff:192.0.2.1`) counts as the IPv4 address.
+    Anything that is not an address (`unknown`, a test client name) is returned unchanged.
+    """
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, IPV6_BUCKET_PREFIX), strict=False))
+    return str(ip)

@@ -2,7 +2,8 @@
 
 Both read the raw body (signatures cover the exact bytes), answer 400 problem+json when
 verification fails and 200 once the event is stored. Exempt from CSRF, rate limits and
-Idempotency-Key handling (those middlewares skip `/api/webhooks/`).
+Idempotency-Key handling and the input guard: each declares `SIGNED_WEBHOOK`
+(`cortiware.route_policy`), which those middlewares read.
 """
 
 from __future__ import annotations
@@ -11,41 +12,81 @@ from typing import Any
 
 from litestar import Request, Response, post
 from litestar.datastructures import State
-from litestar.di import NamedDependency
+from litestar.di import NamedDependency, Provide
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cortiware.cache import CACHE_STATE_KEY, Cache
+from cortiware.auth.routes import settings_of
+from cortiware.cache import GROUP_ORGANIZATIONS
+from cortiware.cache.read_through import cache_of
 from cortiware.errors import BadRequest, NotFound, problem_response
+from cortiware.route_policy import SIGNED_WEBHOOK, declare
 from cortiware.settings import Settings
 from cortiware.webhooks import federation, stripe_events
 from cortiware.webhooks.ingest import INGEST_STATE_KEY, StripeIngest
 
-__all__ = ["federation_webhook", "stripe_webhook"]
+__all__ = [
+    "federation_webhook",
+    "provide_federation_verifier",
+    "provide_stripe_ingest",
+    "stripe_webhook",
+]
 
 _FEDERATION_VERIFIER = "federation_verifier"
 _CHANGED = frozenset({"processed", "duplicate"})
 
 
-def _stripe_ingest(state: State) -> StripeIngest:
+def provide_stripe_ingest(state: State) -> StripeIngest:
+    """DI provider: the app's one `StripeIngest` (made on first use), which drops the cached
+    organization views once a batch that changed a subscription has committed."""
     ingest: StripeIngest | None = state.get(INGEST_STATE_KEY)
     if ingest is None:
-        cache = state.get(CACHE_STATE_KEY)
+        cache = cache_of(state)
 
         async def invalidate(receipts: list[stripe_events.Receipt]) -> None:
             # Subscription status shows in the cached organization views: drop them once
             # the change is committed, on every instance. A duplicate drops them too: Stripe
             # redelivers when it got no answer, and the first delivery may have committed
             # and then died (or lost its reply) before invalidating.
-            if isinstance(cache, Cache) and any(r.status in _CHANGED for r in receipts):
-                await cache.invalidate("organizations")
+            if cache is not None and any(r.status in _CHANGED for r in receipts):
+                await cache.invalidate(GROUP_ORGANIZATIONS)
 
         ingest = StripeIngest(state.db_sessionmaker, after_commit=invalidate)
         state[INGEST_STATE_KEY] = ingest
     return ingest
 
 
-@post("/api/webhooks/stripe", status_code=200, tags=["webhooks"], include_in_schema=True)
-async def stripe_webhook(request: Request[Any, Any, State], state: State) -> Response[Any]:
+def provide_federation_verifier(state: State) -> federation.Verifier | None:
+    """DI provider: the app's federation verifier, None while no secret is configured."""
+    settings: Settings = state.settings
+    if not settings.federation_webhook_secrets:
+        return None
+    verifier: federation.Verifier | None = state.get(_FEDERATION_VERIFIER)
+    if verifier is None:
+        verifier = federation.Verifier(settings.federation_webhook_secrets)
+        state[_FEDERATION_VERIFIER] = verifier
+    return verifier
+
+
+@post(
+    "/api/webhooks/stripe",
+    status_code=200,
+    tags=["webhooks"],
+    include_in_schema=True,
+    opt=SIGNED_WEBHOOK
+    | declare(
+        errors={
+            400: "Bad or missing `Stripe-Signature`, stale timestamp, or not a Stripe event.",
+            500: "The event could not be processed; it is kept and Stripe retries.",
+        },
+        request_headers={
+            "Stripe-Signature": "`t=<unix time>,v1=<hex HMAC-SHA256>`, checked on the raw body.",
+        },
+    ),
+    dependencies={"ingest": Provide(provide_stripe_ingest, sync_to_thread=False)},
+)
+async def stripe_webhook(
+    request: Request[Any, Any, State], ingest: NamedDependency[StripeIngest]
+) -> Response[Any]:
     """Receive a Stripe event: verified, stored once, synced; 500 keeps it for replay.
 
     Concurrent deliveries are committed together (`cortiware.webhooks.ingest`); each is
@@ -54,7 +95,7 @@ async def stripe_webhook(request: Request[Any, Any, State], state: State) -> Res
     Raises:
         BadRequest: bad or missing signature, stale timestamp, or not a Stripe event.
     """
-    settings: Settings = state.settings
+    settings = settings_of(request)
     body = await request.body()
     try:
         stripe_events.verify_signature(
@@ -64,7 +105,7 @@ async def stripe_webhook(request: Request[Any, Any, State], state: State) -> Res
     except stripe_events.InvalidEvent as exc:
         raise BadRequest(f"Invalid Stripe webhook: {exc}") from None
     try:
-        receipt = await _stripe_ingest(state).submit(event)
+        receipt = await ingest.submit(event)
     except stripe_events.ProcessingFailed:
         return problem_response(
             500, "The event could not be processed; it is stored and will be retried."
@@ -72,11 +113,29 @@ async def stripe_webhook(request: Request[Any, Any, State], state: State) -> Res
     return Response({"received": True, "id": receipt.event_id, "status": receipt.status})
 
 
-@post("/api/webhooks/federation", status_code=200, tags=["webhooks"])
+@post(
+    "/api/webhooks/federation",
+    status_code=200,
+    tags=["webhooks"],
+    opt=SIGNED_WEBHOOK
+    | declare(
+        errors={
+            400: "Bad or missing signature headers, stale timestamp, or not JSON.",
+            404: "Federation webhooks are not enabled (`FEDERATION_WEBHOOK_SECRETS`).",
+        },
+        request_headers={
+            "webhook-id": "Standard Webhooks message id; a repeated id is answered 200, not rerun.",
+            "webhook-timestamp": "Unix seconds; more than 300 s away from now is refused.",
+            "webhook-signature": "`v1,<base64 HMAC-SHA256 of {id}.{timestamp}.{body}>`, "
+            "several separated by spaces while rotating.",
+        },
+    ),
+    dependencies={"verifier": Provide(provide_federation_verifier, sync_to_thread=False)},
+)
 async def federation_webhook(
     request: Request[Any, Any, State],
     db_session: NamedDependency[AsyncSession],
-    state: State,
+    verifier: NamedDependency[federation.Verifier | None],
 ) -> Response[Any]:
     """Receive a Standard Webhooks federation event; 404 unless secrets are configured.
 
@@ -84,13 +143,8 @@ async def federation_webhook(
         NotFound: FEDERATION_WEBHOOK_SECRETS is not set.
         BadRequest: bad or missing signature headers, stale timestamp, or not JSON.
     """
-    settings: Settings = state.settings
-    if not settings.federation_webhook_secrets:
-        raise NotFound("Federation webhooks are not enabled.")
-    verifier: federation.Verifier | None = state.get(_FEDERATION_VERIFIER)
     if verifier is None:
-        verifier = federation.Verifier(settings.federation_webhook_secrets)
-        state[_FEDERATION_VERIFIER] = verifier
+        raise NotFound("Federation webhooks are not enabled.")
     body = await request.body()
     try:
         event = verifier.event(request.headers, body)

@@ -8,7 +8,6 @@ each secret is `whsec_` + base64 of the key bytes.
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import hmac
 import math
@@ -17,6 +16,8 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Final
+
+from cortiware.settings import whsec_key as decode_secret  # settings validates with it too
 
 __all__ = [
     "DEFAULT_TOLERANCE_SECONDS",
@@ -28,7 +29,6 @@ __all__ = [
 ]
 
 DEFAULT_TOLERANCE_SECONDS: Final = 300
-_PREFIX: Final = "whsec_"
 _MAX_ID_LENGTH: Final = 255
 _UNIX_SECONDS: Final = re.compile(r"[0-9]{1,12}")
 
@@ -43,16 +43,6 @@ class VerifiedMessage:
 
     message_id: str
     timestamp: int
-
-
-def decode_secret(secret: str) -> bytes:
-    """The key bytes of a `whsec_<base64>` secret; raise ValueError when malformed."""
-    if not secret.startswith(_PREFIX):
-        raise ValueError("a Standard Webhooks secret starts with whsec_")
-    try:
-        return base64.b64decode(secret[len(_PREFIX) :], validate=True)
-    except binascii.Error as exc:
-        raise ValueError("a Standard Webhooks secret is whsec_ + base64") from exc
 
 
 def sign(key: bytes, message_id: str, timestamp: int, body: bytes) -> str:

@@ -19,7 +19,11 @@ from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cortiware import metrics
+from cortiware.cache import GROUP_ORGANIZATIONS, Cache
+from cortiware.cache.read_through import invalidate_after_commit
 from cortiware.db.base import utcnow
+from cortiware.db.models import WebhookEvent
+from cortiware.db.session import transaction
 from cortiware.logging import scrub_text
 from cortiware.webhooks import payload as webhook_payload
 from cortiware.webhooks import store, subscription_sync
@@ -144,8 +148,6 @@ async def apply_waiting_invoices(session: AsyncSession, stripe_subscription_id: 
     Rows another transaction holds are skipped (`SKIP LOCKED`): a concurrent delivery or
     `stripe replay` is processing them.
     """
-    from cortiware.db.models import WebhookEvent
-
     found = WebhookEvent.payload[("data", "object", "subscription")].as_string()
     found_new = WebhookEvent.payload[
         ("data", "object", "parent", "subscription_details", "subscription")
@@ -369,11 +371,12 @@ async def replay(
     *,
     since: datetime | None = None,
     statuses: Sequence[str] = ("failed", "unmatched"),
+    cache: Cache | None = None,
 ) -> ReplayReport:
     """Process stored Stripe events in `statuses` again, oldest event first, each in its
-    own transaction; the newest-event guard keeps the result correct in any order."""
-    from cortiware.db.models import WebhookEvent
-
+    own transaction; the newest-event guard keeps the result correct in any order. Once an
+    event that was processed commits, the cached organization views are dropped from
+    `cache` (they show subscription status)."""
     query = (
         select(WebhookEvent.id)
         .where(WebhookEvent.source == SOURCE, WebhookEvent.status.in_(statuses))
@@ -385,16 +388,15 @@ async def replay(
         ids = list((await session.execute(query)).scalars())
     counts: dict[str, int] = {}
     for row_id in ids:
-        async with sessionmaker() as session:
+        async with transaction(sessionmaker) as session:
             status = await _replay_one(session, row_id, statuses)
-            await session.commit()
+            if status == Outcome.PROCESSED.value:
+                invalidate_after_commit(session, cache, GROUP_ORGANIZATIONS)
         counts[status] = counts.get(status, 0) + 1
     return ReplayReport(counts)
 
 
 async def _replay_one(session: AsyncSession, row_id: int, statuses: Sequence[str]) -> str:
-    from cortiware.db.models import WebhookEvent
-
     row = (
         await session.execute(
             select(WebhookEvent).where(WebhookEvent.id == row_id).with_for_update()

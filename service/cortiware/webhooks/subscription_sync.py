@@ -15,7 +15,18 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Final
 
-from sqlalchemy import Row, bindparam, func, or_, select, text, tuple_, update
+from sqlalchemy import (
+    ColumnElement,
+    Row,
+    bindparam,
+    func,
+    literal_column,
+    or_,
+    select,
+    text,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -33,6 +44,8 @@ __all__ = [
     "invoice_subscription_id",
     "is_newer",
     "lock_for_batch",
+    "newer_sql",
+    "newer_sql_text",
     "subscription_values",
 ]
 
@@ -74,11 +87,44 @@ class EventRef:
     created: int
 
 
+# The "newer event wins" rule, in Python (`is_newer`) and in SQL (`newer_sql`, used by the
+# single-event and the batch UPDATE). Event ids compare in code point order: Python's string
+# order, and the "C" collation in SQL whatever the database's default collation (under
+# en_US, "evt_a" < "evt_B", the reverse of Python's order). A property test runs all three
+# paths on random event orders.
+
+
 def is_newer(event: EventRef, last_created: int | None, last_id: str | None) -> bool:
     """True when `event` comes after the last applied (created, id); ties go by id."""
     if last_created is None:
         return True
     return (event.created, event.id) > (last_created, last_id or "")
+
+
+def newer_sql(
+    last_created: ColumnElement[Any],
+    last_id: ColumnElement[Any],
+    created: ColumnElement[Any],
+    event_id: ColumnElement[Any],
+) -> ColumnElement[bool]:
+    """`is_newer` as a SQL condition (PostgreSQL): (created, event_id) after the last applied."""
+    return or_(
+        last_created.is_(None),
+        tuple_(last_created, func.coalesce(last_id, "").collate("C"))
+        < tuple_(created, event_id.collate("C")),
+    )
+
+
+def newer_sql_text(last: str, new: str) -> str:
+    """`newer_sql` as PostgreSQL text over the columns of the table aliases `last` and `new`."""
+    columns: list[ColumnElement[Any]] = [
+        literal_column(f"{alias}.{name}")
+        for alias in (last, new)
+        for name in ("last_event_created", "last_event_id")
+    ]
+    condition = newer_sql(*columns)
+    dialect = postgresql.dialect()  # type: ignore[no-untyped-call]  # untyped in SQLAlchemy
+    return str(condition.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
 
 
 def _timestamp(value: Any) -> datetime | None:
@@ -327,10 +373,11 @@ def _build_update() -> tuple[Any, Any]:
         .with_for_update()
         .cte("old")
     )
-    newer = or_(
-        old.c.last_event_created.is_(None),
-        tuple_(old.c.last_event_created, func.coalesce(old.c.last_event_id, ""))
-        < tuple_(values["last_event_created"], values["last_event_id"]),
+    newer = newer_sql(
+        old.c.last_event_created,
+        old.c.last_event_id,
+        values["last_event_created"],
+        values["last_event_id"],
     )
     guarded = (
         update(Subscription)
@@ -418,10 +465,7 @@ def _build_batch_update() -> Any:
         )
     )
     sets = ", ".join(f"{q(n)} = v.{q(n)}" for n in _WRITTEN)
-    newer = (
-        "(old.last_event_created IS NULL OR (old.last_event_created,"
-        " COALESCE(old.last_event_id, '')) < (v.last_event_created, v.last_event_id))"
-    )
+    newer = f"({newer_sql_text('old', 'v')})"
     returning = ", ".join(
         [
             "old.id",

@@ -1,24 +1,20 @@
-"""Start-up and shutdown of everything that lives on Redis, for the app lifespan.
+"""What `create_app` builds on Redis: the `KV` and its users, and the middleware using them.
 
-Not imported by `cortiware.kv` itself (it depends on the packages built on `kv`).
+Composition, so it sits next to `app.py`: `cortiware.kv` knows nothing of the rate limiter,
+idempotency or the cache built on it.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
-from typing import Any, Literal
+from typing import Any
 
-from cortiware.cache import CACHE_STATE_KEY, Cache
-from cortiware.idempotency import IDEMPOTENCY_STATE_KEY, IdempotencyMiddleware, IdempotencyStore
+from cortiware.cache import CACHE, Cache
+from cortiware.idempotency import IDEMPOTENCY_STORE, IdempotencyMiddleware, IdempotencyStore
 from cortiware.idempotency.middleware import takes_claim
-from cortiware.kv.client import KV, KVConfig
-from cortiware.ratelimit import (
-    RATE_LIMITER_STATE_KEY,
-    GCRALimiter,
-    RateLimitMiddleware,
-    RateLimitPolicy,
-)
+from cortiware.kv import KV, KV_STATE, KVConfig
+from cortiware.ratelimit import RATE_LIMITER, GCRALimiter, RateLimitMiddleware, RateLimitPolicy
 from cortiware.settings import Settings
 
 __all__ = ["redis_lifespan", "redis_middleware"]
@@ -39,11 +35,7 @@ def redis_middleware(settings: Settings) -> list[Any]:
 
 @asynccontextmanager
 async def redis_lifespan(app: Any, *, settings: Settings) -> AsyncGenerator[KV, None]:
-    """Create `KV` and its users on `app.state`; close the pool on exit.
-
-    Sets `kv`, `rate_limiter`, `idempotency`, `cache` and `redis_health` (the async probe
-    `cortiware.health` calls).
-    """
+    """Set `KV_STATE`, `RATE_LIMITER`, `IDEMPOTENCY_STORE` and `CACHE`; close the pool on exit."""
     kv = KV.from_url(
         settings.redis_url,
         KVConfig(
@@ -52,17 +44,11 @@ async def redis_lifespan(app: Any, *, settings: Settings) -> AsyncGenerator[KV, 
             command_timeout=settings.redis_timeout,
         ),
     )
-
-    async def redis_health() -> Literal["ok", "degraded", "memory"]:
-        state = await kv.check()
-        return "memory" if state == "not_configured" else state
-
-    app.state.kv = kv
-    app.state[RATE_LIMITER_STATE_KEY] = GCRALimiter(kv)
     idempotency = IdempotencyStore(kv, secret=settings.session_secret)
-    app.state[IDEMPOTENCY_STATE_KEY] = idempotency
-    app.state[CACHE_STATE_KEY] = Cache(kv)
-    app.state.redis_health = redis_health
+    KV_STATE.set(app, kv)
+    RATE_LIMITER.set(app, GCRALimiter(kv))
+    IDEMPOTENCY_STORE.set(app, idempotency)
+    CACHE.set(app, Cache(kv))
     try:
         yield kv
     finally:

@@ -1,0 +1,80 @@
+"""`BillingService` called directly on PostgreSQL, with Stripe through the fake transport."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from cortiware.auth import Principal, Role
+from cortiware.billing.service import BillingService, CheckoutRequest
+from cortiware.db.models import Organization
+from cortiware.db.session import transaction
+from cortiware.errors import Forbidden, Unprocessable
+from cortiware.settings import Settings
+from tests.support.stripe_fake import FakeStripe, create_organization, fake_client
+
+Sessions = async_sessionmaker[AsyncSession]
+
+
+def _billing(
+    session: AsyncSession, settings: Settings, fake: FakeStripe, configuration: str | None = None
+) -> BillingService:
+    async def portal_configuration() -> str | None:
+        return configuration
+
+    return BillingService(
+        session=session,
+        stripe=fake_client(settings, fake),
+        base_url=settings.base_url,
+        portal_configuration=portal_configuration,
+    )
+
+
+async def test_portal_makes_the_customer_once_and_reuses_the_callers_key(
+    sessions: Sessions, pg_settings: Settings
+) -> None:
+    """The first portal session creates and stores the customer; a retry with the same
+    client key reaches Stripe with the same idempotency key."""
+    org_id = await create_organization(sessions, name=f"Billing {uuid.uuid4().hex[:6]}")
+    owner = Principal(role=Role.OWNER, username="o@example.com", organization_id=org_id)
+    fake = FakeStripe()
+    urls = []
+    for _ in range(2):
+        async with transaction(sessions) as session:
+            result = await _billing(session, pg_settings, fake, "bpc_1").portal(
+                owner, client_key="k-1"
+            )
+        urls.append(result.url)
+    assert all(url.startswith("https://") for url in urls)
+    assert len(fake.calls("POST", "/v1/customers")) == 1
+    portals = fake.calls("POST", "/v1/billing_portal/sessions")
+    assert [p.params.get("configuration") for p in portals] == ["bpc_1", "bpc_1"]
+    assert portals[0].headers["Idempotency-Key"] == portals[1].headers["Idempotency-Key"]
+    async with sessions() as session:
+        stored = await session.scalar(
+            select(Organization.stripe_customer_id).where(Organization.id == org_id)
+        )
+    assert stored is not None
+    assert stored.startswith("cus_")
+
+
+async def test_no_organization_and_unknown_price_are_refused(
+    sessions: Sessions, pg_settings: Settings
+) -> None:
+    """An owner session without an organization is Forbidden (403); checkout of a price
+    that is not ours is Unprocessable (422), and Stripe is never called."""
+    fake = FakeStripe()
+    stray = Principal(role=Role.OWNER, username="stray@example.com")
+    org_id = await create_organization(sessions)
+    owner = Principal(role=Role.OWNER, username="o@example.com", organization_id=org_id)
+    async with sessions() as session:
+        with pytest.raises(Forbidden):
+            await _billing(session, pg_settings, fake).portal(stray)
+        with pytest.raises(Unprocessable):
+            await _billing(session, pg_settings, fake).checkout(
+                owner, CheckoutRequest(price_id="price_not_ours")
+            )
+    assert fake.requests == []

@@ -1,0 +1,99 @@
+"""The service's own metrics: request latency and status per route group, failed database
+connections, and observed values published as EMF lists."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from litestar import Litestar, get
+from litestar.testing import TestClient
+
+from cortiware import metrics
+from cortiware.db.engine import create_engine
+from cortiware.db.outage import ConnectFailed
+from cortiware.metrics_publisher import CounterPublisher
+from cortiware.middleware.request_context import RequestContextMiddleware
+from tests.support.servers import free_port
+
+
+@get("/api/onboarding/verify", sync_to_thread=False)
+def verify() -> dict[str, str]:
+    return {"ok": "yes"}
+
+
+@get("/api/webhooks/stripe", sync_to_thread=False)
+def broken() -> None:
+    raise RuntimeError("boom")
+
+
+@get("/provider", sync_to_thread=False)
+def provider() -> str:
+    return "page"
+
+
+def _client() -> TestClient[Litestar]:
+    app = Litestar([verify, broken, provider], middleware=[RequestContextMiddleware()])
+    return TestClient(app, raise_server_exceptions=False)
+
+
+def test_requests_are_counted_and_timed_per_route_group() -> None:
+    """Each answered request adds a status-class count and a latency to its route group."""
+    metrics.reset()
+    with _client() as client:
+        assert client.get("/api/onboarding/verify").status_code == 200
+        assert client.get("/api/onboarding/verify").status_code == 200
+        assert client.get("/api/webhooks/stripe").status_code == 500
+        assert client.get("/provider").status_code == 200
+    counts = metrics.snapshot()
+    assert counts["http.api.onboarding.2xx"] == 2
+    assert counts["http.api.webhooks.5xx"] == 1
+    assert counts["http.pages.2xx"] == 1
+    observed = metrics.drain_observations()
+    assert len(observed["http.api.onboarding.latency_ms"]) == 2
+    assert all(v >= 0 for v in observed["http.api.onboarding.latency_ms"])
+    assert set(observed) == {
+        "http.api.onboarding.latency_ms",
+        "http.api.webhooks.latency_ms",
+        "http.pages.latency_ms",
+    }
+    assert metrics.drain_observations() == {}
+
+
+def test_observations_are_bounded_between_drains() -> None:
+    """At most MAX_OBSERVATIONS values per name are kept until the next drain."""
+    metrics.reset()
+    for i in range(metrics.MAX_OBSERVATIONS + 50):
+        metrics.observe("test.bounded", float(i))
+    assert len(metrics.drain_observations()["test.bounded"]) == metrics.MAX_OBSERVATIONS
+
+
+async def test_failed_database_connects_are_counted() -> None:
+    """A connection refused by the database adds one to db.connect_failed."""
+    engine = create_engine(f"postgresql://postgres@127.0.0.1:{free_port()}/none")
+    before = metrics.snapshot().get(metrics.DB_CONNECT_FAILED, 0)
+    with pytest.raises(ConnectFailed):
+        async with engine.connect():
+            pass
+    await engine.dispose()
+    assert metrics.snapshot()[metrics.DB_CONNECT_FAILED] == before + 1
+
+
+async def test_observations_are_published_as_value_lists(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A flush publishes each observed name as a list of values in milliseconds."""
+    metrics.reset()
+    publisher = CounterPublisher("staging")
+    publisher.deltas(metrics.snapshot())
+    metrics.observe("test.publisher.latency_ms", 3.0)
+    metrics.observe("test.publisher.latency_ms", 5.0)
+    assert await publisher.flush() == 1
+    line = next(json.loads(x) for x in capsys.readouterr().out.splitlines() if '"_aws"' in x)
+    assert line["test.publisher.latency_ms"] == [3.0, 5.0]
+    (definition,) = [
+        m
+        for m in line["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+        if m["Name"] == "test.publisher.latency_ms"
+    ]
+    assert definition["Unit"] == "Milliseconds"
