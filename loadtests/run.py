@@ -45,9 +45,9 @@ from cortiware.db.engine import create_engine  # noqa: E402
 
 SCENARIOS: dict[str, dict[str, Any]] = {
     # users, spawn rate, full duration, short duration
-    "onboarding": {"users": 100, "spawn": 20, "full": "3m", "short": "40s"},
-    "api": {"users": 100, "spawn": 50, "full": "5m", "short": "40s", "rate": 1000.0},
-    "dashboard": {"users": 50, "spawn": 10, "full": "3m", "short": "40s"},
+    "onboarding": {"users": 100, "spawn": 20, "full": "3m", "short": "30s"},
+    "api": {"users": 100, "spawn": 50, "full": "5m", "short": "30s", "rate": 1000.0},
+    "dashboard": {"users": 50, "spawn": 10, "full": "3m", "short": "30s"},
 }
 CHAOS_OUTAGE_SECONDS = {"redis-pause": 3.0, "redis-kill": 3.0, "postgres-stop": 5.0}
 UNLIMITED = {
