@@ -156,7 +156,8 @@ def _summarise_log(log: Path) -> None:
         with contextlib.suppress(ValueError):
             entry = json.loads(line)
             if isinstance(entry, dict) and entry.get("level") in ("warning", "error"):
-                key = f"{entry['level']}: {entry.get('event')}"
+                error = f" ({entry['error']})" if entry.get("error") else ""
+                key = f"{entry['level']}: {entry.get('event')}{error}"
                 counts[key] = counts.get(key, 0) + 1
     for key, count in sorted(counts.items()):
         print(f"service log: {count} x {key}")
