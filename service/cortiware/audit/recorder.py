@@ -21,6 +21,7 @@ from litestar.connection import ASGIConnection
 from sqlalchemy import bindparam, inspect, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cortiware.app_state import SETTINGS
 from cortiware.auth import Principal
 from cortiware.db.base import utcnow
 from cortiware.db.models import AuditEntry
@@ -149,7 +150,7 @@ async def record(
         organization_id = actor.organization_id
     ip = user_agent = request_id = None
     if request is not None:
-        settings = request.app.state.get("settings")
+        settings = SETTINGS.find(request.app)
         proxies = settings.trusted_proxies if settings is not None else ()
         ip = client_ip(request.scope, proxies)[:64]
         user_agent = _header(request, "user-agent")

@@ -40,15 +40,18 @@ from redis.asyncio import Redis
 from sqlalchemy import Table, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from cortiware.app_state import SETTINGS, StateKey
 from cortiware.auth.principal import Principal, Role
 from cortiware.db.models import UserSession
 from cortiware.db.outage import DatabaseUnavailable, database_outage, is_outage
-from cortiware.kv import KV, FallbackStore
+from cortiware.db.session import DB_ENGINE
+from cortiware.kv import KV, KV_STATE, FallbackStore
 
 __all__ = [
     "ABSOLUTE_TIMEOUT_SECONDS",
     "CACHE_TTL_SECONDS",
     "IDLE_TIMEOUT_SECONDS",
+    "SESSION_STORE",
     "SESSION_STORE_STATE_KEY",
     "DatabaseRecords",
     "SessionCache",
@@ -67,8 +70,6 @@ CACHE_TTL_SECONDS: Final = 60
 """Longest a Redis copy lives: bounds how long a logout made while Redis was unreachable can
 still be honoured by another instance's cache (the touch, at most a minute apart, also checks)."""
 _PURGE_INTERVAL_SECONDS: Final = 300
-SESSION_STORE_STATE_KEY: Final = "session_store"
-"""`app.state` key of the `SessionStore`, created on first use."""
 
 
 class SessionRecord(msgspec.Struct, frozen=True):
@@ -416,15 +417,20 @@ class SessionStore:
             await self.cache.delete(key)
 
 
+SESSION_STORE: Final[StateKey[SessionStore]] = StateKey("session_store", SessionStore)
+"""`app.state` entry of the `SessionStore`, created on first use."""
+SESSION_STORE_STATE_KEY: Final = SESSION_STORE.name
+"""The name of `SESSION_STORE`."""
+
+
 def session_store_of(app: Any) -> SessionStore:
     """The app's `SessionStore`: in the database cached in Redis when the database is
-    PostgreSQL; else on `app.state.kv` (Redis with memory fallback), else memory."""
-    state = app.state
-    store: SessionStore | None = state.get(SESSION_STORE_STATE_KEY)
+    PostgreSQL; else on `KV_STATE` (Redis with memory fallback), else memory."""
+    store = SESSION_STORE.find(app)
     if store is None:
-        settings = state.get("settings")
-        engine: AsyncEngine | None = state.get("db_engine")
-        kv: KV | None = state.get("kv")
+        settings = SETTINGS.find(app)
+        engine = DB_ENGINE.find(app)
+        kv = KV_STATE.find(app)
         if engine is not None and settings is not None and not settings.is_embedded_database:
             cache = SessionCache(kv) if kv is not None and kv.redis is not None else None
             store = SessionStore(DatabaseRecords(engine), cache)
@@ -432,5 +438,5 @@ def session_store_of(app: Any) -> SessionStore:
             store = SessionStore(FallbackStore(kv, namespace="sessions"))
         else:
             store = SessionStore(MemoryStore())
-        state[SESSION_STORE_STATE_KEY] = store
+        SESSION_STORE.set(app, store)
     return store

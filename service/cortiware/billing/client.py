@@ -14,11 +14,13 @@ import stripe
 import structlog
 from litestar.datastructures import State
 
+from cortiware.app_state import SETTINGS, StateKey
 from cortiware.errors import UpstreamError
 from cortiware.settings import Settings
 
 __all__ = [
     "STRIPE_API_VERSION",
+    "STRIPE_CLIENT",
     "STRIPE_STATE_KEY",
     "make_stripe_client",
     "provide_stripe",
@@ -30,7 +32,10 @@ __all__ = [
 # responses have one shape. It is the version stripe 16.x is typed against; the period
 # fields live on subscription items (moved there in 2025-03-31.basil). Bump deliberately.
 STRIPE_API_VERSION: Final = "2026-10-28.endive"
-STRIPE_STATE_KEY: Final = "stripe_client"
+STRIPE_CLIENT: Final = StateKey("stripe_client", stripe.StripeClient)
+"""`app.state` entry of the app's `StripeClient`, made on first use (tests set a fake one)."""
+STRIPE_STATE_KEY: Final = STRIPE_CLIENT.name
+"""The name of `STRIPE_CLIENT`."""
 _NETWORK_RETRIES: Final = 2
 _TIMEOUT_SECONDS: Final = 20.0
 log = structlog.get_logger("cortiware.billing")
@@ -51,10 +56,10 @@ def make_stripe_client(
 
 async def provide_stripe(state: State) -> stripe.StripeClient:
     """DI provider: the app's `StripeClient`, built on first use from the settings."""
-    client = state.get(STRIPE_STATE_KEY)
+    client = STRIPE_CLIENT.find(state)
     if client is None:
-        client = make_stripe_client(state.settings)
-        state[STRIPE_STATE_KEY] = client
+        client = make_stripe_client(SETTINGS.get(state))
+        STRIPE_CLIENT.set(state, client)
     return client
 
 

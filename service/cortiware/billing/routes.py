@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Final
 
 import stripe
@@ -11,7 +12,7 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import JSONBody
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cortiware.app_state import SETTINGS
+from cortiware.app_state import SETTINGS, StateKey
 from cortiware.auth import Principal, Role, require_roles
 from cortiware.billing.client import provide_stripe
 from cortiware.billing.service import BillingService, CheckoutRequest, SessionUrl
@@ -20,7 +21,16 @@ from cortiware.route_policy import declare
 
 __all__ = ["BillingController", "CheckoutRequest", "SessionUrl", "billing_service"]
 
-_PORTAL_CONFIGURATION: Final = "stripe_portal_configuration"
+
+@dataclass(frozen=True, slots=True)
+class PortalConfiguration:
+    """The Billing Portal configuration looked up for this app (`id` None: Stripe's default)."""
+
+    id: str | None
+
+
+PORTAL_CONFIGURATION: Final = StateKey("stripe_portal_configuration", PortalConfiguration)
+"""`app.state` entry of the `PortalConfiguration`, looked up on first use."""
 
 
 def billing_service(
@@ -30,10 +40,11 @@ def billing_service(
 
     async def portal_configuration() -> str | None:
         # Looked up once per process; without one, Stripe uses the account's default.
-        if _PORTAL_CONFIGURATION not in state:
-            state[_PORTAL_CONFIGURATION] = await portal_configuration_id(client)
-        found: str | None = state[_PORTAL_CONFIGURATION]
-        return found
+        found = PORTAL_CONFIGURATION.find(state)
+        if found is None:
+            found = PortalConfiguration(await portal_configuration_id(client))
+            PORTAL_CONFIGURATION.set(state, found)
+        return found.id
 
     return BillingService(
         session=session,

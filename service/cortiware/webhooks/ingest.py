@@ -28,14 +28,15 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cortiware import metrics
+from cortiware.app_state import StateKey
 from cortiware.webhooks import stripe_events
 from cortiware.webhooks.store import IncomingEvent
 from cortiware.webhooks.stripe_events import ProcessingFailed, Receipt
 
-__all__ = ["INGEST_STATE_KEY", "StripeIngest"]
+__all__ = ["INGEST_STATE_KEY", "STRIPE_INGEST", "StripeIngest"]
 
 INGEST_STATE_KEY: Final = "stripe_ingest"
-"""`app.state` key of the app's `StripeIngest`."""
+"""The name of `STRIPE_INGEST`."""
 
 _log = structlog.get_logger(__name__)
 _batches = metrics.counter("webhooks.stripe.batches")
@@ -142,3 +143,7 @@ class StripeIngest:
                 await self._after_commit(receipts)
             except Exception as exc:
                 _log.warning("stripe after-commit hook failed", error=repr(exc))
+
+
+STRIPE_INGEST: Final = StateKey(INGEST_STATE_KEY, StripeIngest)
+"""`app.state` entry of the app's `StripeIngest`, made on first use."""

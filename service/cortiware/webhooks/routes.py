@@ -8,14 +8,14 @@ Idempotency-Key handling and the input guard: each declares `SIGNED_WEBHOOK`
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 from litestar import Request, Response, post
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cortiware.app_state import SETTINGS
+from cortiware.app_state import SETTINGS, StateKey
 from cortiware.auth.routes import settings_of
 from cortiware.cache import GROUP_ORGANIZATIONS
 from cortiware.cache.read_through import cache_of
@@ -23,7 +23,7 @@ from cortiware.db.session import DB_SESSIONMAKER
 from cortiware.errors import BadRequest, NotFound, problem_response
 from cortiware.route_policy import SIGNED_WEBHOOK, declare
 from cortiware.webhooks import federation, stripe_events
-from cortiware.webhooks.ingest import INGEST_STATE_KEY, StripeIngest
+from cortiware.webhooks.ingest import STRIPE_INGEST, StripeIngest
 
 __all__ = [
     "federation_webhook",
@@ -32,14 +32,14 @@ __all__ = [
     "stripe_webhook",
 ]
 
-_FEDERATION_VERIFIER = "federation_verifier"
+_FEDERATION_VERIFIER: Final = StateKey("federation_verifier", federation.Verifier)
 _CHANGED = frozenset({"processed", "duplicate"})
 
 
 def provide_stripe_ingest(state: State) -> StripeIngest:
     """DI provider: the app's one `StripeIngest` (made on first use), which drops the cached
     organization views once a batch that changed a subscription has committed."""
-    ingest: StripeIngest | None = state.get(INGEST_STATE_KEY)
+    ingest = STRIPE_INGEST.find(state)
     if ingest is None:
         cache = cache_of(state)
 
@@ -52,7 +52,7 @@ def provide_stripe_ingest(state: State) -> StripeIngest:
                 await cache.invalidate(GROUP_ORGANIZATIONS)
 
         ingest = StripeIngest(DB_SESSIONMAKER.get(state), after_commit=invalidate)
-        state[INGEST_STATE_KEY] = ingest
+        STRIPE_INGEST.set(state, ingest)
     return ingest
 
 
@@ -61,10 +61,10 @@ def provide_federation_verifier(state: State) -> federation.Verifier | None:
     settings = SETTINGS.get(state)
     if not settings.federation_webhook_secrets:
         return None
-    verifier: federation.Verifier | None = state.get(_FEDERATION_VERIFIER)
+    verifier = _FEDERATION_VERIFIER.find(state)
     if verifier is None:
         verifier = federation.Verifier(settings.federation_webhook_secrets)
-        state[_FEDERATION_VERIFIER] = verifier
+        _FEDERATION_VERIFIER.set(state, verifier)
     return verifier
 
 
