@@ -24,7 +24,7 @@ def _pause() -> None:
 class OnboardingFunnel(ScenarioUser):
     """A provider invites; the invited owner verifies, accepts, logs in, opens /owner."""
 
-    wait_time = between(1, 2)
+    wait_time = between(3, 8)
     provider: LoggedIn | None = None
 
     def on_start(self) -> None:

@@ -45,9 +45,9 @@ from cortiware.db.engine import create_engine  # noqa: E402
 
 SCENARIOS: dict[str, dict[str, Any]] = {
     # users, spawn rate, full duration, short duration
-    "onboarding": {"users": 100, "spawn": 20, "full": "3m", "short": "40s"},
-    "api": {"users": 100, "spawn": 50, "full": "5m", "short": "40s", "rate": 1000.0},
-    "dashboard": {"users": 50, "spawn": 10, "full": "3m", "short": "40s"},
+    "onboarding": {"users": 100, "spawn": 20, "full": "3m", "short": "30s"},
+    "api": {"users": 100, "spawn": 50, "full": "5m", "short": "30s", "rate": 1000.0},
+    "dashboard": {"users": 50, "spawn": 10, "full": "3m", "short": "30s"},
 }
 CHAOS_OUTAGE_SECONDS = {"redis-pause": 3.0, "redis-kill": 3.0, "postgres-stop": 5.0}
 UNLIMITED = {
@@ -144,8 +144,23 @@ def local_stack(workdir: Path, workers: int) -> Iterator[Stack]:
             server.terminate()
             with contextlib.suppress(subprocess.TimeoutExpired):
                 server.wait(timeout=30)
+            _summarise_log(workdir / "serve.log")
         redis.kill()
         postgres.remove()
+
+
+def _summarise_log(log: Path) -> None:
+    """Print how often the service logged each warning or error (what the run provoked)."""
+    counts: dict[str, int] = {}
+    for line in log.read_text(errors="replace").splitlines():
+        with contextlib.suppress(ValueError):
+            entry = json.loads(line)
+            if isinstance(entry, dict) and entry.get("level") in ("warning", "error"):
+                error = f" ({entry['error']})" if entry.get("error") else ""
+                key = f"{entry['level']}: {entry.get('event')}{error}"
+                counts[key] = counts.get(key, 0) + 1
+    for key, count in sorted(counts.items()):
+        print(f"service log: {count} x {key}")
 
 
 async def _missing_writes(database_url: str, writes: list[list[str]]) -> list[str]:

@@ -2,7 +2,8 @@
 
 - No 401 ever (nobody is logged out), no 5xx and no connection error, and no other 4xx.
 - During a chaos window (from the fault until it is repaired, plus `RECOVERY_SECONDS`) a 503
-  is allowed: the database away, or an idempotency claim Redis stalled on ("in doubt"). Any
+  is allowed: the database away, or an idempotency claim Redis stalled on ("in doubt"); so
+  is a 409 to a write retried with the same key while its first attempt still runs. Any
   503 later than that means the service did not recover in time.
 - p95 under `P95_LIMIT_MS` per endpoint, except those in `P95_EXCEPTIONS`, each with its
   reason.
@@ -111,8 +112,8 @@ def judge(
         if status < 400 and status != 0:
             continue
         in_window = any(start <= at <= end + RECOVERY_SECONDS for start, end in windows)
-        if status == 503 and in_window:
-            continue
+        if status in (409, 503) and in_window:
+            continue  # 409: a write retried after a 503 while its first attempt still ran
         if status == 503 and windows:
             late_503.append(at)
             continue

@@ -15,6 +15,7 @@ import httpx
 from litestar import Litestar, get
 
 from cortiware.app import create_app
+from cortiware.cli import WORKER_HEALTHCHECK_TIMEOUT
 from cortiware.errors import exception_handlers
 from cortiware.kv import KV, KVConfig
 from cortiware.ratelimit import GCRALimiter
@@ -164,6 +165,10 @@ def _start_workers(
         str(port),
         "--workers",
         "2",
+        # As `cortiware serve` runs them: a worker importing the app on a loaded host takes
+        # longer than uvicorn's default 5 s to answer its first ping.
+        "--timeout-worker-healthcheck",
+        str(WORKER_HEALTHCHECK_TIMEOUT),
         "--log-level",
         "warning",
     ]
@@ -178,7 +183,7 @@ def _start_workers(
 
 async def _wait_for_both_workers(client: httpx.AsyncClient) -> None:
     pids: set[int] = set()
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 120  # start-up on a loaded host; not what is tested
     while time.monotonic() < deadline and len(pids) < 2:
         try:
             response = await client.get("/api/health/worker", headers={"Connection": "close"})

@@ -64,6 +64,9 @@ async def authenticate(
     owner = (
         await db.execute(select(Owner).where(func.lower(Owner.email) == email).limit(1))
     ).scalar_one_or_none()
+    # End the read-only transaction so the pooled connection is not held while argon2
+    # runs (see `accept_invite`: held connections exhausted the pool under load).
+    await db.commit()
     hasher = password_hasher()
     stored = owner.password_hash if owner is not None else _dummy_hash()
     try:

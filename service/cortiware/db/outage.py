@@ -4,8 +4,10 @@ The driver reports an unreachable PostgreSQL in several shapes: a refused or tim
 connect (`OSError`, `TimeoutError`, straight from asyncpg), a pooled connection the server
 closed (SQLAlchemy's `DBAPIError` with `connection_invalidated`), the server refusing new
 sessions (SQLSTATE class 08 "connection exception", 57P01-57P03 "shutting down / cannot
-connect now", 53300 "too many connections"), or the pool's own checkout timeout.
-`is_outage` recognises them; every other error stays a 500 with its traceback.
+connect now", 53300 "too many connections"); `watch` turns every failure to connect into
+`ConnectFailed`. `is_outage` recognises them; every other error stays a 500 with its
+traceback. The pool's own checkout timeout (every connection busy) is overload, not an
+outage: also a 503 with `Retry-After`, counted in `database.pool_exhausted`, not logged.
 
 `DatabaseOutage` (one per process) turns the first failure of an outage into one warning line
 (`database unavailable`) and the first success after it into another
@@ -61,8 +63,8 @@ def is_outage(error: BaseException) -> bool:
     """True when `error` means the database is unreachable (not a bad query or a bug)."""
     if isinstance(error, sa_exc.DBAPIError) and error.connection_invalidated:
         return True
-    if isinstance(error, sa_exc.TimeoutError | sa_exc.DisconnectionError):
-        return True  # the pool's checkout timeout; a connection refused at checkout
+    if isinstance(error, sa_exc.DisconnectionError):
+        return True  # a connection refused at checkout
     seen: set[int] = set()
     current: BaseException | None = error
     while current is not None and id(current) not in seen:
@@ -117,6 +119,12 @@ def on_database_error(request: Any, error: Exception) -> Any:
         database_outage.failed(error)
         unavailable = DatabaseUnavailable()
         return problem_response(503, unavailable.detail, headers=unavailable.headers)
+    if isinstance(error, sa_exc.TimeoutError):
+        # Every pooled connection busy for the pool timeout: overload, not an outage (the
+        # database answers); 503 so the client retries later, counted, not logged per request.
+        metrics.counter("database.pool_exhausted").inc()
+        busy = DatabaseUnavailable("The service is busy; retry shortly.")
+        return problem_response(503, busy.detail, headers=busy.headers)
     return exception_handlers[Exception](request, error)
 
 

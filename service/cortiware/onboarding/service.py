@@ -215,6 +215,11 @@ async def accept_invite(
     commits it all or nothing.
     """
     invite = await find_invite(session, secret=secret, token=token)
+    # End the read-only transaction so the pooled connection is not held during the hash:
+    # with 100 onboarding users on 2 vCPUs, hashes holding connections exhausted the pool
+    # and other requests waited 5 s for one (loadtests, onboarding scenario). Nothing is
+    # written before this point; the claim below re-checks the invite atomically.
+    await session.commit()
     password_hash = await hash_password(password)  # slow by design: before taking the lock
     now = datetime.now(UTC)
     claimed = await session.execute(
