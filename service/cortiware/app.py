@@ -116,6 +116,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             title="Cortiware API",
             version=__version__,
             path="/api/docs",
+            use_handler_docstrings=True,  # each handler's docstring is its description
             render_plugins=[SwaggerReader()],  # its files are served by reader_assets()
         ),
         logging_config=None,  # configure_logging() owns the root logger (JSON lines)

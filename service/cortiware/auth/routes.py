@@ -119,6 +119,7 @@ class AuthController(Controller):
     @post(
         "/login",
         status_code=200,
+        summary="Log in: start a session and get its CSRF token",
         opt=declare(rate_limit=GroupName.AUTH, errors={401: INVALID_CREDENTIALS}),
     )
     async def login(
@@ -143,6 +144,7 @@ class AuthController(Controller):
     @post(
         "/logout",
         status_code=204,
+        summary="Log out: end the session",
         # `Response[None]` would be documented as a JSON `null` body; a 204 has none.
         responses={204: ResponseSpec(None, description="Logged out; no body.")},
     )
@@ -150,7 +152,7 @@ class AuthController(Controller):
         """End the session (204 also when there was none)."""
         return Response(None, status_code=204, cookies=await end_session(request))
 
-    @get("/me", guards=[require_roles(*Role)])
+    @get("/me", guards=[require_roles(*Role)], summary="Who is logged in")
     async def me(self, principal: NamedDependency[Principal]) -> MeResult:
         """The caller's role, username and organization."""
         return MeResult(

@@ -77,6 +77,7 @@ class BillingController(Controller):
     @post(
         "/portal",
         status_code=200,
+        summary="Open the Stripe Billing Portal",
         opt=declare(
             errors={
                 404: "No such organization.",
@@ -100,6 +101,7 @@ class BillingController(Controller):
     @post(
         "/checkout",
         status_code=200,
+        summary="Start a subscription in Stripe Checkout",
         opt=declare(
             errors={
                 404: "No such organization.",

@@ -71,6 +71,7 @@ def provide_federation_verifier(state: State) -> federation.Verifier | None:
 @post(
     "/api/webhooks/stripe",
     status_code=200,
+    summary="Receive a signed Stripe event",
     tags=["webhooks"],
     include_in_schema=True,
     opt=SIGNED_WEBHOOK
@@ -117,6 +118,7 @@ async def stripe_webhook(
 @post(
     "/api/webhooks/federation",
     status_code=200,
+    summary="Receive a signed federation event (Standard Webhooks)",
     tags=["webhooks"],
     opt=SIGNED_WEBHOOK
     | declare(
