@@ -7,6 +7,7 @@ never read ``pulumi.Config`` themselves.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, cast
@@ -66,6 +67,23 @@ class DomainConfig:
 
 
 @dataclass(frozen=True)
+class DatabaseRestore:
+    """A point-in-time restore the stack runs on instead of the instance it had.
+
+    The program declares the primary as a new instance ``<prefix>-db-<generation>`` restored
+    from ``source_identifier``; the proxy target, replica, backup selection, alarms, log
+    groups and outputs follow it. The instance it replaces is kept (``retain_on_delete``).
+    """
+
+    generation: str
+    """Suffix of the new identifier, e.g. ``r1``; a new value for every restore."""
+    source_identifier: str
+    """The instance restored from, e.g. ``cortiware-prod-db``."""
+    time: str | None
+    """UTC restore time (``2026-01-31T09:55:00Z``); ``None`` for the latest restorable time."""
+
+
+@dataclass(frozen=True)
 class DatabaseConfig:
     """RDS PostgreSQL and its proxy, backups and replica."""
 
@@ -97,6 +115,8 @@ class DatabaseConfig:
     """A second region that receives a copy of every daily backup (prod); ``None`` for none."""
     proxy_max_connections_percent: int
     """Share of ``max_connections`` RDS Proxy may open."""
+    restore: DatabaseRestore | None = None
+    """Run on a point-in-time restore (``database.restore``); ``None``: the original instance."""
 
 
 @dataclass(frozen=True)
@@ -359,6 +379,14 @@ class _Section:
             raise ConfigError(f"{PROJECT}:{self._key}.{name} must be a string")
         return value
 
+    def optional_object(self, name: str) -> Mapping[str, Any] | None:
+        value = self._raw.get(name)
+        if value is None:
+            return None
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{PROJECT}:{self._key}.{name} must be an object")
+        return value
+
     def number_or(self, name: str, default: float) -> float:
         """The number under ``name``, or ``default`` when the key is absent."""
         return default if self._raw.get(name) is None else self.number(name)
@@ -431,6 +459,32 @@ def _domain(s: _Section) -> DomainConfig:
     return domain
 
 
+_RESTORE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
+
+
+def _database_restore(s: _Section) -> DatabaseRestore | None:
+    raw = s.optional_object("restore")
+    if raw is None:
+        return None
+    restore = _Section("database.restore", raw)
+    generation = restore.text("generation")
+    if not re.fullmatch(r"[a-z0-9]{1,8}", generation):
+        raise ConfigError(
+            f"{PROJECT}:database.restore.generation must be 1-8 lowercase letters or digits"
+        )
+    time = restore.text("time")
+    if time != "latest" and not _RESTORE_TIME.fullmatch(time):
+        raise ConfigError(
+            f"{PROJECT}:database.restore.time must be latest or a UTC time like "
+            "2026-01-31T09:55:00Z"
+        )
+    return DatabaseRestore(
+        generation=generation,
+        source_identifier=restore.text("sourceIdentifier"),
+        time=None if time == "latest" else time,
+    )
+
+
 def _database(s: _Section) -> DatabaseConfig:
     database = DatabaseConfig(
         instance_class=s.text("instanceClass"),
@@ -451,6 +505,7 @@ def _database(s: _Section) -> DatabaseConfig:
         proxy_max_connections_percent=s.integer(
             "proxyMaxConnectionsPercent", minimum=1, maximum=100
         ),
+        restore=_database_restore(s),
     )
     # The instance has auto_minor_version_upgrade on: a pinned minor ("16.6") turns into a
     # downgrade request on every `pulumi up` after AWS upgrades it, which RDS refuses.

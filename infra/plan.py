@@ -93,11 +93,22 @@ KEY_SETTINGS: Mapping[str, Sequence[tuple[str, str, Callable[[Any], str]]]] = {
     "aws:ecs/service:Service": [
         ("desiredCount", "desired", lambda v: f"{v:g}"),
         ("launchType", "launch", str),
+        ("enableExecuteCommand", "ecs-exec", _yes),
+    ],
+    "aws:ecs/cluster:Cluster": [
+        (
+            "configuration",
+            "exec-log",
+            lambda v: v["executeCommandConfiguration"]["logConfiguration"][
+                "cloudWatchLogGroupName"
+            ],
+        ),
     ],
     "aws:ecs/taskDefinition:TaskDefinition": [
         ("family", "family", str),
         ("cpu", "cpu", str),
         ("memory", "memory", str),
+        ("skipDestroy", "kept-revisions", _yes),
     ],
     "aws:lb/loadBalancer:LoadBalancer": [
         ("enableDeletionProtection", "deletion-protection", _yes),

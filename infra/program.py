@@ -39,7 +39,9 @@ def build(config: StackConfig) -> dict[str, Any]:
     account = AwsAccount.current(config.region)
     prefix, stack = config.prefix, config.stack
 
-    rds_logs = rds_log_group_names(prefix, read_replica=config.database.read_replica)
+    rds_logs = rds_log_group_names(
+        prefix, read_replica=config.database.read_replica, restore=config.database.restore
+    )
     logs_key = LogsKey(
         "logs",
         LogsKeyArgs(prefix=prefix, stack=stack, account=account, rds_log_groups=rds_logs),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import quote
 
 import pulumi
@@ -18,7 +19,7 @@ from infra.components._aws import (
     statement,
     tags,
 )
-from infra.config import DatabaseConfig
+from infra.config import DatabaseConfig, DatabaseRestore
 
 __all__ = [
     "RDS_PASSWORD_SPECIALS",
@@ -39,9 +40,10 @@ POSTGRES_PORT = 5432
 LOG_EXPORTS = ["postgresql", "upgrade"]
 
 
-def instance_identifier(prefix: str) -> str:
-    """The primary's RDS identifier, e.g. ``cortiware-prod-db``."""
-    return f"{prefix}-db"
+def instance_identifier(prefix: str, restore: DatabaseRestore | None = None) -> str:
+    """The primary's RDS identifier: ``cortiware-prod-db``, or ``cortiware-prod-db-r1`` when the
+    stack runs on restore generation ``r1``."""
+    return f"{prefix}-db" if restore is None else f"{prefix}-db-{restore.generation}"
 
 
 def replica_identifier(prefix: str) -> str:
@@ -49,9 +51,11 @@ def replica_identifier(prefix: str) -> str:
     return f"{prefix}-db-replica"
 
 
-def rds_log_group_names(prefix: str, *, read_replica: bool) -> list[str]:
+def rds_log_group_names(
+    prefix: str, *, read_replica: bool, restore: DatabaseRestore | None = None
+) -> list[str]:
     """The log groups RDS exports to (``/aws/rds/instance/<identifier>/<log>``), per instance."""
-    identifiers = [instance_identifier(prefix)]
+    identifiers = [instance_identifier(prefix, restore)]
     if read_replica:
         identifiers.append(replica_identifier(prefix))
     return [f"/aws/rds/instance/{i}/{log}" for i in identifiers for log in LOG_EXPORTS]
@@ -154,15 +158,32 @@ class Database(pulumi.ComponentResource):
             tags=tags(args.stack, f"{args.prefix}-rds-monitoring"),
             opts=child,
         )
-        primary_logs = self._log_groups(f"{name}-instance", instance_identifier(args.prefix), args)
+        restore = cfg.restore
+        # A restore is a new instance under a new logical name: Pulumi creates it from the
+        # source's backups, and everything below that names `self.instance` follows it.
+        instance_name = f"{name}-instance" + (f"-{restore.generation}" if restore else "")
+        identifier = instance_identifier(args.prefix, restore)
+        primary_logs = self._log_groups(instance_name, identifier, args)
+        origin: dict[str, Any] = {"db_name": DB_NAME, "username": DB_USER}
+        if restore is not None:
+            # The restored instance brings the database and its master user from the source.
+            origin = {
+                "restore_to_point_in_time": {
+                    "source_db_instance_identifier": restore.source_identifier,
+                    **(
+                        {"restore_time": restore.time}
+                        if restore.time
+                        else {"use_latest_restorable_time": True}
+                    ),
+                }
+            }
         self.instance: aws.rds.Instance = aws.rds.Instance(
-            f"{name}-instance",
-            identifier=instance_identifier(args.prefix),
+            instance_name,
+            identifier=identifier,
             engine="postgres",
             engine_version=cfg.engine_version,
             instance_class=cfg.instance_class,
-            db_name=DB_NAME,
-            username=DB_USER,
+            **origin,
             password=self.password.result,
             port=POSTGRES_PORT,
             storage_type="gp3",
@@ -195,8 +216,13 @@ class Database(pulumi.ComponentResource):
             ca_cert_identifier="rds-ca-rsa2048-g1",
             apply_immediately=False,
             tags=tags(args.stack, f"{args.prefix}-db", Environment=_environment(args)),
+            # Dropping an instance from the program (a restore switches to a new one) leaves it
+            # in AWS, deletion-protected, for the operator to delete once it is not needed.
             opts=pulumi.ResourceOptions(
-                parent=self, protect=args.production, depends_on=primary_logs
+                parent=self,
+                protect=args.production,
+                retain_on_delete=True,
+                depends_on=primary_logs,
             ),
         )
         self.replica: aws.rds.Instance | None = None

@@ -115,9 +115,7 @@ class SecretAge(pulumi.ComponentResource):
         )
         role = aws.iam.Role(
             f"{name}-role",
-            assume_role_policy=assume_role_policy(
-                "lambda.amazonaws.com", source_account=args.account.account_id
-            ),
+            assume_role_policy=assume_role_policy("lambda.amazonaws.com"),
             tags=tags(args.stack, f"{args.prefix}-secret-age"),
             opts=child,
         )

@@ -145,7 +145,9 @@ def _init_sentry(settings: Settings) -> None:
         environment=settings.app_env.value,
         release=f"cortiware@{settings.app_version}",
         traces_sample_rate=settings.sentry_traces_sample_rate,
-        send_default_pii=False,
+        # No PII is the SDK's default; `send_default_pii` is deprecated (a warning) since
+        # sentry-sdk 2.7x. The user context (id and role, never an e-mail) is set per request
+        # by RequestContextMiddleware.
     )
 
 

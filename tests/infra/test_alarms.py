@@ -22,6 +22,8 @@ EXPECTED = {
     "prune-task-failed",
     "backup-job-failed",
     "secret-age",
+    "redis-fallback",
+    "webhook-failures",
     "unhealthy-hosts",
     "rds-cpu",
     "rds-free-storage",

@@ -193,3 +193,21 @@ def test_each_stack_has_a_dashboard_of_the_signals_that_matter(run: OfflineRun) 
     assert len(by_title["Alarm states"]["alarms"]) == len(alarms)
     latency = {m[-1]["stat"] for m in by_title["Latency (target response time)"]["metrics"]}
     assert "p95" in latency
+
+
+@pytest.mark.parametrize(
+    ("alarm", "metric"),
+    [
+        ("redis-fallback", "redis.fallback.activated"),
+        ("webhook-failures", "webhooks.stripe.failed"),
+    ],
+)
+def test_service_counters_that_need_on_call_have_alarms(
+    run: OfflineRun, alarm: str, metric: str
+) -> None:
+    """The Redis fallback switch and failed Stripe events, counted by the service, alarm."""
+    inputs = run.named(f"alarms-{alarm}").inputs
+    environment = "staging" if run.stack == "staging" else "production"
+    assert (inputs["namespace"], inputs["metricName"]) == (EMF_NAMESPACE, metric)
+    assert inputs["dimensions"] == {"Environment": environment}
+    assert (inputs["comparisonOperator"], inputs["threshold"]) == ("GreaterThanThreshold", 0)

@@ -3,10 +3,12 @@ logged sessions, the readiness health check and the deployed tag as APP_VERSION.
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
-from infra.offline import REPO_ROOT, OfflineRun
+from infra.config import ConfigError
+from infra.offline import REPO_ROOT, OfflineRun, run_offline, stack_config
 
 from cortiware.app import create_app
 from cortiware.settings import Settings
@@ -74,3 +76,70 @@ def test_first_deploy_targets_a_resource_the_program_declares(run: OfflineRun) -
     repository = one(run, "aws:ecr/repository:Repository")
     # The mock engine names stack and project "stack::project"; the rest is the program's.
     assert urn.split("::", 2)[2] == repository.urn.split("::", 2)[2]
+
+
+def _restored(**restore: str) -> OfflineRun:
+    """Prod with `database.restore` set (and a replica, to see it follow)."""
+    config = stack_config("prod")
+    database = json.loads(config["cortiware:database"])
+    config["cortiware:database"] = json.dumps({**database, "readReplica": True, "restore": restore})
+    return run_offline("prod", config)
+
+
+def test_a_restore_through_config_switches_everything_to_the_new_instance() -> None:
+    """`database.restore` makes the primary a new instance restored from the old one, and the
+    proxy target, replica, backup selection, alarms, log groups and outputs follow it."""
+    run = _restored(
+        generation="r1", sourceIdentifier="cortiware-prod-db", time="2026-01-31T09:55:00Z"
+    )
+    new = "cortiware-prod-db-r1"
+    primary = run.named("database-instance-r1")
+    assert primary.inputs["identifier"] == new
+    assert primary.inputs["restoreToPointInTime"] == {
+        "sourceDbInstanceIdentifier": "cortiware-prod-db",
+        "restoreTime": "2026-01-31T09:55:00Z",
+    }
+    assert "dbName" not in primary.inputs
+    assert "username" not in primary.inputs
+    assert primary.protect is True
+    with pytest.raises(KeyError):
+        run.named("database-instance")  # the old instance is no longer declared (kept in AWS)
+    assert one(run, "aws:rds/proxyTarget:ProxyTarget").inputs["dbInstanceIdentifier"] == new
+    assert run.named("database-replica").inputs["replicateSourceDb"] == new
+    selection = one(run, "aws:backup/selection:Selection")
+    assert selection.inputs["resources"] == [f"arn:aws:rds:eu-west-1:123456789012:db:{new}"]
+    dimensions = [
+        alarm.inputs["dimensions"]["DBInstanceIdentifier"]
+        for alarm in run.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
+        if "DBInstanceIdentifier" in (alarm.inputs.get("dimensions") or {})
+    ]
+    assert new in dimensions
+    assert "cortiware-prod-db" not in dimensions  # the replica's own alarms name the replica
+    groups = {g.inputs["name"] for g in run.of_type("aws:cloudwatch/logGroup:LogGroup")}
+    assert f"/aws/rds/instance/{new}/postgresql" in groups
+    assert "/aws/rds/instance/cortiware-prod-db/postgresql" not in groups
+    assert run.outputs["databaseIdentifier"] == new
+
+
+def test_a_restore_to_the_latest_time_asks_for_it() -> None:
+    """`time: latest` restores to the latest restorable time."""
+    run = _restored(generation="r2", sourceIdentifier="cortiware-prod-db-r1", time="latest")
+    primary = run.named("database-instance-r2")
+    assert primary.inputs["restoreToPointInTime"] == {
+        "sourceDbInstanceIdentifier": "cortiware-prod-db-r1",
+        "useLatestRestorableTime": True,
+    }
+
+
+@pytest.mark.parametrize(
+    ("restore", "message"),
+    [
+        ({"generation": "R 1", "sourceIdentifier": "x", "time": "latest"}, "generation"),
+        ({"generation": "r1", "sourceIdentifier": "x", "time": "yesterday"}, "restore.time"),
+        ({"generation": "r1", "time": "latest"}, "sourceIdentifier is required"),
+    ],
+)
+def test_a_malformed_restore_is_refused_by_name(restore: dict[str, str], message: str) -> None:
+    """A restore block AWS could not act on is a ConfigError naming the key."""
+    with pytest.raises(ConfigError, match=message):
+        _restored(**restore)

@@ -1,6 +1,6 @@
 """Which real PostgreSQL and Redis the integration tests use, and how each run isolates itself.
 
-Order (issue 2): URLs from CORTIWARE_TEST_DATABASE_URL / CORTIWARE_TEST_REDIS_URL; else
+Order: URLs from CORTIWARE_TEST_DATABASE_URL / CORTIWARE_TEST_REDIS_URL; else
 testcontainers when a Docker engine answers; else the servers on 127.0.0.1:5432 and :6379.
 Nothing reachable fails the run with instructions; integration tests are never skipped.
 """

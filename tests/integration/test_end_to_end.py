@@ -1,4 +1,4 @@
-"""The whole onboarding journey over HTTP on PostgreSQL and Redis (issue 4, "End to end")."""
+"""The whole onboarding journey over HTTP on PostgreSQL and Redis."""
 
 from __future__ import annotations
 

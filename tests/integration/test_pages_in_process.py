@@ -18,12 +18,14 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cortiware.app import create_app
+from cortiware.billing.client import STRIPE_STATE_KEY
 from cortiware.db.engine import create_engine
 from cortiware.db.models import OnboardingInvite
 from cortiware.settings import Settings
 from tests.conftest import SettingsFactory
 from tests.integration.conftest import in_loop_client
-from tests.support.auth import STAFF_PASSWORDS, login_staff
+from tests.support.auth import STAFF_PASSWORDS, create_owner, login_staff
+from tests.support.stripe_fake import FakeStripe, fake_client
 
 _FIELD = re.compile(r'name="(_csrf|_form_key)" value="([^"]*)"')
 
@@ -259,3 +261,64 @@ async def test_double_submitted_form_acts_once(
     finally:
         await engine.dispose()
     assert count == 1
+
+
+async def test_owner_portal_button_redirects_to_stripe(
+    app: Litestar, client: AsyncTestClient[Litestar], pg_settings: Settings
+) -> None:
+    """The owner page's portal form opens a Billing Portal session through the billing
+    service and answers 303 to Stripe; a resubmitted form reaches Stripe with the same key."""
+    fake = FakeStripe()
+    app.state[STRIPE_STATE_KEY] = fake_client(pg_settings, fake)
+    owner = await create_owner(app)
+    login = await client.post(
+        "/login",
+        data={"username": owner.email, "password": owner.password},
+        follow_redirects=False,
+    )
+    assert login.headers["location"] == "/owner"
+    page = await client.get("/owner")
+    # The portal button's form: this session's CSRF token and one form key (as rendered).
+    form = {"_csrf": _hidden(page.text)["_csrf"], "_form_key": uuid.uuid4().hex}
+    first = await client.post("/owner/billing/portal", data=form, follow_redirects=False)
+    second = await client.post("/owner/billing/portal", data=form, follow_redirects=False)
+    assert first.status_code == second.status_code == 303
+    assert first.headers["location"].startswith("https://")
+    assert second.headers["location"] == first.headers["location"]  # replayed, not re-run
+    assert len(fake.calls("POST", "/v1/billing_portal/sessions")) == 1
+
+
+async def test_a_form_key_replays_only_within_its_session(
+    client: AsyncTestClient[Litestar], database_url: str
+) -> None:
+    """A form key reused after logging out and in again is a new command, as the API's
+    `Idempotency-Key` is scoped to the session too."""
+
+    async def provider_form() -> dict[str, str]:
+        login = await client.post(
+            "/login",
+            data={"username": "provider", "password": STAFF_PASSWORDS["provider"]},
+            follow_redirects=False,
+        )
+        assert login.status_code == 303
+        return _hidden((await client.get("/provider")).text)
+
+    email = f"session-{uuid.uuid4().hex[:8]}@example.com"
+    key = uuid.uuid4().hex
+    fields = {"email": email, "org_name": "Session Org", "_form_key": key}
+    first = await client.post("/provider/invites", data={**await provider_form(), **fields})
+    assert first.status_code == 200, first.text
+    await client.post("/logout", data={"_csrf": _hidden(first.text)["_csrf"]})
+    client.cookies.clear()
+    again = await client.post("/provider/invites", data={**await provider_form(), **fields})
+    assert again.status_code == 200, again.text
+
+    engine = create_engine(database_url, pool_size=1)
+    try:
+        async with AsyncSession(engine) as session:
+            count = await session.scalar(
+                select(func.count()).where(OnboardingInvite.email == email)
+            )
+    finally:
+        await engine.dispose()
+    assert count == 2

@@ -19,6 +19,7 @@ from cortiware.cli import WORKER_HEALTHCHECK_TIMEOUT
 from cortiware.errors import exception_handlers
 from cortiware.kv import KV, KVConfig
 from cortiware.ratelimit import GCRALimiter
+from cortiware.route_policy import UNLIMITED
 from cortiware.settings import Settings
 from cortiware.wiring import redis_lifespan, redis_middleware
 from tests.conftest import TEST_ENV, SettingsFactory
@@ -30,7 +31,7 @@ def _ping() -> dict[str, int]:
     return {"pid": os.getpid()}
 
 
-@get("/api/health/worker", sync_to_thread=False)
+@get("/api/health/worker", sync_to_thread=False, opt=UNLIMITED)
 def _worker() -> dict[str, int]:
     return {"pid": os.getpid()}
 
@@ -39,7 +40,7 @@ def worker_app() -> Litestar:
     """uvicorn factory for the multi-process test: the real app plus two test routes."""
     app = create_app(Settings.from_env())
     app.register(_ping)
-    app.register(_worker)  # under /api/health: not limited, tells which worker answered
+    app.register(_worker)  # declared unlimited, as the health routes: tells which worker answered
     return app
 
 

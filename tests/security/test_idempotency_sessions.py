@@ -58,3 +58,12 @@ async def test_a_key_replays_within_its_session_only(client: Client) -> None:
     other_session = await client.post("/api/provider/coupons", json=body, headers=key)
     assert "idempotent-replayed" not in other_session.headers
     assert other_session.status_code == 409  # it ran: the code exists already
+
+
+async def test_anonymous_mutation_is_401_before_any_key_is_judged(client: Client) -> None:
+    """An anonymous call to a guarded route gets 401 even when its key was used with another
+    body: the guard answers before the idempotency store is asked."""
+    key = {"Idempotency-Key": uuid.uuid4().hex}
+    first = await client.post("/api/provider/plans", json={"code": "a", "name": "A"}, headers=key)
+    again = await client.post("/api/provider/plans", json={"code": "b", "name": "B"}, headers=key)
+    assert (first.status_code, again.status_code) == (401, 401)

@@ -114,23 +114,34 @@ async def test_null_origin_of_a_same_origin_form_passes(
     assert response.status_code == 201
 
 
+DEV = {"APP_ENV": "development"}
+LOOPBACK = {"APP_ENV": "development", "BASE_URL": "http://127.0.0.1:8123"}
+
+
 @pytest.mark.parametrize(
-    ("overrides", "served_at", "expected"),
+    ("overrides", "host", "origin", "expected"),
     [
-        ({"APP_ENV": "development", "BASE_URL": None}, "dev.local:8123", 201),
-        ({"APP_ENV": "development", "BASE_URL": None}, "evil.example", 403),
-        ({"APP_ENV": "development"}, "dev.local:8123", 403),
-        ({"BASE_URL": None}, "dev.local:8123", 403),
+        ({**DEV, "BASE_URL": None}, "dev.local:8123", "dev.local:8123", 201),
+        ({**DEV, "BASE_URL": None}, "dev.local:8123", "evil.example", 403),
+        (DEV, "dev.local:8123", "dev.local:8123", 403),
+        ({"BASE_URL": None}, "dev.local:8123", "dev.local:8123", 403),
+        (LOOPBACK, "localhost:8123", "localhost:8123", 201),
+        (LOOPBACK, "localhost:9999", "localhost:9999", 403),
+        (LOOPBACK, "dev.local:8123", "dev.local:8123", 403),
+        (LOOPBACK, "localhost:8123", "evil.example", 403),
+        ({"BASE_URL": "http://127.0.0.1:8123"}, "localhost:8123", "localhost:8123", 403),
     ],
 )
 async def test_development_origin_follows_the_served_host(
     make_settings: SettingsFactory,
     overrides: dict[str, str | None],
-    served_at: str,
+    host: str,
+    origin: str,
     expected: int,
 ) -> None:
-    """In development without BASE_URL the origin the browser sent the form to is the
-    service's own; with BASE_URL set, or in test, only BASE_URL's origin is."""
+    """In development without BASE_URL the origin the browser sent the form to (its Host)
+    is the service's own; with a loopback BASE_URL, its loopback aliases on that port too;
+    otherwise, and outside development, only BASE_URL's origin is."""
     settings = make_settings(**overrides)
     app = Litestar(
         route_handlers=[create_thing],
@@ -139,7 +150,7 @@ async def test_development_origin_follows_the_served_host(
         exception_handlers=exception_handlers,
     )
     async with AsyncTestClient(app=app, base_url="http://dev.local:8123") as client:
-        headers = {"Origin": f"http://{served_at}", "Sec-Fetch-Site": "same-origin"}
+        headers = {"Origin": f"http://{origin}", "Host": host, "Sec-Fetch-Site": "same-origin"}
         assert (await client.post("/api/things", headers=headers)).status_code == expected
 
 

@@ -12,6 +12,7 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import FromQuery, JSONBody, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cortiware.app_state import SETTINGS
 from cortiware.audit.schemas import AuditEntryOut, AuditPage, Retention
 from cortiware.audit.service import AuditService
 from cortiware.auth import Principal, Role, require_roles
@@ -25,7 +26,7 @@ def provide_audit(db_session: NamedDependency[AsyncSession], state: State) -> Au
     """DI provider: the audit service on the request's transaction."""
     return AuditService(
         session=db_session,
-        default_retention_days=state.settings.audit_retention_days,
+        default_retention_days=SETTINGS.get(state).audit_retention_days,
         cache=cache_of(state),
     )
 

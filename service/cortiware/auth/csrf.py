@@ -8,8 +8,9 @@ Rules, for POST/PUT/PATCH/DELETE on routes that do not declare `csrf=False`
    with `Sec-Fetch-Site: same-origin` (a browser that hides the origin of its own form, as
    Chromium does under `Referrer-Policy: no-referrer`: fetch metadata cannot be set by a
    page, so it vouches for the form's origin); `null` without it → 403. In development
-   with `BASE_URL` unset, the origin the request was sent to (`http://` + `Host`) is the
-   service's own too, so `cortiware serve --port 8123` works on any host and port;
+   the origin the request was sent to (`http://` + `Host`) is the service's own too when
+   `BASE_URL` is unset, or when both name loopback (`localhost`, `127.0.0.1`, `[::1]`) on
+   the same port (`cortiware serve` sets `BASE_URL` to the address it serves);
 3. when the request carries the session cookie, `X-CSRF-Token` (or the `_csrf` field of an
    HTML form) must equal HMAC-SHA256(SESSION_SECRET, session id), compared in constant
    time → else 403 (SESSION_SECRET_PREVIOUS, while rotating, is accepted too).
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import hmac
 from typing import Final
+from urllib.parse import urlsplit
 
 from litestar.datastructures import Headers
 from litestar.enums import ScopeType
@@ -45,6 +47,7 @@ CSRF_HEADER: Final = "X-CSRF-Token"
 CSRF_FORM_FIELD: Final = "_csrf"
 UNSAFE_METHODS: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _FORM_TYPES: Final = ("application/x-www-form-urlencoded", "multipart/form-data")
+_LOOPBACK: Final = frozenset({"localhost", "127.0.0.1", "::1"})
 
 
 class CSRFMiddleware(ASGIMiddleware):
@@ -56,9 +59,10 @@ class CSRFMiddleware(ASGIMiddleware):
         self.base_origin = settings.base_origin
         self.secrets = settings.session_secrets
         self.cookie_name = CookieNames.for_settings(settings).session
-        self.follows_host = (
-            settings.app_env is AppEnv.DEVELOPMENT and "BASE_URL" in settings.uses_dev_defaults
-        )
+        development = settings.app_env is AppEnv.DEVELOPMENT
+        self.follows_host = development and "BASE_URL" in settings.uses_dev_defaults
+        base = urlsplit(settings.base_origin)
+        self.loopback_port = base.port if development and base.hostname in _LOOPBACK else None
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         """Pass safe requests; check origin, fetch metadata and token on unsafe ones."""
@@ -94,9 +98,19 @@ class CSRFMiddleware(ASGIMiddleware):
             return None if site == "same-origin" else "Origin"
         if origin == self.base_origin:
             return None
-        if self.follows_host and origin == f"http://{headers.get('host', '')}":
+        host = headers.get("host", "")
+        if origin == f"http://{host}" and (self.follows_host or self._loopback_alias(host)):
             return None
         return "Origin"
+
+    def _loopback_alias(self, host: str) -> bool:
+        if self.loopback_port is None:
+            return False
+        try:
+            served = urlsplit(f"http://{host}")
+            return served.hostname in _LOOPBACK and served.port == self.loopback_port
+        except ValueError:
+            return False
 
 
 async def _form_token(scope: Scope, receive: Receive, headers: Headers) -> str | None:

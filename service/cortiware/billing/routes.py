@@ -11,6 +11,7 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import JSONBody
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cortiware.app_state import SETTINGS
 from cortiware.auth import Principal, Role, require_roles
 from cortiware.billing.client import provide_stripe
 from cortiware.billing.service import BillingService, CheckoutRequest, SessionUrl
@@ -37,7 +38,7 @@ def billing_service(
     return BillingService(
         session=session,
         stripe=client,
-        base_url=state.settings.base_url,
+        base_url=SETTINGS.get(state).base_url,
         portal_configuration=portal_configuration,
     )
 

@@ -65,7 +65,7 @@ def group_of(key: str) -> str:
 
 
 class Cache:
-    """Read-through cache with group invalidation; `app.state.cache`."""
+    """Read-through cache with group invalidation; the app's is `CACHE` in `app.state`."""
 
     __slots__ = ("_flights", "_generations", "_kv", "_memory", "_pending", "memory_ttl_cap")
 

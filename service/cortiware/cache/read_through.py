@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 from litestar.datastructures import State
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cortiware.cache import CACHE_STATE_KEY, Cache
+from cortiware.cache import CACHE, Cache
 from cortiware.db.session import after_commit
 from cortiware.kv import KV, KVConfig
 from cortiware.settings import Settings
@@ -26,8 +26,7 @@ T = TypeVar("T")
 
 def cache_of(state: State) -> Cache | None:
     """The app's cache, or None for an app built without one."""
-    cache = state.get(CACHE_STATE_KEY)
-    return cache if isinstance(cache, Cache) else None
+    return CACHE.find(state)
 
 
 async def read_through(

@@ -2,7 +2,7 @@
 
 `IdempotencyStore` (Redis, with `MemoryIdempotencyStore` behind the circuit breaker) keeps
 in-progress and completed records; `IdempotencyMiddleware` applies them to POST, PUT, PATCH
-and DELETE under `/api/` (webhooks excepted).
+and DELETE on every route that does not declare itself exempt (`cortiware.route_policy`).
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Sequence
-from typing import Final
+from typing import Any, Final
 from urllib.parse import parse_qsl
 
 from litestar.enums import ScopeType
@@ -51,6 +51,7 @@ from cortiware.scope import DEFERRED_LIMIT_SCOPE_KEY, principal_id_of
 __all__ = [
     "IDEMPOTENCY_STORE",
     "IdempotencyMiddleware",
+    "key_owner",
     "takes_claim",
     "valid_key",
 ]
@@ -104,6 +105,22 @@ def _header(scope: Scope, name: bytes) -> bytes | None:
     return None
 
 
+def key_owner(scope: Any, trusted_proxies: Sequence[IPNetwork] = ()) -> str:
+    """Whose keys a request's key is one of: the principal and its session, else the client
+    IP (also used by the pages' form keys)."""
+    principal = principal_id_of(scope)
+    who = f"p:{principal}" if principal else f"ip:{client_ip(scope, trusted_proxies)}"
+    if session_id := session_id_of(scope):
+        who += ":s:" + hashlib.sha256(session_id.encode()).hexdigest()[:32]
+    return who
+
+
+def _guarded(scope: Scope) -> bool:
+    """True when the matched route handler has guards (it requires a logged-in role)."""
+    handler = scope.get("route_handler")
+    return bool(handler is not None and handler.resolve_guards())
+
+
 def fingerprint(method: str, path: str, query: bytes, body: bytes, principal: str) -> str:
     """SHA-256 over what makes two requests "the same" (query parameters order-free)."""
     pairs = sorted(parse_qsl(query.decode("latin-1"), keep_blank_values=True))
@@ -127,6 +144,11 @@ class IdempotencyMiddleware(ASGIMiddleware):
         method: str = scope["method"]  # type: ignore[typeddict-item]
         rule = _rule(scope)
         if method not in _METHODS or rule is Idempotency.EXEMPT:
+            await next_app(scope, receive, send)
+            return
+        if principal_id_of(scope) is None and _guarded(scope):
+            # Nobody to run it for: the route's guard answers 401 before any key is judged
+            # (or kept), so an anonymous caller learns nothing about keys.
             await next_app(scope, receive, send)
             return
         raw = _header(scope, b"idempotency-key")
@@ -161,10 +183,7 @@ class IdempotencyMiddleware(ASGIMiddleware):
         key: str,
     ) -> None:
         store = IDEMPOTENCY_STORE.get(scope["litestar_app"])
-        principal = principal_id_of(scope)
-        who = f"p:{principal}" if principal else f"ip:{client_ip(scope, self.trusted_proxies)}"
-        if session_id := session_id_of(scope):
-            who += ":s:" + hashlib.sha256(session_id.encode()).hexdigest()[:32]
+        who = key_owner(scope, self.trusted_proxies)
         route: str = scope.get("path_template") or scope["path"]
         body = await scope["litestar_app"].request_class(scope=scope, receive=receive).body()
         record_key = hashlib.sha256(f"{who}\x00{route}\x00{key}".encode()).hexdigest()

@@ -1,4 +1,5 @@
-"""Request id, structlog context and one access-log line per request."""
+"""Request id, structlog context, per-route-group metrics, Sentry's user context and one
+access-log line per request."""
 
 from __future__ import annotations
 
@@ -7,15 +8,17 @@ import time
 import uuid
 from typing import Any
 
+import sentry_sdk
 import structlog
 from litestar.datastructures import MutableScopeHeaders
 from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from cortiware import metrics
-from cortiware.scope import REQUEST_ID_STATE_KEY
+from cortiware.auth.principal import Principal
+from cortiware.scope import PRINCIPAL_SCOPE_KEY, REQUEST_ID_STATE_KEY
 
-__all__ = ["REQUEST_ID_HEADER", "RequestContextMiddleware", "route_group"]
+__all__ = ["REQUEST_ID_HEADER", "RequestContextMiddleware", "route_group", "sentry_user"]
 
 REQUEST_ID_HEADER = "X-Request-ID"
 # A caller-supplied id is kept only when it is short and harmless in logs.
@@ -33,6 +36,12 @@ class RequestContextMiddleware(ASGIMiddleware):
         scope.setdefault("state", {})[REQUEST_ID_STATE_KEY] = request_id
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id)
+        if sentry_sdk.get_client().is_active():
+            # Read when an event is sent, after the session middleware found the principal;
+            # the isolation scope is this request's (Sentry's ASGI integration makes one).
+            sentry_sdk.get_isolation_scope().add_event_processor(
+                lambda event, _hint: _with_user(event, scope)
+            )
         started = time.perf_counter()
         status = 500
 
@@ -58,6 +67,25 @@ class RequestContextMiddleware(ASGIMiddleware):
                 duration_ms=duration_ms,
             )
             structlog.contextvars.clear_contextvars()
+
+
+def sentry_user(principal: Principal) -> dict[str, str]:
+    """Sentry's user context: an id and the role, never an e-mail address (an owner's
+    username is one, so owners are identified by their owner id)."""
+    if principal.owner_id is not None:
+        identifier = str(principal.owner_id)
+    else:
+        identifier = f"{principal.role.value}:{principal.username}"
+    return {"id": identifier, "role": principal.role.value}
+
+
+def _with_user(event: Any, scope: Scope) -> Any:
+    principal = dict(scope).get(PRINCIPAL_SCOPE_KEY)
+    if isinstance(principal, Principal):
+        event["user"] = sentry_user(principal)
+    else:
+        event.pop("user", None)
+    return event
 
 
 def route_group(scope: Scope) -> str:

@@ -11,6 +11,7 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, JSONBody
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cortiware.app_state import SETTINGS
 from cortiware.auth import Principal, Role, require_roles
 from cortiware.cache.read_through import cache_of
 from cortiware.monetization.schemas import (
@@ -45,7 +46,7 @@ def provide_monetization(
     """DI provider: the monetization service on the request's transaction."""
     return MonetizationService(
         session=db_session,
-        default_retention_days=state.settings.audit_retention_days,
+        default_retention_days=SETTINGS.get(state).audit_retention_days,
         cache=cache_of(state),
     )
 

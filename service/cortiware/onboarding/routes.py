@@ -10,8 +10,10 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import JSONBody, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cortiware.app_state import SETTINGS
 from cortiware.auth import Principal, Role, require_roles
 from cortiware.cache.read_through import cache_of
+from cortiware.db.session import DB_SESSIONMAKER
 from cortiware.onboarding.schemas import (
     AcceptIn,
     AcceptOut,
@@ -46,8 +48,8 @@ def provide_onboarding(
     """DI provider: the onboarding service on the request's transaction."""
     return OnboardingService(
         session=db_session,
-        settings=state.settings,
-        failures=state.db_sessionmaker,
+        settings=SETTINGS.get(state),
+        failures=DB_SESSIONMAKER.get(state),
         cache=cache_of(state),
     )
 

@@ -35,6 +35,7 @@ from cortiware.idempotency import (
     fingerprint,
     valid_key,
 )
+from cortiware.idempotency.middleware import key_owner
 from cortiware.middleware.client_ip import client_ip
 from cortiware.ratelimit import RATE_LIMITER, GroupName, RateLimitPolicy
 from cortiware.ratelimit.headers import retry_after_seconds
@@ -127,13 +128,7 @@ async def run_command(
     store = IDEMPOTENCY_STORE.find(request.app)
     if form is None or not key or store is None:
         return await _execute(request, command, status)
-    principal = principal_id_of(request.scope)
-    settings = settings_of(request)
-    who = (
-        f"p:{principal}"
-        if principal
-        else f"ip:{client_ip(request.scope, settings.trusted_proxies)}"
-    )
+    who = key_owner(request.scope, settings_of(request).trusted_proxies)
     path = request.url.path
     record_key = hashlib.sha256(f"page\x00{who}\x00{path}\x00{key}".encode()).hexdigest()
     claim = await store.claim(

@@ -9,6 +9,7 @@ from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cortiware.app_state import SETTINGS
 from cortiware.auth import Role, require_roles
 from cortiware.kv import KV_STATE, redis_status
 from cortiware.portals.schemas import Diagnostics, Migrations
@@ -25,7 +26,9 @@ def provide_diagnostics(
     async def redis() -> str:
         return await redis_status(KV_STATE.get(state))
 
-    return DeveloperDiagnostics(session=db_session, settings=state.settings, redis_status=redis)
+    return DeveloperDiagnostics(
+        session=db_session, settings=SETTINGS.get(state), redis_status=redis
+    )
 
 
 _DEPENDENCIES: Final = {"diagnostics": Provide(provide_diagnostics, sync_to_thread=False)}

@@ -15,12 +15,13 @@ from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cortiware.app_state import SETTINGS
 from cortiware.auth.routes import settings_of
 from cortiware.cache import GROUP_ORGANIZATIONS
 from cortiware.cache.read_through import cache_of
+from cortiware.db.session import DB_SESSIONMAKER
 from cortiware.errors import BadRequest, NotFound, problem_response
 from cortiware.route_policy import SIGNED_WEBHOOK, declare
-from cortiware.settings import Settings
 from cortiware.webhooks import federation, stripe_events
 from cortiware.webhooks.ingest import INGEST_STATE_KEY, StripeIngest
 
@@ -50,14 +51,14 @@ def provide_stripe_ingest(state: State) -> StripeIngest:
             if cache is not None and any(r.status in _CHANGED for r in receipts):
                 await cache.invalidate(GROUP_ORGANIZATIONS)
 
-        ingest = StripeIngest(state.db_sessionmaker, after_commit=invalidate)
+        ingest = StripeIngest(DB_SESSIONMAKER.get(state), after_commit=invalidate)
         state[INGEST_STATE_KEY] = ingest
     return ingest
 
 
 def provide_federation_verifier(state: State) -> federation.Verifier | None:
     """DI provider: the app's federation verifier, None while no secret is configured."""
-    settings: Settings = state.settings
+    settings = SETTINGS.get(state)
     if not settings.federation_webhook_secrets:
         return None
     verifier: federation.Verifier | None = state.get(_FEDERATION_VERIFIER)

@@ -1,4 +1,4 @@
-"""Subscription payment guard: newest invoice event per subscription (issue 5).
+"""Subscription payment guard: newest invoice event per subscription.
 
 Invoice events write the payment fields on their own clock, so an older invoice event never
 overwrites a newer payment outcome and never blocks a subscription event.
