@@ -11,10 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import socket
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -34,7 +32,7 @@ from cortiware.seed import DEFAULT_PLAN_CODE, seed
 from tests.conftest import TEST_ENV
 from tests.integration.backends import Backends, scratch_database
 from tests.integration.conftest import backends  # noqa: F401 - the integration suite's fixture
-from tests.support.servers import free_port
+from tests.support.servers import free_port, wait_until_listening
 from tests.support.stripe_fake import FakeStripe
 from tests.support.stripe_server import serve_fake_stripe
 
@@ -89,16 +87,7 @@ def run_service(
             stderr=subprocess.STDOUT,
         )
         try:
-            deadline = time.monotonic() + 60
-            while True:
-                with contextlib.suppress(OSError):
-                    socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                    break
-                if process.poll() is not None:
-                    raise RuntimeError(f"serve exited early:\n{log.read_text()}")
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"serve did not listen within 60 s:\n{log.read_text()}")
-                time.sleep(0.1)
+            wait_until_listening(process, port, log)
             yield
         finally:
             process.terminate()

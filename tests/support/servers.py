@@ -103,6 +103,21 @@ def redis_server(
         server.kill()
 
 
+def wait_until_listening(process: subprocess.Popen[bytes], port: int, log_path: Path) -> None:
+    """Return once `process` accepts connections on loopback `port`; raise with its log if
+    it exits first or does not listen within 60 s."""
+    deadline = time.monotonic() + 60
+    while True:
+        with contextlib.suppress(OSError):
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        if process.poll() is not None:
+            raise RuntimeError(f"serve exited early:\n{log_path.read_text()}")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"serve did not listen within 60 s:\n{log_path.read_text()}")
+        time.sleep(0.1)
+
+
 @contextlib.contextmanager
 def cortiware_serve(workdir: Path, env: dict[str, str] | None = None) -> Iterator[str]:
     """`cortiware serve` on a free loopback port, run in `workdir` with only PATH, HOME,
@@ -121,16 +136,7 @@ def cortiware_serve(workdir: Path, env: dict[str, str] | None = None) -> Iterato
             stderr=subprocess.STDOUT,
         )
         try:
-            deadline = time.monotonic() + 60
-            while True:
-                with contextlib.suppress(OSError):
-                    socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                    break
-                if process.poll() is not None:
-                    raise RuntimeError(f"serve exited early:\n{log_path.read_text()}")
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"serve did not listen within 60 s:\n{log_path.read_text()}")
-                time.sleep(0.1)
+            wait_until_listening(process, port, log_path)
             yield f"http://127.0.0.1:{port}"
         finally:
             process.terminate()
