@@ -117,6 +117,11 @@ class DatabaseConfig:
     """Share of ``max_connections`` RDS Proxy may open."""
     restore: DatabaseRestore | None = None
     """Run on a point-in-time restore (``database.restore``); ``None``: the original instance."""
+    application_role: bool = True
+    """The service connects as the least-privilege login role the migrate task provisions
+    (``database.applicationRole``, default true); false keeps it on the owner while an existing
+    stack is switched over (docs/infra.md, "Switching an existing stack to the application
+    role"). The migrate task provisions the role either way."""
 
 
 @dataclass(frozen=True)
@@ -271,6 +276,11 @@ class OptionalSecretsConfig:
     """``OIDC_CLIENT_SECRET``."""
     sentry_dsn: pulumi.Output[str] | None
     """``SENTRY_DSN``."""
+    session_secret_previous: pulumi.Output[str] | None = None
+    """``SESSION_SECRET_PREVIOUS``: the value a rotation replaced, set only while rotating
+    (``runbooks/secret-age.md``)."""
+    onboarding_token_secret_previous: pulumi.Output[str] | None = None
+    """``ONBOARDING_TOKEN_SECRET_PREVIOUS``: likewise, while invites signed with it are open."""
 
 
 @dataclass(frozen=True)
@@ -364,6 +374,10 @@ class _Section:
         if not isinstance(value, bool):
             raise ConfigError(f"{PROJECT}:{self._key}.{name} must be true or false")
         return value
+
+    def flag_or(self, name: str, default: bool) -> bool:
+        """The flag under ``name``, or ``default`` when the key is absent."""
+        return default if self._raw.get(name) is None else self.flag(name)
 
     def text(self, name: str) -> str:
         value = self._get(name)
@@ -506,6 +520,7 @@ def _database(s: _Section) -> DatabaseConfig:
             "proxyMaxConnectionsPercent", minimum=1, maximum=100
         ),
         restore=_database_restore(s),
+        application_role=s.flag_or("applicationRole", True),
     )
     # The instance has auto_minor_version_upgrade on: a pinned minor ("16.6") turns into a
     # downgrade request on every `pulumi up` after AWS upgrades it, which RDS refuses.
@@ -656,6 +671,8 @@ def _optional_secrets(cfg: pulumi.Config) -> OptionalSecretsConfig:
         oidc_client_id=oidc[1],
         oidc_client_secret=oidc[2],
         sentry_dsn=cfg.get_secret("sentryDsn"),
+        session_secret_previous=cfg.get_secret("sessionSecretPrevious"),
+        onboarding_token_secret_previous=cfg.get_secret("onboardingTokenSecretPrevious"),
     )
 
 

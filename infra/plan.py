@@ -8,10 +8,12 @@ a plan of what the program declares, not a preview against real cloud state.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TextIO
+from urllib.parse import unquote, urlsplit
 
 from pulumi_policy import (
     PolicyCustomTimeouts,
@@ -43,6 +45,27 @@ def _count(value: Any) -> str:
     return str(len(value or []))
 
 
+def _database_user(value: Any) -> str:
+    """The user of a secret holding a PostgreSQL URL or RDS Proxy credentials; "" otherwise."""
+    if isinstance(value, str) and value.startswith("postgresql://"):
+        return unquote(urlsplit(value).username or "")
+    if isinstance(value, str) and value.startswith("{"):
+        user = json.loads(value).get("username")
+        return user if isinstance(user, str) else ""
+    return ""
+
+
+def _database_secrets(value: Any) -> str:
+    """A container's database variables and the secret each comes from, e.g.
+    ``DATABASE_URL<migrate/DATABASE_URL``."""
+    container = json.loads(value)[0]
+    return ",".join(
+        f"{s['name']}<{s['valueFrom'].split(':secret:cortiware/', 1)[-1].split('/', 1)[-1][:-7]}"
+        for s in container.get("secrets", [])
+        if s["name"].startswith("DATABASE_")
+    )
+
+
 KEY_SETTINGS: Mapping[str, Sequence[tuple[str, str, Callable[[Any], str]]]] = {
     "aws:ec2/vpc:Vpc": [("cidrBlock", "cidr", str)],
     "aws:ec2/subnet:Subnet": [("cidrBlock", "cidr", str)],
@@ -67,7 +90,11 @@ KEY_SETTINGS: Mapping[str, Sequence[tuple[str, str, Callable[[Any], str]]]] = {
         ("monitoringInterval", "monitoring-s", lambda v: f"{v:g}"),
         ("replicateSourceDb", "replica-of", str),
     ],
-    "aws:rds/proxy:Proxy": [("requireTls", "tls", _yes), ("engineFamily", "engine", str)],
+    "aws:rds/proxy:Proxy": [
+        ("requireTls", "tls", _yes),
+        ("engineFamily", "engine", str),
+        ("auths", "auth-secrets", _count),
+    ],
     "aws:elasticache/replicationGroup:ReplicationGroup": [
         ("nodeType", "node", str),
         ("numCacheClusters", "nodes", lambda v: f"{v:g}"),
@@ -79,6 +106,7 @@ KEY_SETTINGS: Mapping[str, Sequence[tuple[str, str, Callable[[Any], str]]]] = {
         ("snapshotRetentionLimit", "snapshot-days", lambda v: f"{v:g}"),
     ],
     "aws:secretsmanager/secret:Secret": [("name", "name", str)],
+    "aws:secretsmanager/secretVersion:SecretVersion": [("secretString", "db-user", _database_user)],
     "aws:kms/key:Key": [("enableKeyRotation", "rotation", _yes)],
     "aws:s3/bucket:Bucket": [("bucket", "bucket", str)],
     "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock": [
@@ -109,6 +137,7 @@ KEY_SETTINGS: Mapping[str, Sequence[tuple[str, str, Callable[[Any], str]]]] = {
         ("cpu", "cpu", str),
         ("memory", "memory", str),
         ("skipDestroy", "kept-revisions", _yes),
+        ("containerDefinitions", "db", _database_secrets),
     ],
     "aws:lb/loadBalancer:LoadBalancer": [
         ("enableDeletionProtection", "deletion-protection", _yes),
@@ -157,9 +186,9 @@ def _settings(resource: PlannedResource) -> str:
     parts = []
     for key, label, render in KEY_SETTINGS.get(resource.type, ()):
         value = resource.inputs.get(key)
-        if value is None or value == "":
-            continue
-        parts.append(f"{label}={render(value)}")
+        rendered = "" if value is None or value == "" else render(value)
+        if rendered:
+            parts.append(f"{label}={rendered}")
     if resource.protect:
         parts.append("PROTECTED")
     return " ".join(parts)

@@ -108,8 +108,14 @@ def build(config: StackConfig) -> dict[str, Any]:
             prefix=prefix,
             stack=stack,
             production=config.is_production,
-            database_url=database.pooled_url,
+            # The owner through the proxy only while an existing stack switches over
+            # (docs/infra.md, "Switching an existing stack to the application role").
+            database_url=(
+                database.app_pooled_url if config.database.application_role else database.pooled_url
+            ),
+            application_database_url=database.app_pooled_url,
             database_url_unpooled=database.direct_url,
+            database_replica_url=database.app_replica_url,
             redis_url=cache.url,
         ),
     )
@@ -154,7 +160,8 @@ def build(config: StackConfig) -> dict[str, Any]:
             trusted_proxies=network.public_cidrs,
             target_group_arn=load_balancer.target_group.arn,
             listener=load_balancer.https_listener,
-            secret_arns=secrets.arns,
+            secret_arns=secrets.serving_arns,
+            migration_secret_arns=secrets.migration_arns,
             secrets_key_arn=secrets.key.arn,
             archive_url=archive.archive_url,
             archive_prefix_arn=archive.prefix_arn,

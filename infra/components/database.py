@@ -22,6 +22,8 @@ from infra.components._aws import (
 from infra.config import DatabaseConfig, DatabaseRestore
 
 __all__ = [
+    "APP_USER",
+    "DB_USER",
     "RDS_PASSWORD_SPECIALS",
     "Database",
     "DatabaseArgs",
@@ -36,6 +38,10 @@ RDS_PASSWORD_SPECIALS = "!#$%&*()-_=+[]{}<>:?~^."  # noqa: S105 - a character se
 
 DB_NAME = "cortiware"
 DB_USER = "cortiware_admin"
+"""The RDS master user: owns the schema; `cortiware migrate` connects as it."""
+APP_USER = "cortiware_service"
+"""The service's login role, a member of the NOLOGIN group `cortiware_app` (rows only, no DDL),
+created and given its password by `cortiware migrate` (``service/cortiware/db/roles.py``)."""
 POSTGRES_PORT = 5432
 LOG_EXPORTS = ["postgresql", "upgrade"]
 
@@ -137,6 +143,19 @@ class Database(pulumi.ComponentResource):
         )
         self.password: random.RandomPassword = random.RandomPassword(
             f"{name}-master-password",
+            length=40,
+            special=True,
+            override_special=RDS_PASSWORD_SPECIALS,
+            min_lower=4,
+            min_upper=4,
+            min_numeric=4,
+            min_special=2,
+            opts=child,
+        )
+        # The application role's password: the migrate task sets it in PostgreSQL (as a SCRAM
+        # verifier) from the URL it is given; RDS Proxy authenticates the service with it.
+        self.app_password: random.RandomPassword = random.RandomPassword(
+            f"{name}-app-password",
             length=40,
             special=True,
             override_special=RDS_PASSWORD_SPECIALS,
@@ -270,6 +289,25 @@ class Database(pulumi.ComponentResource):
                 lambda v: postgres_url(DB_USER, v[0], v[1], DB_NAME)
             )
         )
+        """The owner through the proxy: the service's only while ``applicationRole`` is false."""
+        self.app_pooled_url: pulumi.Output[str] = pulumi.Output.secret(
+            pulumi.Output.all(self.app_password.result, self.proxy.endpoint).apply(
+                lambda v: postgres_url(APP_USER, v[0], v[1], DB_NAME)
+            )
+        )
+        """The application role through the proxy."""
+        # RDS Proxy serves no read-only endpoint for RDS for PostgreSQL (Aurora only), so the
+        # service reaches the replica directly; the role exists there by replication.
+        self.app_replica_url: pulumi.Output[str] | None = (
+            None
+            if self.replica is None
+            else pulumi.Output.secret(
+                pulumi.Output.all(self.app_password.result, self.replica.address).apply(
+                    lambda v: postgres_url(APP_USER, v[0], v[1], DB_NAME)
+                )
+            )
+        )
+        """The application role on the read replica (prod), for reports, exports and audit."""
         self.register_outputs(
             {
                 "endpoint": self.instance.address,
@@ -314,6 +352,25 @@ class Database(pulumi.ComponentResource):
             ),
             opts=child,
         )
+        # The application role's credentials: RDS Proxy checks the service's SCRAM login against
+        # them and logs in to PostgreSQL with them (one secret per database user it serves).
+        app_credentials = aws.secretsmanager.Secret(
+            f"{name}-proxy-app-credentials",
+            name=f"cortiware/{args.stack}/rds-proxy-app-credentials",
+            description="Application role credentials RDS Proxy uses for the service",
+            kms_key_id=self.key.arn,
+            recovery_window_in_days=30 if args.production else 7,
+            tags=tags(args.stack, f"{args.prefix}-rds-proxy-app-credentials"),
+            opts=child,
+        )
+        aws.secretsmanager.SecretVersion(
+            f"{name}-proxy-app-credentials-value",
+            secret_id=app_credentials.id,
+            secret_string=pulumi.Output.json_dumps(
+                {"username": APP_USER, "password": self.app_password.result}
+            ),
+            opts=child,
+        )
         role = aws.iam.Role(
             f"{name}-proxy-role",
             # No aws:SourceAccount: RDS Proxy's documented trust policy has no condition
@@ -328,7 +385,7 @@ class Database(pulumi.ComponentResource):
             policy=policy_document(
                 statement(
                     ["secretsmanager:GetSecretValue"],
-                    [credentials.arn],
+                    [credentials.arn, app_credentials.arn],
                     sid="ReadOwnCredentials",
                 ),
                 statement(
@@ -359,8 +416,9 @@ class Database(pulumi.ComponentResource):
                     "auth_scheme": "SECRETS",
                     "iam_auth": "DISABLED",
                     "client_password_auth_type": "POSTGRES_SCRAM_SHA_256",
-                    "secret_arn": credentials.arn,
+                    "secret_arn": secret_arn,
                 }
+                for secret_arn in (credentials.arn, app_credentials.arn)
             ],
             tags=tags(args.stack, f"{args.prefix}-db-proxy"),
             opts=child,

@@ -1,8 +1,15 @@
 """Secrets Manager secrets for every secret variable of contract §2, one secret per variable.
 
 Generated values come from pulumi-random with the stack's ``secretRotation`` keeper (change it
-and ``pulumi up`` to rotate them all); Stripe keys come from Pulumi config secrets;
-``DATABASE_URL``/``DATABASE_URL_UNPOOLED``/``REDIS_URL`` are composed from the resources.
+and ``pulumi up`` to rotate them all); Stripe keys and the ``_PREVIOUS`` values of a rotation
+come from Pulumi config secrets; ``DATABASE_URL``/``DATABASE_URL_UNPOOLED``/
+``DATABASE_REPLICA_URL``/``REDIS_URL`` are composed from the resources.
+
+Which task gets which: the web and audit-prune tasks get every variable but
+``DATABASE_URL_UNPOOLED`` (the owner's credentials stay out of the serving containers); the
+migrate task gets the owner's ``DATABASE_URL_UNPOOLED`` and, as ``DATABASE_URL``, the application
+role's URL (``cortiware/<stack>/migrate/DATABASE_URL``): the role `cortiware migrate` creates
+with that password, even while the service itself still connects as the owner.
 """
 
 from __future__ import annotations
@@ -18,7 +25,9 @@ from infra.components._aws import customer_managed_key, tags
 from infra.config import SecretsConfig
 
 __all__ = [
+    "OWNER_ONLY_VARIABLES",
     "REQUIRED_SECRET_VARIABLES",
+    "SERVING_ONLY_VARIABLES",
     "STAFF_PASSWORD_SPECIALS",
     "AppSecrets",
     "AppSecretsArgs",
@@ -41,7 +50,13 @@ REQUIRED_SECRET_VARIABLES = (
     "SESSION_SECRET",
     "FEDERATION_WEBHOOK_SECRETS",
 )
-"""Always created; ``OIDC_CLIENT_SECRET`` and ``SENTRY_DSN`` are added when configured."""
+"""Always created; ``OIDC_CLIENT_SECRET``, ``SENTRY_DSN``, ``DATABASE_REPLICA_URL`` and the
+``_PREVIOUS`` rotation values are added when configured."""
+
+OWNER_ONLY_VARIABLES = ("DATABASE_URL_UNPOOLED",)
+"""Injected into the migrate task only."""
+SERVING_ONLY_VARIABLES = ("DATABASE_REPLICA_URL",)
+"""Injected into the web and audit-prune tasks only (migrations never read the replica)."""
 
 STAFF_PASSWORD_SPECIALS = "-_.~!#%*+="  # noqa: S105 - a character set
 """Specials of staff passwords: none needs quoting in a shell, URL or JSON."""
@@ -65,9 +80,13 @@ class AppSecretsArgs:
     production: bool
     """A 30-day recovery window for deleted secrets (7 days otherwise)."""
     database_url: pulumi.Output[str]
-    """Through RDS Proxy."""
+    """The service's: through RDS Proxy, as the application role (or the owner while switching)."""
+    application_database_url: pulumi.Output[str]
+    """The application role through RDS Proxy: the migrate task's ``DATABASE_URL``."""
     database_url_unpooled: pulumi.Output[str]
-    """Direct to the instance."""
+    """The owner, direct to the instance."""
+    database_replica_url: pulumi.Output[str] | None
+    """The application role on the read replica; ``None`` without one."""
     redis_url: pulumi.Output[str]
     """``rediss://`` with the AUTH token."""
 
@@ -137,27 +156,60 @@ class AppSecrets(pulumi.ComponentResource):
             values["OIDC_CLIENT_SECRET"] = optional.oidc_client_secret
         if optional.sentry_dsn is not None:
             values["SENTRY_DSN"] = optional.sentry_dsn
+        if optional.session_secret_previous is not None:
+            values["SESSION_SECRET_PREVIOUS"] = optional.session_secret_previous
+        if optional.onboarding_token_secret_previous is not None:
+            values["ONBOARDING_TOKEN_SECRET_PREVIOUS"] = optional.onboarding_token_secret_previous
+        if args.database_replica_url is not None:
+            values["DATABASE_REPLICA_URL"] = args.database_replica_url
 
         self.secrets: dict[str, aws.secretsmanager.Secret] = {
             variable: self._secret(name, args, variable, value)
             for variable, value in values.items()
         }
+        self.migration_database_url: aws.secretsmanager.Secret = self._secret(
+            name,
+            args,
+            "DATABASE_URL",
+            args.application_database_url,
+            scope="migrate",
+            description="the application role's URL, the migrate task's DATABASE_URL",
+        )
         self.register_outputs({"arns": self.arns})
 
     @property
     def arns(self) -> Mapping[str, pulumi.Output[str]]:
-        """Environment variable name → secret ARN (the ECS ``valueFrom``)."""
+        """Environment variable name → secret ARN of every variable's own secret."""
         return {variable: secret.arn for variable, secret in self.secrets.items()}
 
+    @property
+    def serving_arns(self) -> Mapping[str, pulumi.Output[str]]:
+        """The web and audit-prune tasks' ``secrets`` (variable → ``valueFrom``)."""
+        return {v: arn for v, arn in self.arns.items() if v not in OWNER_ONLY_VARIABLES}
+
+    @property
+    def migration_arns(self) -> Mapping[str, pulumi.Output[str]]:
+        """The migrate task's: the owner's direct URL, the application role as DATABASE_URL."""
+        arns = {v: arn for v, arn in self.arns.items() if v not in SERVING_ONLY_VARIABLES}
+        return {**arns, "DATABASE_URL": self.migration_database_url.arn}
+
     def _secret(
-        self, name: str, args: AppSecretsArgs, variable: str, value: pulumi.Input[str]
+        self,
+        name: str,
+        args: AppSecretsArgs,
+        variable: str,
+        value: pulumi.Input[str],
+        *,
+        scope: str | None = None,
+        description: str | None = None,
     ) -> aws.secretsmanager.Secret:
         child = pulumi.ResourceOptions(parent=self)
-        label = variable.lower().replace("_", "-")
+        label = ("" if scope is None else f"{scope}-") + variable.lower().replace("_", "-")
+        path = variable if scope is None else f"{scope}/{variable}"
         secret = aws.secretsmanager.Secret(
             f"{name}-{label}",
-            name=f"cortiware/{args.stack}/{variable}",
-            description=f"Cortiware {variable} (injected into the ECS tasks)",
+            name=f"cortiware/{args.stack}/{path}",
+            description=f"Cortiware {description or variable} (injected into the ECS tasks)",
             kms_key_id=self.key.arn,
             recovery_window_in_days=30 if args.production else 7,
             tags=tags(args.stack, f"{args.prefix}-{label}", Variable=variable),

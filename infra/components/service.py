@@ -84,7 +84,10 @@ class ServiceArgs:
     listener: pulumi.Resource
     """The HTTPS listener; the service waits for it (ECS refuses an unattached target group)."""
     secret_arns: Mapping[str, pulumi.Output[str]]
-    """Environment variable → Secrets Manager ARN, injected with ``secrets``."""
+    """Environment variable → Secrets Manager ARN, injected with ``secrets`` into the web and
+    audit-prune tasks."""
+    migration_secret_arns: Mapping[str, pulumi.Output[str]]
+    """The same for the migrate task (the owner's URL, the application role's as DATABASE_URL)."""
     secrets_key_arn: pulumi.Input[str]
     """CMK of those secrets (the execution role decrypts through Secrets Manager only)."""
     archive_url: pulumi.Input[str]
@@ -161,7 +164,11 @@ class Service(pulumi.ComponentResource):
         }
 
         def task(
-            job: str, command: pulumi.Input[Sequence[str]], *, web: bool
+            job: str,
+            command: pulumi.Input[Sequence[str]],
+            *,
+            web: bool,
+            secret_arns: Mapping[str, pulumi.Output[str]] = args.secret_arns,
         ) -> aws.ecs.TaskDefinition:
             container: dict[str, Any] = {
                 "name": job,
@@ -171,9 +178,7 @@ class Service(pulumi.ComponentResource):
                 # it holds the subcommand and its arguments only.
                 "command": command,
                 "environment": [{"name": k, "value": v} for k, v in sorted(environment.items())],
-                "secrets": [
-                    {"name": k, "valueFrom": v} for k, v in sorted(args.secret_arns.items())
-                ],
+                "secrets": [{"name": k, "valueFrom": v} for k, v in sorted(secret_arns.items())],
                 "logConfiguration": {
                     "logDriver": "awslogs",
                     "options": {
@@ -228,7 +233,9 @@ class Service(pulumi.ComponentResource):
             )
 
         self.web_task: aws.ecs.TaskDefinition = task("web", serve_command(cfg.workers), web=True)
-        self.migrate_task: aws.ecs.TaskDefinition = task("migrate", ["migrate"], web=False)
+        self.migrate_task: aws.ecs.TaskDefinition = task(
+            "migrate", ["migrate"], web=False, secret_arns=args.migration_secret_arns
+        )
         self.prune_task: aws.ecs.TaskDefinition = task(
             "audit-prune",
             pulumi.Output.from_input(args.archive_url).apply(
@@ -310,7 +317,15 @@ class Service(pulumi.ComponentResource):
                 ),
                 statement(
                     ["secretsmanager:GetSecretValue"],
-                    list(args.secret_arns.values()),
+                    # Each task's secrets; both maps name DATABASE_URL, with different ARNs.
+                    [
+                        *args.secret_arns.values(),
+                        *(
+                            v
+                            for k, v in args.migration_secret_arns.items()
+                            if args.secret_arns.get(k) is not v
+                        ),
+                    ],
                     sid="ReadOwnSecrets",
                 ),
                 statement(

@@ -456,6 +456,13 @@ class Settings:
         secret=True,
         default_from="DATABASE_URL",
     )
+    database_replica_url: str | None = env(
+        "DATABASE_REPLICA_URL",
+        "a read replica: accountant reports, CSV exports and audit listings read there, "
+        "falling back to `DATABASE_URL` while it is unreachable",
+        _postgres_url,
+        secret=True,
+    )
     redis_url: str | None = env(
         "REDIS_URL",
         "`redis://` or `rediss://`; unset outside staging/production: in-memory stores",

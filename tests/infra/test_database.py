@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import re
 import string
 from urllib.parse import unquote, urlsplit
 
 import pytest
-from infra.components.database import RDS_PASSWORD_SPECIALS, postgres_url
-from infra.offline import OfflineRun, PlannedResource
+from infra.components.database import APP_USER, DB_USER, RDS_PASSWORD_SPECIALS, postgres_url
+from infra.offline import OfflineRun, PlannedResource, run_offline, stack_config
 
 from tests.infra.conftest import one
 
@@ -183,3 +184,56 @@ def test_database_urls_percent_encode_the_password() -> None:
     assert parts.hostname == "db.example"
     assert parts.port == 5432
     assert parts.query == "sslmode=require"
+
+
+def _secret_string(run: OfflineRun, name: str) -> str:
+    value: str = run.named(name).inputs["secretString"]
+    return value
+
+
+def test_proxy_serves_the_owner_and_the_application_role(run: OfflineRun) -> None:
+    """RDS Proxy has one SCRAM auth per database user (owner, application role), each from its
+    own secret that only the proxy's role reads."""
+    proxy = one(run, "aws:rds/proxy:Proxy")
+    auths = proxy.inputs["auths"]
+    assert [a["clientPasswordAuthType"] for a in auths] == ["POSTGRES_SCRAM_SHA_256"] * 2
+    users = [
+        json.loads(_secret_string(run, f"database-{n}-value"))["username"]
+        for n in ("proxy-credentials", "proxy-app-credentials")
+    ]
+    assert users == [DB_USER, APP_USER]
+    arns = {a["secretArn"] for a in auths}
+    assert len(arns) == 2
+    policy = json.loads(run.named("database-proxy-policy").inputs["policy"])
+    read = next(s for s in policy["Statement"] if s["Sid"] == "ReadOwnCredentials")
+    assert set(read["Resource"]) == arns
+
+
+def test_application_role_password_is_generated_rds_safe(run: OfflineRun) -> None:
+    """The application role's password is random, 40 characters, RDS-acceptable specials, and
+    the same in the proxy's secret and the service's URL."""
+    password = run.named("database-app-password")
+    assert password.inputs["length"] == 40
+    assert password.inputs["overrideSpecial"] == RDS_PASSWORD_SPECIALS
+    proxy_password = json.loads(_secret_string(run, "database-proxy-app-credentials-value"))[
+        "password"
+    ]
+    url = urlsplit(_secret_string(run, "secrets-database-url-value"))
+    assert unquote(url.username or "") == APP_USER
+    assert unquote(url.password or "") == proxy_password
+
+
+def test_switching_an_existing_stack_keeps_the_service_on_the_owner() -> None:
+    """With `database.applicationRole: false` the service still connects as the owner while
+    the migrate task already provisions the application role (the rollout's first step)."""
+    config = stack_config("staging")
+    database = json.loads(config["cortiware:database"])
+    run = run_offline(
+        "staging",
+        {**config, "cortiware:database": json.dumps({**database, "applicationRole": False})},
+    )
+    service_url = _secret_string(run, "secrets-database-url-value")
+    migrate_url = _secret_string(run, "secrets-migrate-database-url-value")
+    assert unquote(urlsplit(service_url).username or "") == DB_USER
+    assert unquote(urlsplit(migrate_url).username or "") == APP_USER
+    assert ".proxy-" in service_url

@@ -9,7 +9,7 @@ from infra.components._aws import SOURCE_ACCOUNT_DOCUMENTED
 from infra.components.service import METRICS_NAMESPACE
 from infra.offline import OfflineRun
 
-from tests.infra.conftest import policy_statements
+from tests.infra.conftest import container, policy_statements
 
 pytestmark = pytest.mark.infra
 
@@ -54,11 +54,18 @@ def test_wildcard_metric_permissions_are_namespace_bound(run: OfflineRun) -> Non
 
 
 def test_execution_role_reads_only_its_own_secrets(run: OfflineRun) -> None:
-    """The execution role reads exactly the stack's secret ARNs and decrypts only via SM."""
+    """The execution role reads exactly the secrets its tasks inject, each once, and decrypts
+    only via SM."""
     statements = _statements(run, "service-execution-policy")
     read = statements["ReadOwnSecrets"]
     assert read["Action"] == ["secretsmanager:GetSecretValue"]
-    assert sorted(read["Resource"]) == sorted(run.outputs["secretArns"].values())
+    injected = {
+        s["valueFrom"]
+        for family in ("web", "migrate", "audit-prune")
+        for s in container(run, family)["secrets"]
+    }
+    assert sorted(read["Resource"]) == sorted(injected)
+    assert set(run.outputs["secretArns"].values()) <= injected
     decrypt = statements["DecryptOwnSecrets"]
     assert decrypt["Resource"] == [run.named("secrets-key").inputs and decrypt["Resource"][0]]
     assert decrypt["Condition"]["StringEquals"]["kms:ViaService"].startswith("secretsmanager.")

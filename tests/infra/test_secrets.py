@@ -7,7 +7,7 @@ import string
 
 import pytest
 from infra.components.secrets import REQUIRED_SECRET_VARIABLES, STAFF_PASSWORD_SPECIALS
-from infra.offline import OfflineRun, PlannedResource
+from infra.offline import OfflineRun, PlannedResource, run_offline, stack_config
 
 from tests.infra.conftest import container
 
@@ -41,14 +41,18 @@ def _value(run: OfflineRun, variable: str) -> str:
 
 
 def test_a_secret_exists_for_every_contract_secret_variable(run: OfflineRun) -> None:
-    """Every secret variable of contract §2 has its own secret named cortiware/<stack>/<VAR>."""
+    """Every secret variable of contract §2 has its own secret named cortiware/<stack>/<VAR>;
+    besides them only the migrate task's DATABASE_URL and, with a replica, its URL."""
     assert set(REQUIRED_SECRET_VARIABLES) == CONTRACT_SECRETS
     names = {
         r.inputs["name"]
         for r in run.of_type("aws:secretsmanager/secret:Secret")
         if r.name.startswith("secrets-")
     }
-    assert names == {f"cortiware/{run.stack}/{v}" for v in CONTRACT_SECRETS}
+    replica = {"DATABASE_REPLICA_URL"} if run.stack == "prod" else set()
+    assert names == {
+        f"cortiware/{run.stack}/{v}" for v in CONTRACT_SECRETS | replica | {"migrate/DATABASE_URL"}
+    }
 
 
 def test_secrets_are_encrypted_with_the_secrets_cmk(run: OfflineRun) -> None:
@@ -59,13 +63,22 @@ def test_secrets_are_encrypted_with_the_secrets_cmk(run: OfflineRun) -> None:
         assert secret.inputs["kmsKeyId"].startswith("arn:aws:kms:")
 
 
-def test_every_task_injects_every_secret_from_secrets_manager(run: OfflineRun) -> None:
-    """Web, migrate and audit-prune containers get every secret via valueFrom, none in plain env."""
+def test_every_task_injects_its_secrets_from_secrets_manager(run: OfflineRun) -> None:
+    """Web and audit-prune get every secret but the owner's URL, the migrate task every one but
+    the replica's with the application role's URL as DATABASE_URL; all via valueFrom, none in
+    plain env."""
     arns = run.outputs["secretArns"]
-    for family in ("web", "migrate", "audit-prune"):
+    serving = {k: v for k, v in arns.items() if k != "DATABASE_URL_UNPOOLED"}
+    migration = {
+        **{k: v for k, v in arns.items() if k != "DATABASE_REPLICA_URL"},
+        "DATABASE_URL": arns["DATABASE_URL"].replace(
+            f"cortiware/{run.stack}/", f"cortiware/{run.stack}/migrate/"
+        ),
+    }
+    for family, expected in (("web", serving), ("audit-prune", serving), ("migrate", migration)):
         definition = container(run, family)
         injected = {s["name"]: s["valueFrom"] for s in definition["secrets"]}
-        assert injected == arns
+        assert injected == expected, family
         plain = {e["name"] for e in definition["environment"]}
         assert not plain & CONTRACT_SECRETS
 
@@ -113,8 +126,9 @@ def test_federation_secret_is_standard_webhooks_format(run: OfflineRun) -> None:
 
 def test_composed_urls_and_stripe_keys(run: OfflineRun) -> None:
     """URLs point at the proxy, the instance and Redis over TLS; Stripe keys come from config."""
-    assert _value(run, "DATABASE_URL").startswith("postgresql://cortiware_admin:")
+    assert _value(run, "DATABASE_URL").startswith("postgresql://cortiware_service:")
     assert ".proxy-" in _value(run, "DATABASE_URL")
+    assert _value(run, "DATABASE_URL_UNPOOLED").startswith("postgresql://cortiware_admin:")
     assert _value(run, "DATABASE_URL").endswith(":5432/cortiware?sslmode=require")
     assert ".proxy-" not in _value(run, "DATABASE_URL_UNPOOLED")
     assert _value(run, "REDIS_URL").startswith("rediss://:")
@@ -123,3 +137,40 @@ def test_composed_urls_and_stripe_keys(run: OfflineRun) -> None:
     assert _value(run, "STRIPE_PUBLISHABLE_KEY").startswith("pk_")
     assert _value(run, "STRIPE_WEBHOOK_SECRET").startswith("whsec_")
     assert _value(run, "PROVIDER_USERNAME") == "provider"
+
+
+def test_the_migrate_task_provisions_the_service_role(run: OfflineRun) -> None:
+    """The migrate task's DATABASE_URL is the service's (the application role through the
+    proxy): `cortiware migrate` creates that role with that password."""
+    version = run.named("secrets-migrate-database-url-value")
+    assert "secretString" in version.secret_inputs
+    assert version.inputs["secretString"] == _value(run, "DATABASE_URL")
+
+
+def test_prod_reads_reports_from_the_replica_as_the_application_role(run: OfflineRun) -> None:
+    """Prod's DATABASE_REPLICA_URL is the application role on the replica itself (RDS Proxy
+    has no reader endpoint for RDS for PostgreSQL); staging has none."""
+    if run.stack != "prod":
+        assert "DATABASE_REPLICA_URL" not in run.outputs["secretArns"]
+        return
+    url = _value(run, "DATABASE_REPLICA_URL")
+    assert url.startswith("postgresql://cortiware_service:")
+    assert f"@{run.outputs['databaseReplicaEndpoint']}:5432/" in url
+
+
+@pytest.mark.parametrize(
+    ("key", "variable"),
+    [
+        ("sessionSecretPrevious", "SESSION_SECRET_PREVIOUS"),
+        ("onboardingTokenSecretPrevious", "ONBOARDING_TOKEN_SECRET_PREVIOUS"),
+    ],
+)
+def test_previous_rotation_secrets_are_wired_when_set(key: str, variable: str) -> None:
+    """A `_PREVIOUS` value set in stack config becomes its own secret, injected into the web
+    task; unset, there is none."""
+    value = "p" * 96
+    run = run_offline("staging", {**stack_config("staging"), f"cortiware:{key}": value})
+    assert variable in run.outputs["secretArns"]
+    assert _value(run, variable) == value
+    injected = {s["name"] for s in container(run, "web")["secrets"]}
+    assert variable in injected

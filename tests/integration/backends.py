@@ -141,6 +141,35 @@ def _start_containers() -> Backends:
     return Backends("testcontainers", pg_url, f"redis://{host}:{port}", started)
 
 
+@contextlib.contextmanager
+def application_role(owner_url: str) -> Iterator[str]:
+    """A login role of this run in `cortiware_app`, made as `cortiware migrate` makes it for
+    the service (`ensure_application_role`), on the migrated database at `owner_url`; yields
+    its URL and drops it afterwards (once nothing in the database refers to it)."""
+    import asyncio
+
+    import psycopg
+
+    from cortiware.db.roles import ensure_application_role
+
+    user = f"cw_app_{uuid.uuid4().hex[:10]}"
+    parts = urlsplit(owner_url)
+    host = parts.netloc.rsplit("@", 1)[-1]
+    app_url = urlunsplit(parts._replace(netloc=f"{user}:{uuid.uuid4().hex}@{host}"))
+    asyncio.run(ensure_application_role(owner_url, app_url))
+    try:
+        yield app_url
+    finally:
+        conninfo = owner_url.replace("postgresql+asyncpg://", "postgresql://")
+        with psycopg.connect(conninfo, autocommit=True) as conn:
+            conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = %s",
+                (user,),
+            )
+            conn.execute(f'REVOKE cortiware_app FROM "{user}"')
+            conn.execute(f'DROP ROLE IF EXISTS "{user}"')
+
+
 def with_database(url: str, name: str) -> str:
     """`url` pointing at database `name`."""
     parts = urlsplit(url)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -21,7 +22,13 @@ from cortiware.db.engine import create_engine
 from cortiware.kv import KV, KVConfig
 from cortiware.settings import Settings
 from tests.conftest import SettingsFactory
-from tests.integration.backends import Backends, BackendUnavailable, pick, scratch_database
+from tests.integration.backends import (
+    Backends,
+    BackendUnavailable,
+    application_role,
+    pick,
+    scratch_database,
+)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -49,12 +56,23 @@ def backends(request: pytest.FixtureRequest) -> Iterator[Backends]:
     chosen.stop()
 
 
+DATABASE_ROLE = os.environ.get("CORTIWARE_TEST_DATABASE_ROLE", "owner")
+"""`application`: the run's tests connect as a least-privilege login role in `cortiware_app`,
+as the deployed service does (`CORTIWARE_TEST_DATABASE_ROLE=application pytest
+tests/integration`); `owner` (default): as the server's admin user."""
+
+
 @pytest.fixture(scope="session")
 def database_url(backends: Backends) -> Iterator[str]:
-    """A fresh, migrated PostgreSQL database for this run (dropped afterwards)."""
+    """A fresh, migrated PostgreSQL database for this run (dropped afterwards), reached as
+    `CORTIWARE_TEST_DATABASE_ROLE` says."""
     with scratch_database(backends.admin_database_url) as url:
         asyncio.run(migrate.upgrade(url))
-        yield url
+        if DATABASE_ROLE == "application":
+            with application_role(url) as app_url:
+                yield app_url
+        else:
+            yield url
 
 
 @pytest.fixture

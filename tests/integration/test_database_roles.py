@@ -3,6 +3,7 @@ PostgreSQL (each test's own database and login role, dropped afterwards)."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -16,11 +17,17 @@ from urllib.parse import quote, urlsplit, urlunsplit
 import psycopg
 import pytest
 from litestar.testing import AsyncTestClient
+from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from cortiware.app import create_app
+from cortiware.db.engine import create_engine
 from cortiware.db.roles import APPLICATION_GROUP, scram_sha256_verifier
 from tests.conftest import TEST_ENV, SettingsFactory
 from tests.integration.backends import Backends, scratch_database
+from tests.integration.test_end_to_end import (
+    test_provider_invites_and_owner_reads_its_organization as onboarding_journey,
+)
+from tests.support.auth import login_staff
 
 PASSWORD = "app-role-password-with-:@/-characters"
 
@@ -170,3 +177,39 @@ def test_scram_verifier_matches_the_rfc_7677_example() -> None:
         == base64.b64encode(hashlib.sha256(client_key).digest()).decode()
     )
     assert verifier.startswith("SCRAM-SHA-256$4096:W22ZaJ0SNY7soEsUEjb6gQ==$")
+
+
+def test_the_onboarding_journey_runs_as_the_application_role(
+    roles_database: tuple[str, str], make_settings: SettingsFactory, redis_url: str
+) -> None:
+    """After `cortiware migrate`, invite, verify, accept, owner login, accountant reports, the
+    audit listing and `cortiware audit prune` all work as the service's least-privilege role
+    (the whole journey of `test_end_to_end`)."""
+    owner_url, app_url = roles_database
+    assert migrate(owner_url, app_url).returncode == 0
+    settings = make_settings(
+        DATABASE_URL=sync_url(app_url),
+        REDIS_URL=redis_url,
+        CORTIWARE_REDIS_PREFIX=f"cwtest:{uuid.uuid4().hex[:12]}:",
+    )
+
+    async def journey() -> None:
+        engine = create_engine(sync_url(app_url), pool_size=1)
+        try:
+            async with AsyncTestClient(
+                app=create_app(settings), base_url="http://testserver.local"
+            ) as client:
+                await onboarding_journey(client, async_sessionmaker(engine))
+                client.headers["X-CSRF-Token"] = await login_staff(client, "accountant")
+                for path in ("/api/accountant/revenue", "/api/accountant/subscriptions.csv"):
+                    assert (await client.get(path)).status_code == 200, path
+                client.headers["X-CSRF-Token"] = await login_staff(client, "provider")
+                audit = await client.get("/api/provider/audit")
+                assert audit.status_code == 200
+                assert audit.json()["items"]
+        finally:
+            await engine.dispose()
+
+    asyncio.run(journey())
+    pruned = cli("audit", "prune", env={"DATABASE_URL": sync_url(app_url)})
+    assert pruned.returncode == 0, pruned.stderr
