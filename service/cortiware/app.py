@@ -23,6 +23,7 @@ from cortiware.auth.wiring import auth_middleware, auth_route_handlers
 from cortiware.billing.routes import BillingController
 from cortiware.db.engine import create_engine
 from cortiware.db.outage import OUTAGE_HANDLERS
+from cortiware.db.replica import READ_SESSIONS, ReadSessions, provide_read_session
 from cortiware.db.session import DB_ENGINE, DB_SESSIONMAKER, provide_db_session
 from cortiware.errors import exception_handlers
 from cortiware.health import health, live, ready
@@ -59,7 +60,15 @@ def create_app(settings: Settings | None = None) -> Litestar:
     async def lifespan(app: Litestar) -> AsyncGenerator[None, None]:
         engine = create_engine(settings.database_url)
         DB_ENGINE.set(app, engine)
-        DB_SESSIONMAKER.set(app, async_sessionmaker(engine, expire_on_commit=False))
+        sessionmaker = async_sessionmaker(engine, expire_on_commit=False)
+        DB_SESSIONMAKER.set(app, sessionmaker)
+        # Reports, exports and audit listings: the read replica when configured.
+        replica = (
+            None
+            if settings.database_replica_url is None
+            else create_engine(settings.database_replica_url, pool_size=5, watch_outages=False)
+        )
+        READ_SESSIONS.set(app, ReadSessions(sessionmaker, replica))
         # Redis (pool, breaker, limiter, idempotency, cache) is set up by `redis_lifespan`.
         redis = settings.redis_url
         log.info(
@@ -72,6 +81,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             yield
         finally:
             await engine.dispose()
+            if replica is not None:
+                await replica.dispose()
 
     route_handlers: list[Any] = [live, ready, health]
     route_handlers += auth_route_handlers(settings)
@@ -102,6 +113,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         lifespan=lifespans,
         dependencies={
             "db_session": Provide(provide_db_session),
+            "read_session": Provide(provide_read_session),
             "principal": Provide(provide_principal),
             "maybe_principal": Provide(provide_optional_principal),
         },

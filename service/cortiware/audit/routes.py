@@ -31,7 +31,16 @@ def provide_audit(db_session: NamedDependency[AsyncSession], state: State) -> Au
     )
 
 
-_DEPENDENCIES: Final = {"audit": Provide(provide_audit, sync_to_thread=False)}
+def provide_audit_reader(read_session: NamedDependency[AsyncSession], state: State) -> AuditService:
+    """DI provider: the audit service on a read session, for listings (the replica when
+    configured: `cortiware.db.replica`)."""
+    return provide_audit(read_session, state)
+
+
+_DEPENDENCIES: Final = {
+    "audit": Provide(provide_audit, sync_to_thread=False),
+    "audit_reader": Provide(provide_audit_reader, sync_to_thread=False),
+}
 
 
 class AuditController(Controller):
@@ -50,7 +59,7 @@ class AuditController(Controller):
     async def list_audit(
         self,
         *,
-        audit: NamedDependency[AuditService],
+        audit_reader: NamedDependency[AuditService],
         entity: FromQuery[str | None] = None,
         organization_id: FromQuery[uuid.UUID | None] = None,
         action: FromQuery[str | None] = None,
@@ -60,7 +69,7 @@ class AuditController(Controller):
         limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
     ) -> AuditPage:
         """Entries matching every given filter; pass `next_cursor` back for the next page."""
-        return await audit.page(
+        return await audit_reader.page(
             entity=entity,
             organization_id=organization_id,
             action=action,

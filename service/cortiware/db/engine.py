@@ -15,8 +15,11 @@ __all__ = ["CONNECT_TIMEOUT_SECONDS", "create_engine"]
 CONNECT_TIMEOUT_SECONDS = 0.8
 
 
-def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
-    """An async engine for `url` (a contract-style `postgresql://` or `sqlite://` URL)."""
+def create_engine(url: str, *, pool_size: int = 10, watch_outages: bool = True) -> AsyncEngine:
+    """An async engine for `url` (a contract-style `postgresql://` or `sqlite://` URL).
+
+    `watch_outages=False` for a database whose failures are not the service's outage (the
+    read replica, which falls back to the primary: `cortiware.db.replica`)."""
     async_url = async_database_url(url)
     if async_url.startswith("sqlite"):
         engine = create_async_engine(async_url, connect_args={"timeout": 15}, hide_parameters=True)
@@ -42,7 +45,8 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         connect_args={"timeout": CONNECT_TIMEOUT_SECONDS, "command_timeout": 30},
     )
     event.listen(engine.sync_engine, "checkout", _drop_closed)
-    outage.watch(engine)
+    if watch_outages:
+        outage.watch(engine)
     return engine
 
 

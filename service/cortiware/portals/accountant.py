@@ -25,9 +25,10 @@ __all__ = [
 ]
 
 
-def provide_reports(db_session: NamedDependency[AsyncSession]) -> AccountantReports:
-    """DI provider: the accountant's reports on the request's session."""
-    return AccountantReports(session=db_session)
+def provide_reports(read_session: NamedDependency[AsyncSession]) -> AccountantReports:
+    """DI provider: the accountant's reports on a read session (the replica when configured:
+    `cortiware.db.replica`)."""
+    return AccountantReports(session=read_session)
 
 
 _DEPENDENCIES: Final = {"reports": Provide(provide_reports, sync_to_thread=False)}
