@@ -225,6 +225,9 @@ class AlertsConfig:
     db_min_cpu_credits: int
     """``dbMinCpuCredits`` (default 50): CPU credit balance below which it fires (burstable
     ``db.t*`` classes only)."""
+    db_max_pool_wait_ms: int
+    """``dbMaxPoolWaitMs``: p95 of the service's wait for a pooled database connection
+    (``db.pool.wait_ms``) above which ``db-pool-waits`` fires."""
     secret_max_age_days: int
     """``secretMaxAgeDays`` (default 90): a secret unchanged for longer fires the secret-age
     alarm (see ``runbooks/secret-age.md``)."""
@@ -617,6 +620,7 @@ def _alerts(s: _Section) -> AlertsConfig:
         db_max_disk_queue_depth=s.number_or("dbMaxDiskQueueDepth", 20.0),
         db_max_replica_lag_seconds=s.integer_or("dbMaxReplicaLagSeconds", 60, minimum=1),
         db_min_cpu_credits=s.integer_or("dbMinCpuCredits", 50, minimum=1),
+        db_max_pool_wait_ms=s.integer_or("dbMaxPoolWaitMs", 500, minimum=1),
         secret_max_age_days=s.integer_or("secretMaxAgeDays", 90, minimum=1),
     )
     if alerts.pager_url is not None and not alerts.pager_url.startswith("https://"):

@@ -460,6 +460,35 @@ def alarm_table(args: AlarmsArgs) -> list[AlarmSpec]:
             datapoints=2,
         ),
         AlarmSpec(
+            "redis-degraded",
+            "Tasks have served from their in-memory fallback for 5 minutes (health "
+            "`degraded`: Redis configured but unreachable; limits and idempotency per worker).",
+            # A gauge every worker publishes each minute: 1 while its breaker is open.
+            Metric(EMF_NAMESPACE, "redis.fallback.active", "Maximum", app, period=60),
+            ">=",
+            1,
+            periods=5,
+        ),
+        AlarmSpec(
+            "db-pool-waits",
+            f"Requests wait over {cfg.db_max_pool_wait_ms} ms (p95) for a pooled database "
+            "connection, or the pool ran out (503 `The service is busy`).",
+            Expression(
+                # Exhaustion (every connection busy for the 5 s pool timeout) counts as a
+                # wait far over any threshold; without either metric nothing is waiting.
+                f"IF(FILL(exhausted, 0) > 0, {cfg.db_max_pool_wait_ms + 1}, FILL(wait, 0))",
+                "p95 pool wait (ms)",
+                {
+                    "wait": Metric(EMF_NAMESPACE, "db.pool.wait_ms", "p95", app),
+                    "exhausted": Metric(EMF_NAMESPACE, "database.pool_exhausted", "Sum", app),
+                },
+            ),
+            ">",
+            cfg.db_max_pool_wait_ms,
+            periods=3,
+            datapoints=2,
+        ),
+        AlarmSpec(
             "webhook-failures",
             "Signed Stripe events failed while being applied (subscriptions drift from Stripe).",
             Metric(EMF_NAMESPACE, "webhooks.stripe.failed", "Sum", app),

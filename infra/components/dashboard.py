@@ -141,6 +141,18 @@ class Dashboard(pulumi.ComponentResource):
                 region,
             ),
             _graph(
+                "Database from the service (ms)",
+                [
+                    _metric(EMF_NAMESPACE, "db.query_ms", app, stat="p95"),
+                    _metric(EMF_NAMESPACE, "db.pool.wait_ms", app, stat="p95"),
+                    _metric(
+                        EMF_NAMESPACE, "database.pool_exhausted", app, stat="Sum", yAxis="right"
+                    ),
+                    _metric(EMF_NAMESPACE, "db.replica.fallback", app, stat="Sum", yAxis="right"),
+                ],
+                region,
+            ),
+            _graph(
                 "Redis",
                 [
                     *(
@@ -163,6 +175,9 @@ class Dashboard(pulumi.ComponentResource):
                     ),
                     _metric(EMF_NAMESPACE, "cache.hit", app, stat="Sum", yAxis="right"),
                     _metric(EMF_NAMESPACE, "cache.miss", app, stat="Sum", yAxis="right"),
+                    _metric(
+                        EMF_NAMESPACE, "redis.fallback.active", app, stat="Maximum", yAxis="right"
+                    ),
                 ],
                 region,
             ),

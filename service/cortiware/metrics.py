@@ -8,6 +8,8 @@ Usage::
     metrics.snapshot()  # {"ratelimit.limited": 1, ...}
     metrics.observe("http.api.onboarding.latency_ms", 12.5)
     metrics.drain_observations()  # {"http.api.onboarding.latency_ms": [12.5]}, then empty
+    metrics.gauge("redis.fallback.active", lambda: 1.0 if open else 0.0)
+    metrics.read_gauges()  # {"redis.fallback.active": 0.0}: read at each publish
 
 Counters are process-local (each worker counts its own); the metrics publisher reads
 `snapshot()` periodically. `inc` is a plain integer add, safe under asyncio and cheap enough
@@ -16,13 +18,18 @@ are kept as raw values until the publisher drains them, so CloudWatch can comput
 percentiles; at most `MAX_OBSERVATIONS` per name are kept between two drains (EMF takes 100
 values per metric and document).
 
+Gauges are states, not events: a function registered under a name and read at every
+publish (each worker publishes its own; alarms take the Maximum across them).
+
 Names the alarms and dashboard of the infrastructure read (namespace `Cortiware`):
-`activity.invite_*`, `db.connect_failed`, `cache.hit`/`cache.miss`, `http.<group>.latency_ms`
-and `http.<group>.<n>xx`.
+`activity.invite_*`, `db.connect_failed`, `db.query_ms`, `db.pool.wait_ms`,
+`database.pool_exhausted`, `redis.fallback.active`, `cache.hit`/`cache.miss`,
+`http.<group>.latency_ms` and `http.<group>.<n>xx`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Final
 
 __all__ = [
@@ -31,7 +38,10 @@ __all__ = [
     "Counter",
     "counter",
     "drain_observations",
+    "forget_gauge",
+    "gauge",
     "observe",
+    "read_gauges",
     "reset",
     "snapshot",
 ]
@@ -89,8 +99,28 @@ def drain_observations() -> dict[str, list[float]]:
     return drained
 
 
+_GAUGES: dict[str, Callable[[], float]] = {}
+
+
+def gauge(name: str, read: Callable[[], float]) -> None:
+    """Publish `read()` under `name` at every publish (the latest registration wins)."""
+    _GAUGES[name] = read
+
+
+def forget_gauge(name: str, read: Callable[[], float] | None = None) -> None:
+    """Stop publishing `name` (only if it is still `read`, when given)."""
+    if read is None or _GAUGES.get(name) is read:
+        _GAUGES.pop(name, None)
+
+
+def read_gauges() -> dict[str, float]:
+    """Every gauge's current value, by name."""
+    return {name: float(read()) for name, read in sorted(_GAUGES.items())}
+
+
 def reset() -> None:
-    """Set every counter back to zero and drop observations (tests only)."""
+    """Set every counter back to zero, drop observations and gauges (tests only)."""
     for c in _COUNTERS.values():
         c.value = 0
     _OBSERVATIONS.clear()
+    _GAUGES.clear()

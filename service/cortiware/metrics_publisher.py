@@ -42,11 +42,13 @@ class CounterPublisher:
         return {k: v for k, v in changed.items() if v > 0}
 
     async def flush(self) -> int:
-        """Emit one EMF document with every changed counter and every observed value (as a
-        list, so CloudWatch keeps percentiles); return how many metrics it held."""
+        """Emit one EMF document with every changed counter, every observed value (as a
+        list, so CloudWatch keeps percentiles) and every gauge; return how many metrics it
+        held."""
         changed = self.deltas(metrics.snapshot())
         observed = metrics.drain_observations()
-        if not changed and not observed:
+        gauges = metrics.read_gauges()
+        if not changed and not observed and not gauges:
             return 0
 
         async def resolve() -> LocalEnvironment:
@@ -60,8 +62,10 @@ class CounterPublisher:
         for name, values in observed.items():
             for observation in values:
                 emf.put_metric(name, observation, "Milliseconds")
+        for name, level in gauges.items():
+            emf.put_metric(name, level, "None")
         await emf.flush()
-        return len(changed) + len(observed)
+        return len(changed) + len(observed) + len(gauges)
 
 
 @asynccontextmanager

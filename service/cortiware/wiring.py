@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Final
 
+from cortiware import metrics
 from cortiware.cache import CACHE, Cache
 from cortiware.idempotency import IDEMPOTENCY_STORE, IdempotencyMiddleware, IdempotencyStore
 from cortiware.idempotency.middleware import takes_claim
@@ -17,7 +18,11 @@ from cortiware.kv import KV, KV_STATE, KVConfig
 from cortiware.ratelimit import RATE_LIMITER, GCRALimiter, RateLimitMiddleware, RateLimitPolicy
 from cortiware.settings import Settings
 
-__all__ = ["redis_lifespan", "redis_middleware"]
+__all__ = ["REDIS_FALLBACK_ACTIVE", "redis_lifespan", "redis_middleware"]
+
+REDIS_FALLBACK_ACTIVE: Final = "redis.fallback.active"
+"""Gauge: 1 while this worker serves limits, idempotency and caches from memory because
+Redis is configured but unreachable (health `degraded`); the `redis-fallback` alarm reads it."""
 
 
 def redis_middleware(settings: Settings) -> list[Any]:
@@ -49,8 +54,15 @@ async def redis_lifespan(app: Any, *, settings: Settings) -> AsyncGenerator[KV, 
     RATE_LIMITER.set(app, GCRALimiter(kv))
     IDEMPOTENCY_STORE.set(app, idempotency)
     CACHE.set(app, Cache(kv))
+
+    def fallback_active() -> float:
+        # 1 while Redis is configured but bypassed: health says `degraded` (redis-fallback).
+        return 0.0 if kv.redis is None or kv.breaker.is_closed else 1.0
+
+    metrics.gauge(REDIS_FALLBACK_ACTIVE, fallback_active)
     try:
         yield kv
     finally:
+        metrics.forget_gauge(REDIS_FALLBACK_ACTIVE, fallback_active)
         await idempotency.aclose()
         await kv.aclose()

@@ -15,6 +15,8 @@ EXPECTED = {
     "alb-5xx-rate",
     "target-p95-latency",
     "onboarding-conversion",
+    "redis-degraded",
+    "db-pool-waits",
     "db-connection-failures",
     "rds-freeable-memory",
     "rds-transaction-ids",

@@ -184,6 +184,7 @@ def test_each_stack_has_a_dashboard_of_the_signals_that_matter(run: OfflineRun) 
         "Redis",
         "Canaries (success %)",
         "Alarm states",
+        "Database from the service (ms)",
     }
     funnel = [m[1] for m in by_title["Onboarding funnel"]["metrics"]]
     assert funnel == list(FUNNEL)
@@ -193,6 +194,34 @@ def test_each_stack_has_a_dashboard_of_the_signals_that_matter(run: OfflineRun) 
     assert len(by_title["Alarm states"]["alarms"]) == len(alarms)
     latency = {m[-1]["stat"] for m in by_title["Latency (target response time)"]["metrics"]}
     assert "p95" in latency
+
+
+def test_a_lasting_redis_fallback_pages_on_the_gauge(run: OfflineRun) -> None:
+    """`redis-degraded` fires when any worker reported the fallback gauge at 1 for five
+    minutes in a row: the page for health `degraded`, which the canary accepts."""
+    inputs = run.named("alarms-redis-degraded").inputs
+    environment = "staging" if run.stack == "staging" else "production"
+    assert (inputs["namespace"], inputs["metricName"]) == (EMF_NAMESPACE, "redis.fallback.active")
+    assert inputs["dimensions"] == {"Environment": environment}
+    assert (inputs["statistic"], inputs["period"]) == ("Maximum", 60)
+    assert (inputs["comparisonOperator"], inputs["threshold"]) == (
+        "GreaterThanOrEqualToThreshold",
+        1,
+    )
+    assert inputs["evaluationPeriods"] == 5
+    assert inputs["tags"]["Runbook"] == "runbooks/redis-degraded.md"
+
+
+def test_pool_waits_alarm_on_the_service_p95_or_exhaustion(run: OfflineRun) -> None:
+    """`db-pool-waits` reads the p95 of `db.pool.wait_ms` and counts any pool exhaustion as
+    over the threshold (default 500 ms)."""
+    inputs = run.named("alarms-db-pool-waits").inputs
+    queries = {q["id"]: q for q in inputs["metricQueries"]}
+    assert queries["wait"]["metric"]["metricName"] == "db.pool.wait_ms"
+    assert queries["wait"]["metric"]["stat"] == "p95"
+    assert queries["exhausted"]["metric"]["metricName"] == "database.pool_exhausted"
+    assert "FILL(exhausted, 0) > 0, 501" in queries["result"]["expression"]
+    assert (inputs["comparisonOperator"], inputs["threshold"]) == ("GreaterThanThreshold", 500)
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,8 @@ import structlog
 from infra.components.database import postgres_url
 from sqlalchemy import exc, text
 
-from cortiware.db.engine import create_engine
+from cortiware import metrics
+from cortiware.db.engine import DB_POOL_WAIT_MS, DB_QUERY_MS, create_engine
 from cortiware.logging import configure_logging
 from cortiware.settings import Settings, SettingsError
 from tests.conftest import TEST_ENV
@@ -91,3 +92,20 @@ def test_database_urls_asyncpg_cannot_use_are_refused_at_start() -> None:
         with pytest.raises(SettingsError) as failure:
             Settings.from_env({**TEST_ENV, "DATABASE_URL": url})
         assert problem in str(failure.value)
+
+
+async def test_statements_and_pool_checkouts_are_timed(database_url: str) -> None:
+    """Each statement adds a `db.query_ms` observation and each pool checkout a
+    `db.pool.wait_ms` one, in milliseconds."""
+    engine = create_engine(database_url, pool_size=1)
+    metrics.drain_observations()
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT pg_sleep(0.02)"))
+    finally:
+        await engine.dispose()
+    observed = metrics.drain_observations()
+    # The dialect's own first-connect queries are timed too; the sleep is the slowest.
+    assert 20 <= max(observed[DB_QUERY_MS]) < 5000
+    assert len(observed[DB_POOL_WAIT_MS]) == 1
+    assert 0 <= observed[DB_POOL_WAIT_MS][0] < 5000

@@ -32,7 +32,8 @@ async def test_flush_emits_emf_with_deltas(capsys: pytest.CaptureFixture[str]) -
 
 
 async def test_nothing_changed_emits_nothing(capsys: pytest.CaptureFixture[str]) -> None:
-    """Without counter changes a flush writes no line."""
+    """Without counter changes, observations or gauges a flush writes no line."""
+    metrics.reset()  # gauges an earlier test's app may have left registered
     publisher = CounterPublisher("prod")
     publisher.deltas(metrics.snapshot())
     metrics.drain_observations()

@@ -1,8 +1,9 @@
 """The service's own metrics: request latency and status per route group, failed database
-connections, and observed values published as EMF lists."""
+connections, observed values published as EMF lists, and gauges (Redis fallback)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
@@ -14,6 +15,8 @@ from cortiware.db.engine import create_engine
 from cortiware.db.outage import ConnectFailed
 from cortiware.metrics_publisher import CounterPublisher
 from cortiware.middleware.request_context import RequestContextMiddleware
+from cortiware.wiring import REDIS_FALLBACK_ACTIVE, redis_lifespan
+from tests.conftest import SettingsFactory
 from tests.support.servers import free_port
 
 
@@ -97,3 +100,45 @@ async def test_observations_are_published_as_value_lists(
         if m["Name"] == "test.publisher.latency_ms"
     ]
     assert definition["Unit"] == "Milliseconds"
+
+
+async def test_gauges_are_published_at_every_flush(capsys: pytest.CaptureFixture[str]) -> None:
+    """A registered gauge is read and published at each flush, changed or not, until it is
+    forgotten by the reader that registered it."""
+    metrics.reset()
+    publisher = CounterPublisher("staging")
+    publisher.deltas(metrics.snapshot())
+    level = [1.0]
+
+    def read() -> float:
+        return level[0]
+
+    metrics.gauge("test.gauge.level", read)
+    try:
+        for expected in (1.0, 1.0, 0.0):
+            level[0] = expected
+            assert await publisher.flush() >= 1
+            out = capsys.readouterr().out.splitlines()
+            line = next(json.loads(x) for x in out if '"_aws"' in x)
+            assert line["test.gauge.level"] == expected
+        metrics.forget_gauge("test.gauge.level", lambda: 0.0)  # another reader: kept
+        assert "test.gauge.level" in metrics.read_gauges()
+    finally:
+        metrics.forget_gauge("test.gauge.level", read)
+    assert "test.gauge.level" not in metrics.read_gauges()
+
+
+async def test_the_redis_fallback_gauge_follows_the_breaker(make_settings: SettingsFactory) -> None:
+    """`redis.fallback.active` reads 0 while Redis is in use, 1 once the breaker opened on an
+    unreachable Redis, and is withdrawn when the app stops."""
+    settings = make_settings(REDIS_URL=f"redis://127.0.0.1:{free_port()}")
+    async with redis_lifespan(Litestar(), settings=settings) as kv:
+        assert metrics.read_gauges()[REDIS_FALLBACK_ACTIVE] == 0.0
+        for _ in range(kv.breaker.failure_threshold):
+            kv.breaker.record_failure(ConnectionError("refused"))
+        for _ in range(100):  # the confirming PING runs in a thread
+            if not kv.breaker.is_closed:
+                break
+            await asyncio.sleep(0.02)
+        assert metrics.read_gauges()[REDIS_FALLBACK_ACTIVE] == 1.0
+    assert REDIS_FALLBACK_ACTIVE not in metrics.read_gauges()
