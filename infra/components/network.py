@@ -318,7 +318,9 @@ class Network(pulumi.ComponentResource):
         ingress("proxy-from-service", sgs.proxy, POSTGRES_PORT, source=sgs.service)
         egress("proxy-to-db", sgs.proxy, POSTGRES_PORT, destination=sgs.database)
         ingress("db-from-proxy", sgs.database, POSTGRES_PORT, source=sgs.proxy)
-        # The migration task connects directly (DATABASE_URL_UNPOOLED) from the service group.
+        # Direct from the service group: the migration task (DATABASE_URL_UNPOOLED) to the
+        # primary, and the web tasks' report reads (DATABASE_REPLICA_URL) to the replica, which
+        # shares the database group.
         ingress("db-from-service", sgs.database, POSTGRES_PORT, source=sgs.service)
         ingress("cache-from-service", sgs.cache, REDIS_PORT, source=sgs.service)
         return sgs
