@@ -51,6 +51,7 @@ def billing_service(
         stripe=client,
         base_url=SETTINGS.get(state).base_url,
         portal_configuration=portal_configuration,
+        payment_methods=SETTINGS.get(state).stripe_payment_methods,
     )
 
 
