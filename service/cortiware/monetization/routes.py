@@ -24,6 +24,7 @@ from cortiware.monetization.schemas import (
     PlanPatch,
     PriceIn,
     PriceOut,
+    PricePatch,
 )
 from cortiware.monetization.service import MonetizationService
 from cortiware.route_policy import declare
@@ -179,6 +180,33 @@ class PlanController(Controller):
     ) -> PriceOut:
         """201 with the price; the currency defaults to the global config's."""
         return await monetization.create_price(plan_id, data, actor=principal, request=request)
+
+    @patch(
+        "/{plan_id:uuid}/prices/{price_id:uuid}",
+        summary="Change, archive or link a price to Stripe",
+        opt=declare(
+            errors={
+                404: "No such price in this plan.",
+                409: "Amount, currency or interval would change while the price stays linked "
+                "to the same Stripe price, or another price is linked to that Stripe price.",
+            }
+        ),
+    )
+    async def update_price(
+        self,
+        *,
+        plan_id: FromPath[uuid.UUID],
+        price_id: FromPath[uuid.UUID],
+        data: JSONBody[PricePatch],
+        monetization: NamedDependency[MonetizationService],
+        principal: NamedDependency[Principal],
+        request: AnyRequest,
+    ) -> PriceOut:
+        """Update the given fields: `active: false` archives the price, `stripe_price_id`
+        links it to its Stripe price (`null` unlinks; Checkout offers only linked prices)."""
+        return await monetization.update_price(
+            price_id, data, actor=principal, plan_id=plan_id, request=request
+        )
 
 
 class CouponController(Controller):

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated, Any, Final
 
 from litestar import Controller, Request, get, post
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
-from litestar.params import JSONBody, QueryParameter
+from litestar.params import FromPath, JSONBody, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cortiware.app_state import SETTINGS
@@ -94,6 +95,28 @@ class InviteController(Controller):
         """The newest `limit` invites with their status."""
         return await onboarding.invites(limit)
 
+    @post(
+        "/{invite_id:uuid}/revoke",
+        status_code=200,
+        summary="Revoke an open invite",
+        opt=declare(
+            errors={
+                404: "No such invite.",
+                409: "The invite has been accepted already.",
+            }
+        ),
+    )
+    async def revoke(
+        self,
+        invite_id: FromPath[uuid.UUID],
+        onboarding: NamedDependency[OnboardingService],
+        principal: NamedDependency[Principal],
+        request: AnyRequest,
+    ) -> InviteOut:
+        """200 with the invite, now `revoked`: its link answers 410 from then on. Revoking a
+        revoked invite answers the same and changes nothing; an accepted one is a 409."""
+        return await onboarding.revoke(invite_id, actor=principal, request=request)
+
 
 class OnboardingController(Controller):
     """`/api/onboarding`: public; the token is the credential."""
@@ -111,7 +134,7 @@ class OnboardingController(Controller):
                 400: "The token is malformed or was altered.",
                 404: "No invite has this token.",
                 409: "The invite has been accepted already.",
-                410: "The invite has expired.",
+                410: "The invite has expired or was revoked.",
             },
         ),
     )
@@ -120,7 +143,8 @@ class OnboardingController(Controller):
         onboarding: NamedDependency[OnboardingService],
         token: Annotated[str, QueryParameter(max_length=MAX_TOKEN_LENGTH)],
     ) -> VerifyOut:
-        """200 with the invite; 400 malformed/tampered, 404 unknown, 409 used, 410 expired."""
+        """200 with the invite; 400 malformed/tampered, 404 unknown, 409 used, 410 expired or
+        revoked."""
         return await onboarding.verify(token)
 
     @post(
@@ -133,7 +157,7 @@ class OnboardingController(Controller):
                 400: "The token is malformed or was altered.",
                 404: "No invite has this token.",
                 409: "The invite has been accepted already, or an owner with this email exists.",
-                410: "The invite has expired.",
+                410: "The invite has expired or was revoked.",
             },
         ),
     )

@@ -52,12 +52,13 @@ class InviteOut(msgspec.Struct):
     email: str
     org_name: str
     plan_code: str | None
-    status: Literal["pending", "accepted", "expired"]
+    status: Literal["pending", "accepted", "expired", "revoked"]
     expires_at: datetime
     created_at: datetime
     created_by: str
     used_at: datetime | None
     organization_id: uuid.UUID | None
+    revoked_at: datetime | None
 
 
 class VerifyOut(msgspec.Struct):
