@@ -8,13 +8,22 @@ from typing import Annotated, Any, Final
 from litestar import Controller, Request, get, post
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
-from litestar.params import FromPath, JSONBody, QueryParameter
+from litestar.params import FromPath, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cortiware.app_state import SETTINGS
 from cortiware.auth import Principal, Role, require_roles
 from cortiware.cache.read_through import cache_of
 from cortiware.db.session import DB_SESSIONMAKER
+from cortiware.onboarding.examples import (
+    ACCEPT_BODY,
+    ACCEPTED,
+    INVITE_BODY,
+    INVITE_CREATED,
+    INVITES,
+    REVOKED,
+    VERIFIED,
+)
 from cortiware.onboarding.schemas import (
     AcceptIn,
     AcceptOut,
@@ -69,6 +78,7 @@ class InviteController(Controller):
     @post(
         "/",
         summary="Invite an organization",
+        responses={201: INVITE_CREATED},
         opt=declare(
             errors={
                 409: "An owner with this email exists already.",
@@ -78,7 +88,7 @@ class InviteController(Controller):
     )
     async def create(
         self,
-        data: JSONBody[InviteIn],
+        data: INVITE_BODY,
         onboarding: NamedDependency[OnboardingService],
         principal: NamedDependency[Principal],
         request: AnyRequest,
@@ -86,7 +96,7 @@ class InviteController(Controller):
         """201 with the token and accept link (the only time the token is shown)."""
         return await onboarding.invite(data, actor=principal, request=request)
 
-    @get("/", summary="Invites, newest first")
+    @get("/", summary="Invites, newest first", responses={200: INVITES})
     async def list_invites(
         self,
         onboarding: NamedDependency[OnboardingService],
@@ -99,6 +109,7 @@ class InviteController(Controller):
         "/{invite_id:uuid}/revoke",
         status_code=200,
         summary="Revoke an open invite",
+        responses={200: REVOKED},
         opt=declare(
             errors={
                 404: "No such invite.",
@@ -128,6 +139,7 @@ class OnboardingController(Controller):
     @get(
         "/verify",
         summary="Check an invite token",
+        responses={200: VERIFIED},
         opt=declare(
             rate_limit=GroupName.ONBOARDING,
             errors={
@@ -150,6 +162,7 @@ class OnboardingController(Controller):
     @post(
         "/accept",
         summary="Accept an invite (requires Idempotency-Key)",
+        responses={201: ACCEPTED},
         opt=declare(
             rate_limit=GroupName.ONBOARDING,
             idempotency=Idempotency.REQUIRED,
@@ -163,7 +176,7 @@ class OnboardingController(Controller):
     )
     async def accept(
         self,
-        data: JSONBody[AcceptIn],
+        data: ACCEPT_BODY,
         onboarding: NamedDependency[OnboardingService],
         request: AnyRequest,
     ) -> AcceptOut:
