@@ -3,16 +3,21 @@ nothing, and nobody but the provider (with the CSRF token) can do it."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
+import httpx
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from cortiware.db.models import AuditEntry, OnboardingInvite
+from cortiware.db.models import AuditEntry, OnboardingInvite, Organization
+from cortiware.onboarding import service
+from tests.conftest import TEST_ENV
+from tests.integration.conftest import in_loop_client
 from tests.support.auth import create_owner, login, login_staff
 
 PASSWORD = "a-long-owner-password-0123456789"
@@ -165,3 +170,53 @@ async def test_revoke_form_revokes_and_redirects_with_a_notice(
     _anonymous(client)
     verify = await client.get("/api/onboarding/verify", params={"token": invite["token"]})
     assert verify.status_code == 410
+
+
+async def test_revoke_between_verify_and_claim_wins_over_the_accept(
+    app: Litestar, sessions: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An accept that verified the token before the revoke, and claims it after, answers 410
+    revoked and creates no organization: the claim re-checks `revoked_at` atomically."""
+    hashing, revoked = asyncio.Event(), asyncio.Event()
+    real_hash = service.hash_password
+
+    async def hash_then_wait(password: str) -> str:
+        hashed = await real_hash(password)
+        hashing.set()
+        await asyncio.wait_for(revoked.wait(), 10)
+        return hashed
+
+    monkeypatch.setattr(service, "hash_password", hash_then_wait)
+    org_name = f"Race {uuid.uuid4().hex[:6]}"
+    async with in_loop_client(app) as provider:
+        login = await provider.post(
+            "/api/auth/login",
+            json={"username": "provider", "password": TEST_ENV["PROVIDER_PASSWORD"]},
+        )
+        provider.headers["X-CSRF-Token"] = login.json()["csrf_token"]
+        body = {"email": f"race-{uuid.uuid4().hex[:8]}@example.com", "org_name": org_name}
+        invite = (await provider.post("/api/provider/invites", json=body)).json()
+        invitee = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app, client=("127.0.0.2", 123)),
+            base_url="http://testserver.local",
+        )
+        async with invitee:
+            accepting = asyncio.create_task(
+                invitee.post(
+                    "/api/onboarding/accept",
+                    json={"token": invite["token"], "name": "Ada", "password": PASSWORD},
+                    headers={"Idempotency-Key": uuid.uuid4().hex},
+                )
+            )
+            await asyncio.wait_for(hashing.wait(), 10)
+            revoke = await provider.post(f"/api/provider/invites/{invite['id']}/revoke")
+            revoked.set()
+            accepted = await accepting
+    assert revoke.status_code == 200, revoke.text
+    assert accepted.status_code == 410, accepted.text
+    assert "revoked" in accepted.json()["detail"]
+    async with sessions() as session:
+        orgs = await session.scalar(
+            select(func.count()).select_from(Organization).where(Organization.name == org_name)
+        )
+    assert orgs == 0
