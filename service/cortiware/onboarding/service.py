@@ -15,7 +15,7 @@ import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final, Literal
+from typing import Any, Final
 from urllib.parse import quote
 
 import anyio.to_thread
@@ -62,6 +62,7 @@ from cortiware.onboarding.schemas import (
     InviteCreated,
     InviteIn,
     InviteOut,
+    InviteStatus,
     VerifyOut,
 )
 from cortiware.onboarding.tokens import (
@@ -305,9 +306,6 @@ async def accept_invite(
             request=request,
         )
     return Accepted(invite, organization, owner, subscription)
-
-
-InviteStatus = Literal["pending", "accepted", "expired", "revoked"]
 
 
 def _status(invite: OnboardingInvite, now: datetime) -> InviteStatus:
