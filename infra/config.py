@@ -170,6 +170,9 @@ class ServiceConfig:
     """Retention of the application log group."""
     traces_sample_rate: float
     """``sentryTracesSampleRate`` (default 0.1): ``SENTRY_TRACES_SAMPLE_RATE`` of the containers."""
+    stripe_payment_methods: tuple[str, ...] = ("card",)
+    """``stripePaymentMethods`` (default ``[card]``): ``STRIPE_PAYMENT_METHODS`` of the
+    containers, what Stripe Checkout offers (card, and bank debits for their currencies)."""
 
 
 @dataclass(frozen=True)
@@ -416,6 +419,10 @@ class _Section:
             return default
         return self.integer(name, minimum=minimum, maximum=maximum)
 
+    def texts_or(self, name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+        """The strings under ``name``, or ``default`` when the key is absent."""
+        return default if self._raw.get(name) is None else self.texts(name)
+
     def texts(self, name: str) -> tuple[str, ...]:
         value = self._get(name)
         if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
@@ -580,6 +587,7 @@ def _service(s: _Section) -> ServiceConfig:
         requests_per_target=s.integer("requestsPerTarget", minimum=1),
         log_retention_days=s.integer("logRetentionDays", minimum=1),
         traces_sample_rate=s.number_or("sentryTracesSampleRate", 0.1),
+        stripe_payment_methods=s.texts_or("stripePaymentMethods", ("card",)),
     )
     if not 0 <= service.traces_sample_rate <= 1:
         raise ConfigError(f"{PROJECT}:service.sentryTracesSampleRate must be between 0 and 1")

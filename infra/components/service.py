@@ -160,6 +160,7 @@ class Service(pulumi.ComponentResource):
             "AWS_EMF_NAMESPACE": METRICS_NAMESPACE,
             "AWS_EMF_SERVICE_NAME": prefix,
             "SENTRY_TRACES_SAMPLE_RATE": f"{cfg.traces_sample_rate:g}",
+            "STRIPE_PAYMENT_METHODS": ",".join(cfg.stripe_payment_methods),
             **args.environment,
         }
 

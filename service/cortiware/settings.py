@@ -28,6 +28,7 @@ from cortiware import __version__
 
 __all__ = [
     "ALL_VARIABLES",
+    "CHECKOUT_PAYMENT_METHODS",
     "VARIABLES",
     "AppEnv",
     "ConfigRow",
@@ -315,6 +316,43 @@ def _stripe_webhook_secrets(raw: str, _: AppEnv) -> tuple[str, ...]:
     return secrets
 
 
+CHECKOUT_PAYMENT_METHODS: Final[Mapping[str, frozenset[str] | None]] = {
+    "card": None,
+    "us_bank_account": frozenset({"usd"}),
+    "sepa_debit": frozenset({"eur"}),
+    "bacs_debit": frozenset({"gbp"}),
+    "au_becs_debit": frozenset({"aud"}),
+}
+"""Stripe Checkout payment method types the service may offer, with the currencies each takes
+(None: any). Bank debits are offered only for a price in their currency
+(https://docs.stripe.com/payments/payment-methods/payment-method-support)."""
+
+
+def _payment_methods(raw: str, _: AppEnv) -> tuple[str, ...]:
+    methods = tuple(dict.fromkeys(_split_list(raw)))
+    problems = [
+        f"item {position} is not a payment method the service offers (see the README)"
+        for position, method in enumerate(methods, start=1)
+        if method not in CHECKOUT_PAYMENT_METHODS
+    ]
+    if "card" not in methods:
+        problems.append("must include card (offered for every currency)")
+    if problems:
+        raise Invalid(*problems)
+    return methods
+
+
+_PAYMENT_METHODS_DOC: Final = (
+    "what Stripe Checkout offers, comma-separated: `card` and any of "
+    + ", ".join(
+        f"`{name}` ({', '.join(sorted(currencies))})"
+        for name, currencies in CHECKOUT_PAYMENT_METHODS.items()
+        if currencies is not None
+    )
+    + ", each bank debit only for prices in its currency; activate them in Stripe first"
+)
+
+
 def whsec_key(secret: str) -> bytes:
     """The key bytes of a Standard Webhooks `whsec_<base64>` secret; raise ValueError.
 
@@ -493,6 +531,13 @@ class Settings:
         required_deployed=True,
         secret=True,
         dev_default="whsec_dev_placeholder",
+        listed=True,
+    )
+    stripe_payment_methods: tuple[str, ...] = env(
+        "STRIPE_PAYMENT_METHODS",
+        _PAYMENT_METHODS_DOC,
+        _payment_methods,
+        default="card",
         listed=True,
     )
     onboarding_token_secret: str = env(

@@ -22,13 +22,11 @@ from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, Response, sync_playwright
-from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cortiware.db import migrate
 from cortiware.db.engine import create_engine
-from cortiware.db.models import Plan, Price
-from cortiware.seed import DEFAULT_PLAN_CODE, seed
+from cortiware.seed import seed
 from tests.conftest import TEST_ENV
 from tests.integration.backends import Backends, scratch_database
 from tests.integration.conftest import backends  # noqa: F401 - the integration suite's fixture
@@ -95,7 +93,9 @@ def run_service(
 
 
 STANDARD_STRIPE_PRICE = "price_standard_monthly"
-"""The Stripe price the seeded `standard` plan's monthly price is linked to."""
+"""The Stripe price the journey links the seeded `standard` plan's monthly price to."""
+PAYMENT_METHODS = "card,us_bank_account,sepa_debit"
+"""`STRIPE_PAYMENT_METHODS` of the served service (as the staging and prod stacks set it)."""
 
 
 async def _migrate_and_seed(url: str) -> None:
@@ -104,16 +104,6 @@ async def _migrate_and_seed(url: str) -> None:
     try:
         async with AsyncSession(engine) as session, session.begin():
             await seed(session)
-            # Linking a price to its Stripe price is an operator's step with no page or API
-            # yet; Checkout needs it, so the arrangement does it as the operator would.
-            await session.execute(
-                update(Price)
-                .where(
-                    Price.plan_id
-                    == select(Plan.id).where(Plan.code == DEFAULT_PLAN_CODE).scalar_subquery()
-                )
-                .values(stripe_price_id=STANDARD_STRIPE_PRICE)
-            )
     finally:
         await engine.dispose()
 
@@ -140,6 +130,7 @@ def service(backends: Backends, tmp_path_factory: pytest.TempPathFactory) -> Ite
             "RATE_LIMIT_AUTH": "1000/minute",
             "RATE_LIMIT_AUTH_IP": "1000/minute",
             "CORTIWARE_TEST_STRIPE_API_BASE": stripe_base,
+            "STRIPE_PAYMENT_METHODS": PAYMENT_METHODS,
         }
         log = workdir / "serve.log"
         args = ["tests.support.serve_on_fake_stripe", "serve", "--port", str(port)]

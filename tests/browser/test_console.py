@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import re
 import uuid
+from typing import Any
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 
 from tests.browser.checks import assert_page_is_sound, log_in, log_out
-from tests.browser.conftest import Tab
+from tests.browser.conftest import Service, Tab, open_tab
 from tests.support.auth import STAFF_PASSWORDS
 
 CONSOLE = [
@@ -97,7 +98,7 @@ def test_provider_manages_plans_coupons_and_settings(tab: Tab) -> None:
     price_form.get_by_label("Billed every").select_option("year")
     price_form.get_by_role("button", name="Add price").click()
     _notice(page, "Price added.")
-    expect(page.get_by_text("$123.45 / year")).to_be_visible()
+    expect(page.get_by_text("$123.45 / year", exact=True)).to_be_visible()
 
     section = page.locator("section").filter(has=page.get_by_role("heading", name=re.compile(code)))
     section.get_by_text("Edit Browser Plan").click()
@@ -151,3 +152,97 @@ def test_retention_is_set_on_the_settings_page(tab: Tab) -> None:
     page.get_by_label("Keep audit entries for (days)").fill(before)
     page.get_by_role("button", name="Save settings").click()
     _notice(page, "Settings saved.")
+
+
+def test_provider_edits_links_and_archives_a_price(tab: Tab) -> None:
+    """A price's amount is changed on the Plans page; a malformed Stripe id is marked at its
+    field; linked to its Stripe price, its amount is shown fixed; unticked, it is archived."""
+    page = tab.page
+    tab.error_pages_expected = True  # the malformed Stripe id answers 400
+    code = f"p{uuid.uuid4().hex[:8]}"
+    log_in(page, "provider", STAFF_PASSWORDS["provider"], lands_on="/provider")
+    page.goto("/provider/plans")
+    new_plan = page.locator("form[action='/provider/plans']")
+    new_plan.get_by_label("Code").fill(code)
+    new_plan.get_by_label("Name").fill("Priced Plan")
+    new_plan.get_by_role("button", name="Create plan").click()
+    _notice(page, "Plan Priced Plan created.")
+    price_form = page.locator("form[action='/provider/prices']")
+    price_form.get_by_label("Plan").select_option(label=f"Priced Plan ({code})")
+    price_form.get_by_label("Amount in cents").fill("2500")
+    price_form.get_by_label("Currency").fill("eur")
+    price_form.get_by_role("button", name="Add price").click()
+    _notice(page, "Price added.")
+
+    def section() -> Any:
+        return page.locator("section").filter(
+            has=page.get_by_role("heading", name=re.compile(code))
+        )
+
+    section().get_by_text("Edit price €25.00 / month").click()
+    change = section().locator("form[action^='/provider/prices/']:not([action$='/stripe'])")
+    change.get_by_label("Amount in cents").fill("3000")
+    change.get_by_role("button", name="Save price").click()
+    _notice(page, "Price saved.")
+    expect(section().get_by_text("€30.00 / month", exact=True)).to_be_visible()
+
+    section().get_by_text("Edit price €30.00 / month").click()
+    link = section().locator("form[action$='/stripe']")
+    link.get_by_label("Stripe price id").fill("prod_not_a_price")
+    link.get_by_role("button", name="Save Stripe link").click()
+    field = section().locator("form[action$='/stripe']").get_by_label("Stripe price id")
+    expect(field).to_have_attribute("aria-invalid", "true")
+    expect(field).to_have_value("prod_not_a_price")
+    assert_page_is_sound(page, shot="provider-price-error")
+    stripe_id = f"price_{code}"
+    field.fill(stripe_id)
+    section().get_by_role("button", name="Save Stripe link").click()
+    _notice(page, f"Price linked to Stripe price {stripe_id}.")
+    expect(section().get_by_text(stripe_id)).to_be_visible()
+
+    section().get_by_text("Edit price €30.00 / month").click()
+    change = section().locator("form[action^='/provider/prices/']:not([action$='/stripe'])")
+    expect(change.get_by_label("Amount in cents")).to_have_attribute("readonly", "")
+    change.get_by_label(re.compile("^Price offered to new subscribers")).uncheck()
+    change.get_by_role("button", name="Save price").click()
+    _notice(page, "Price saved.")
+    expect(section().locator("ul.prices").get_by_text("archived")).to_be_visible()
+    assert_page_is_sound(page, shot="provider-plans-prices")
+
+
+def test_provider_revokes_an_invite(tab: Tab, browser: Browser, service: Service) -> None:
+    """The Revoke button on the invite list revokes a pending invite with a notice; its link
+    then opens a page saying it was revoked, not the accept form."""
+    page = tab.page
+    email = f"revoke-{uuid.uuid4().hex[:8]}@example.com"
+    log_in(page, "provider", STAFF_PASSWORDS["provider"], lands_on="/provider")
+    page.goto("/provider/invites")
+    form = page.locator("form[action='/provider/invites']")
+    form.get_by_label("Owner e-mail").fill(email)
+    form.get_by_label("Organization name").fill("Revoked Org")
+    form.get_by_role("button", name="Create invite").click()
+    _notice(page, "Invite created")
+    link = page.get_by_label("Invite link").input_value()
+
+    page.get_by_role("button", name=f"Revoke the invite for {email}").click()
+    expect(page).to_have_url(re.compile(r"/provider/invites$"))
+    _notice(page, f"Invite for {email} revoked; its link no longer works.")
+    row = page.get_by_role("row").filter(has_text=email)
+    expect(row).to_contain_text("revoked")
+    expect(row.get_by_role("button", name=re.compile("^Revoke"))).to_have_count(0)
+    assert_page_is_sound(page, shot="provider-invite-revoked")
+
+    context, invitee = open_tab(browser, service.base_url)
+    invitee.error_pages_expected = True  # the revoked link answers 410
+    try:
+        answer = invitee.page.goto(link)
+        assert answer is not None
+        assert answer.status == 410
+        expect(
+            invitee.page.get_by_text("This invite was revoked; ask for a new one.")
+        ).to_be_visible()
+        expect(invitee.page.get_by_role("button", name="Create my organization")).to_have_count(0)
+        assert_page_is_sound(invitee.page, shot="onboarding-revoked")
+    finally:
+        context.close()
+    assert invitee.console_errors == []

@@ -1,5 +1,6 @@
-"""The whole journey in Chromium, through the pages only: the provider invites, the
-invitee accepts, the owner subscribes through Stripe Checkout, the provider sees it.
+"""The whole journey in Chromium, through the pages only: the provider links the plan's
+price to its Stripe price and invites, the invitee accepts, the owner subscribes through
+Stripe Checkout, the provider sees it.
 
 Stripe's API is the offline fake (over HTTP); Stripe's hosted Checkout page cannot be
 reached offline, so the test stands in for it: the browser's visit to checkout.stripe.com
@@ -44,6 +45,22 @@ def _invite(page: Page, email: str, org_name: str) -> str:
     link = page.get_by_label("Invite link").input_value()
     assert link.startswith("http"), link
     return link
+
+
+def _link_standard_price(page: Page) -> None:
+    """Link the seeded Standard plan's monthly price to its Stripe price on the Plans page."""
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Plans").click()
+    standard = page.locator("section").filter(
+        has=page.get_by_role("heading", name=re.compile(r"\bstandard$"))
+    )
+    standard.get_by_text("Edit price $49.00 / month").click()
+    link = standard.locator("form[action$='/stripe']")
+    link.get_by_label("Stripe price id").fill(STANDARD_STRIPE_PRICE)
+    link.get_by_role("button", name="Save Stripe link").click()
+    expect(page.get_by_role("status")).to_contain_text(
+        f"Price linked to Stripe price {STANDARD_STRIPE_PRICE}."
+    )
+    assert_page_is_sound(page, shot="provider-price-linked")
 
 
 def _accept(browser: Browser, service: Service, link: str) -> None:
@@ -99,6 +116,7 @@ def test_invite_accept_subscribe_and_see_it(tab: Tab, browser: Browser, service:
 
     log_in(page, "provider", STAFF_PASSWORDS["provider"], lands_on="/provider")
     assert_page_is_sound(page)
+    _link_standard_price(page)
     page.get_by_role("link", name="Invites").click()
     link = _invite(page, email, org_name)
     assert_page_is_sound(page, shot="provider-invite-created")
@@ -111,6 +129,7 @@ def test_invite_accept_subscribe_and_see_it(tab: Tab, browser: Browser, service:
     expect(page.get_by_text("trialing").first).to_be_visible()
     assert_page_is_sound(page, shot="owner-trial")
 
+    expect(page.get_by_text("Pay by card or US bank account (ACH)").first).to_be_visible()
     page.route("https://checkout.stripe.com/**", _stand_in_for_checkout)
     subscribe = page.get_by_role(
         "button", name=re.compile(r"Subscribe to Standard for \$49\.00 \/ month")
@@ -120,6 +139,7 @@ def test_invite_accept_subscribe_and_see_it(tab: Tab, browser: Browser, service:
     checkout = service.stripe.calls("POST", "/v1/checkout/sessions")[-1].params
     assert checkout["line_items"][0]["price"] == STANDARD_STRIPE_PRICE
     assert checkout["mode"] == "subscription"
+    assert checkout["allowed_payment_method_types"] == ["card", "us_bank_account"]
     _pay_as_stripe_would(service, checkout["metadata"]["organization_id"], checkout["customer"])
     page.goto(checkout["success_url"])
     expect(page.get_by_role("status")).to_contain_text("Thank you")

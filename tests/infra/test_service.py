@@ -8,6 +8,7 @@ import re
 import pytest
 from infra.offline import ACCOUNT_ID, REPO_ROOT, OfflineRun
 
+from cortiware.settings import config_report
 from tests.infra.conftest import container, one
 
 pytestmark = pytest.mark.infra
@@ -97,6 +98,19 @@ def test_environment_names_the_app_env_and_origin(staging: OfflineRun, prod: Off
         assert env["APP_ENV"] == app_env
         assert env["BASE_URL"] == url
         assert run.outputs["url"] == url
+
+
+def test_checkout_payment_methods_are_the_stacks_and_valid(
+    staging: OfflineRun, prod: OfflineRun
+) -> None:
+    """Each stack's `stripePaymentMethods` reaches the containers as STRIPE_PAYMENT_METHODS,
+    in a form the service's own settings parser accepts for that environment."""
+    for run, app_env in ((staging, "staging"), (prod, "production")):
+        env = {e["name"]: e["value"] for e in container(run, "web")["environment"]}
+        methods = env["STRIPE_PAYMENT_METHODS"]
+        assert methods == "card,us_bank_account,sepa_debit"
+        _, _, problems = config_report({"APP_ENV": app_env, "STRIPE_PAYMENT_METHODS": methods})
+        assert not [p for p in problems if p.startswith("STRIPE_PAYMENT_METHODS")]
 
 
 def test_migration_and_prune_jobs(run: OfflineRun) -> None:

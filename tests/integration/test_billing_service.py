@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cortiware.auth import Principal, Role
 from cortiware.billing.service import BillingService, CheckoutRequest
-from cortiware.db.models import Organization
+from cortiware.db.models import Organization, Plan, Price
 from cortiware.db.session import transaction
 from cortiware.errors import Forbidden, Unprocessable
 from cortiware.settings import Settings
@@ -20,7 +20,11 @@ Sessions = async_sessionmaker[AsyncSession]
 
 
 def _billing(
-    session: AsyncSession, settings: Settings, fake: FakeStripe, configuration: str | None = None
+    session: AsyncSession,
+    settings: Settings,
+    fake: FakeStripe,
+    configuration: str | None = None,
+    payment_methods: tuple[str, ...] = ("card",),
 ) -> BillingService:
     async def portal_configuration() -> str | None:
         return configuration
@@ -30,6 +34,7 @@ def _billing(
         stripe=fake_client(settings, fake),
         base_url=settings.base_url,
         portal_configuration=portal_configuration,
+        payment_methods=payment_methods,
     )
 
 
@@ -78,3 +83,38 @@ async def test_no_organization_and_unknown_price_are_refused(
                 owner, CheckoutRequest(price_id="price_not_ours")
             )
     assert fake.requests == []
+
+
+async def test_checkout_offers_the_configured_methods_the_currency_allows(
+    sessions: Sessions, pg_settings: Settings
+) -> None:
+    """With card, ACH and SEPA configured, a usd price offers card and us_bank_account, a eur
+    price card and sepa_debit, a gbp price card only."""
+    org_id = await create_organization(sessions)
+    owner = Principal(role=Role.OWNER, username="o@example.com", organization_id=org_id)
+    tag = uuid.uuid4().hex[:8]
+    async with transaction(sessions) as session:
+        plan = Plan(code=f"pm-{tag}", name="Methods")
+        session.add(plan)
+        await session.flush()
+        for currency in ("usd", "eur", "gbp"):
+            session.add(
+                Price(
+                    plan_id=plan.id,
+                    amount_cents=1000,
+                    currency=currency,
+                    stripe_price_id=f"price_{tag}_{currency}",
+                )
+            )
+    fake = FakeStripe()
+    configured = ("card", "us_bank_account", "sepa_debit")
+    for currency in ("usd", "eur", "gbp"):
+        async with transaction(sessions) as session:
+            await _billing(session, pg_settings, fake, payment_methods=configured).checkout(
+                owner, CheckoutRequest(price_id=f"price_{tag}_{currency}")
+            )
+    offered = [
+        call.params["allowed_payment_method_types"]
+        for call in fake.calls("POST", "/v1/checkout/sessions")
+    ]
+    assert offered == [["card", "us_bank_account"], ["card", "sepa_debit"], ["card"]]

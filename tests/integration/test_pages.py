@@ -190,8 +190,30 @@ async def test_form_without_csrf_field_is_refused(client: AsyncTestClient[Litest
 
 
 async def test_invite_onboarding_and_owner_pages(client: AsyncTestClient[Litestar]) -> None:
-    """Invite on /provider, accept on /onboarding, then the owner logs in and sees /owner."""
+    """Invite on /provider, accept on /onboarding, then the owner logs in and sees /owner,
+    where a price linked to Stripe can be subscribed to and an unlinked one cannot."""
     await _page_login(client, "provider", STAFF_PASSWORDS["provider"])
+    csrf = {"X-CSRF-Token": client.cookies.get("cw_csrf") or ""}
+    tag = uuid.uuid4().hex[:8]
+    plan = await client.post(
+        "/api/provider/plans", json={"code": f"pages-{tag}", "name": "Pages Plan"}, headers=csrf
+    )
+    prices = [
+        (
+            await client.post(
+                f"/api/provider/plans/{plan.json()['id']}/prices",
+                json={"amount_cents": cents, "currency": "usd"},
+                headers=csrf,
+            )
+        ).json()
+        for cents in (1500, 1600)
+    ]
+    linked = await client.patch(
+        f"/api/provider/plans/{plan.json()['id']}/prices/{prices[0]['id']}",
+        json={"stripe_price_id": f"price_pages_{tag}"},
+        headers=csrf,
+    )
+    assert linked.status_code == 200, linked.text
     dashboard = await client.get("/provider/invites")
     email = f"pages-{uuid.uuid4().hex[:8]}@example.com"
     posted = await client.post(
@@ -233,6 +255,10 @@ async def test_invite_onboarding_and_owner_pages(client: AsyncTestClient[Litesta
     assert owner_page.status_code == 200
     assert "Pages Org" in owner_page.text
     assert 'action="/owner/billing/checkout"' in owner_page.text
+    assert f'name="price_id" value="{prices[0]["id"]}"' in owner_page.text
+    assert f'name="price_id" value="{prices[1]["id"]}"' not in owner_page.text
+    assert '$16.00 / month <span class="muted">(not open for subscription yet)' in owner_page.text
+    assert "Pay by card" in owner_page.text
 
 
 async def test_onboarding_error_keeps_the_form(client: AsyncTestClient[Litestar]) -> None:

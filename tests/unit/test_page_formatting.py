@@ -6,7 +6,15 @@ from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 
-from cortiware.pages.formatting import day, money, price, when
+from cortiware.pages.formatting import (
+    PAYMENT_METHOD_NAMES,
+    day,
+    money,
+    payment_methods,
+    price,
+    when,
+)
+from cortiware.settings import CHECKOUT_PAYMENT_METHODS
 
 
 @pytest.mark.parametrize(
@@ -56,3 +64,22 @@ def test_price_names_its_interval() -> None:
     assert price({"amount_cents": 4900, "currency": "usd", "interval": "month"}) == "$49.00 / month"
     assert price({"amount_cents": 50000, "currency": "jpy", "interval": "year"}) == "¥50,000 / year"
     assert price(None) == "—"
+
+
+@pytest.mark.parametrize(
+    ("methods", "shown"),
+    [
+        (["card"], "card"),
+        (["card", "us_bank_account"], "card or US bank account (ACH)"),
+        (["card", "sepa_debit", "bacs_debit"], "card, SEPA Direct Debit or Bacs Direct Debit"),
+        ([], "—"),
+    ],
+)
+def test_payment_methods_read_as_a_payer_would_say_them(methods: list[str], shown: str) -> None:
+    """Checkout's payment method types become one phrase with Stripe's names for payers."""
+    assert payment_methods(methods) == shown
+
+
+def test_every_offered_payment_method_has_a_name_for_payers() -> None:
+    """The names cover exactly the methods the settings accept."""
+    assert set(PAYMENT_METHOD_NAMES) == set(CHECKOUT_PAYMENT_METHODS)

@@ -87,6 +87,8 @@ def test_production_lists_every_problem_without_values() -> None:
         ("APP_ENV", "live"),
         ("CORTIWARE_REDIS_TIMEOUT", "-1"),
         ("CORTIWARE_REDIS_TIMEOUT", "soon"),
+        ("STRIPE_PAYMENT_METHODS", "card,paypal"),
+        ("STRIPE_PAYMENT_METHODS", "sepa_debit"),
     ],
 )
 def test_bad_values_are_refused(name: str, value: str) -> None:
@@ -357,3 +359,14 @@ def test_previous_secret_must_be_strong_and_different() -> None:
         "ONBOARDING_TOKEN_SECRET_PREVIOUS: must be at least 64 characters",
         "SESSION_SECRET_PREVIOUS: must differ from SESSION_SECRET",
     ]
+
+
+def test_payment_methods_are_card_then_bank_debits_in_order_without_repeats() -> None:
+    """STRIPE_PAYMENT_METHODS defaults to card and keeps the order given, once each."""
+    assert Settings.from_env({}).stripe_payment_methods == ("card",)
+    given = {"STRIPE_PAYMENT_METHODS": " card, sepa_debit ,us_bank_account,card"}
+    assert Settings.from_env(given).stripe_payment_methods == (
+        "card",
+        "sepa_debit",
+        "us_bank_account",
+    )

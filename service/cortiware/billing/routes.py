@@ -9,12 +9,12 @@ import stripe
 from litestar import Controller, Request, post
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
-from litestar.params import JSONBody
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cortiware.app_state import SETTINGS, StateKey
 from cortiware.auth import Principal, Role, require_roles
 from cortiware.billing.client import provide_stripe
+from cortiware.billing.examples import CHECKOUT_BODY, CHECKOUT_SESSION, PORTAL_SESSION
 from cortiware.billing.service import BillingService, CheckoutRequest, SessionUrl
 from cortiware.billing.setup import portal_configuration_id
 from cortiware.route_policy import declare
@@ -51,6 +51,7 @@ def billing_service(
         stripe=client,
         base_url=SETTINGS.get(state).base_url,
         portal_configuration=portal_configuration,
+        payment_methods=SETTINGS.get(state).stripe_payment_methods,
     )
 
 
@@ -78,6 +79,7 @@ class BillingController(Controller):
         "/portal",
         status_code=200,
         summary="Open the Stripe Billing Portal",
+        responses={200: PORTAL_SESSION},
         opt=declare(
             errors={
                 404: "No such organization.",
@@ -102,6 +104,7 @@ class BillingController(Controller):
         "/checkout",
         status_code=200,
         summary="Start a subscription in Stripe Checkout",
+        responses={200: CHECKOUT_SESSION},
         opt=declare(
             errors={
                 404: "No such organization.",
@@ -112,7 +115,7 @@ class BillingController(Controller):
     )
     async def checkout(
         self,
-        data: JSONBody[CheckoutRequest],
+        data: CHECKOUT_BODY,
         principal: NamedDependency[Principal],
         billing: NamedDependency[BillingService],
         request: Request[object, object, State],

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Annotated
+from typing import Annotated, Any, cast
 
 import msgspec
 import stripe
@@ -21,8 +21,19 @@ from cortiware.billing.client import stripe_call
 from cortiware.billing.customers import ensure_customer
 from cortiware.db.models import Price
 from cortiware.errors import Forbidden, Unprocessable, UpstreamError
+from cortiware.settings import CHECKOUT_PAYMENT_METHODS
 
-__all__ = ["BillingService", "CheckoutRequest", "SessionUrl"]
+__all__ = ["BillingService", "CheckoutRequest", "SessionUrl", "payment_methods_for"]
+
+
+def payment_methods_for(configured: tuple[str, ...], currency: str) -> list[str]:
+    """The configured Checkout payment method types that take `currency` (card takes all)."""
+    return [
+        method
+        for method in configured
+        if (currencies := CHECKOUT_PAYMENT_METHODS.get(method)) is None
+        or currency.lower() in currencies
+    ]
 
 
 class CheckoutRequest(msgspec.Struct, forbid_unknown_fields=True):
@@ -41,7 +52,7 @@ class SessionUrl(msgspec.Struct):
 class BillingService:
     """Stripe sessions for the owner's organization, in the caller's transaction."""
 
-    __slots__ = ("base_url", "portal_configuration", "session", "stripe")
+    __slots__ = ("base_url", "payment_methods", "portal_configuration", "session", "stripe")
 
     def __init__(
         self,
@@ -50,8 +61,11 @@ class BillingService:
         stripe: stripe.StripeClient,
         base_url: str,
         portal_configuration: Callable[[], Awaitable[str | None]],
+        payment_methods: tuple[str, ...] = ("card",),
     ) -> None:
         self.session = session
+        self.payment_methods = payment_methods
+        """`STRIPE_PAYMENT_METHODS`: offered in Checkout where the price's currency allows."""
         self.stripe = stripe
         self.base_url = base_url
         self.portal_configuration = portal_configuration
@@ -85,7 +99,8 @@ class BillingService:
     async def checkout(
         self, principal: Principal, data: CheckoutRequest, *, client_key: str | None = None
     ) -> SessionUrl:
-        """A subscription Checkout session for one of our active prices.
+        """A subscription Checkout session for one of our active prices, offering the
+        configured payment methods that take the price's currency.
 
         Raises:
             Forbidden: the session is bound to no organization (403).
@@ -93,7 +108,7 @@ class BillingService:
             UpstreamError: Stripe failed (502).
         """
         organization_id = _organization_of(principal)
-        stripe_price = await self._stripe_price(data.price_id)
+        stripe_price, currency = await self._stripe_price(data.price_id)
         customer = await ensure_customer(
             self.session, self.stripe, organization_id, principal.owner_id
         )
@@ -105,6 +120,12 @@ class BillingService:
                     "customer": customer,
                     "client_reference_id": org,
                     "line_items": [{"price": stripe_price, "quantity": 1}],
+                    # A filter on what Stripe finds eligible (the pinned API version has no
+                    # fixed `payment_method_types`); names checked at start-up, a subset of
+                    # the SDK's Literal.
+                    "allowed_payment_method_types": cast(
+                        Any, payment_methods_for(self.payment_methods, currency)
+                    ),
                     "subscription_data": {"metadata": {"organization_id": org}},
                     "metadata": {"organization_id": org},
                     "success_url": f"{self.base_url}/owner?checkout=success",
@@ -116,16 +137,16 @@ class BillingService:
             raise UpstreamError("Stripe returned a Checkout session without a URL.")
         return SessionUrl(url=checkout.url)
 
-    async def _stripe_price(self, price_id: str) -> str:
-        query = select(Price.stripe_price_id).where(Price.active.is_(True))
+    async def _stripe_price(self, price_id: str) -> tuple[str, str]:
+        query = select(Price.stripe_price_id, Price.currency).where(Price.active.is_(True))
         try:
             query = query.where(Price.id == uuid.UUID(price_id))
         except ValueError:
             query = query.where(Price.stripe_price_id == price_id)
-        found = await self.session.scalar(query)
-        if not found:
+        found = (await self.session.execute(query)).first()
+        if found is None or not found.stripe_price_id:
             raise Unprocessable("price_id is not an active price available in Stripe.")
-        return found
+        return found.stripe_price_id, found.currency
 
 
 def _organization_of(principal: Principal) -> uuid.UUID:

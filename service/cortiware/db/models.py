@@ -74,6 +74,8 @@ class OnboardingInvite(UUIDPK, Base):
     organization_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("organizations.id", ondelete="SET NULL")
     )
+    revoked_at: Mapped[datetime | None]
+    """When the provider withdrew the invite; its link then stops working."""
 
 
 class MonetizationConfig(Base):

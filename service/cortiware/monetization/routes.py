@@ -8,21 +8,30 @@ from typing import Any, Final
 from litestar import Controller, Request, delete, get, patch, post, put
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
-from litestar.params import FromPath, JSONBody
+from litestar.params import FromPath
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cortiware.app_state import SETTINGS
 from cortiware.auth import Principal, Role, require_roles
 from cortiware.cache.read_through import cache_of
+from cortiware.monetization.examples import (
+    CONFIG,
+    CONFIG_BODY,
+    COUPON,
+    COUPON_BODY,
+    COUPONS,
+    PLAN,
+    PLAN_BODY,
+    PLAN_PATCH_BODY,
+    PLANS,
+    PRICE,
+    PRICE_BODY,
+    PRICE_PATCH_BODY,
+)
 from cortiware.monetization.schemas import (
     ConfigOut,
-    ConfigUpdate,
-    CouponIn,
     CouponOut,
-    PlanIn,
     PlanOut,
-    PlanPatch,
-    PriceIn,
     PriceOut,
 )
 from cortiware.monetization.service import MonetizationService
@@ -58,6 +67,7 @@ _DEPENDENCIES: Final = {"monetization": Provide(provide_monetization, sync_to_th
     "/api/plans",
     tags=["monetization"],
     summary="Active plans with their active prices",
+    responses={200: PLANS},
     dependencies=_DEPENDENCIES,
 )
 async def public_plans(monetization: NamedDependency[MonetizationService]) -> list[PlanOut]:
@@ -73,7 +83,7 @@ class MonetizationConfigController(Controller):
     guards = [require_roles(Role.PROVIDER)]
     dependencies = _DEPENDENCIES
 
-    @get("/", summary="The global monetization config")
+    @get("/", summary="The global monetization config", responses={200: CONFIG})
     async def get_config(self, monetization: NamedDependency[MonetizationService]) -> ConfigOut:
         """The config (cached)."""
         return await monetization.config()
@@ -81,11 +91,12 @@ class MonetizationConfigController(Controller):
     @put(
         "/",
         summary="Change the global monetization config",
+        responses={200: CONFIG},
         opt=declare(errors={422: "`default_plan_code` names no active plan."}),
     )
     async def put_config(
         self,
-        data: JSONBody[ConfigUpdate],
+        data: CONFIG_BODY,
         monetization: NamedDependency[MonetizationService],
         principal: NamedDependency[Principal],
         request: AnyRequest,
@@ -102,7 +113,7 @@ class PlanController(Controller):
     guards = [require_roles(Role.PROVIDER)]
     dependencies = _DEPENDENCIES
 
-    @get("/", summary="Every plan with every price")
+    @get("/", summary="Every plan with every price", responses={200: PLANS})
     async def list_plans(self, monetization: NamedDependency[MonetizationService]) -> list[PlanOut]:
         """All plans, active or not."""
         return await monetization.plans()
@@ -110,11 +121,12 @@ class PlanController(Controller):
     @post(
         "/",
         summary="Create a plan",
+        responses={201: PLAN},
         opt=declare(errors={409: "A plan with this code already exists."}),
     )
     async def create_plan(
         self,
-        data: JSONBody[PlanIn],
+        data: PLAN_BODY,
         monetization: NamedDependency[MonetizationService],
         principal: NamedDependency[Principal],
         request: AnyRequest,
@@ -125,6 +137,7 @@ class PlanController(Controller):
     @patch(
         "/{plan_id:uuid}",
         summary="Change a plan",
+        responses={200: PLAN},
         opt=declare(
             errors={
                 404: "No such plan.",
@@ -137,7 +150,7 @@ class PlanController(Controller):
         self,
         *,
         plan_id: FromPath[uuid.UUID],
-        data: JSONBody[PlanPatch],
+        data: PLAN_PATCH_BODY,
         monetization: NamedDependency[MonetizationService],
         principal: NamedDependency[Principal],
         request: AnyRequest,
@@ -166,19 +179,48 @@ class PlanController(Controller):
     @post(
         "/{plan_id:uuid}/prices",
         summary="Add a price to a plan",
+        responses={201: PRICE},
         opt=declare(errors={404: "No such plan."}),
     )
     async def create_price(
         self,
         *,
         plan_id: FromPath[uuid.UUID],
-        data: JSONBody[PriceIn],
+        data: PRICE_BODY,
         monetization: NamedDependency[MonetizationService],
         principal: NamedDependency[Principal],
         request: AnyRequest,
     ) -> PriceOut:
         """201 with the price; the currency defaults to the global config's."""
         return await monetization.create_price(plan_id, data, actor=principal, request=request)
+
+    @patch(
+        "/{plan_id:uuid}/prices/{price_id:uuid}",
+        summary="Change, archive or link a price to Stripe",
+        responses={200: PRICE},
+        opt=declare(
+            errors={
+                404: "No such price in this plan.",
+                409: "Amount, currency or interval would change while the price stays linked "
+                "to the same Stripe price, or another price is linked to that Stripe price.",
+            }
+        ),
+    )
+    async def update_price(
+        self,
+        *,
+        plan_id: FromPath[uuid.UUID],
+        price_id: FromPath[uuid.UUID],
+        data: PRICE_PATCH_BODY,
+        monetization: NamedDependency[MonetizationService],
+        principal: NamedDependency[Principal],
+        request: AnyRequest,
+    ) -> PriceOut:
+        """Update the given fields: `active: false` archives the price, `stripe_price_id`
+        links it to its Stripe price (`null` unlinks; Checkout offers only linked prices)."""
+        return await monetization.update_price(
+            price_id, data, actor=principal, plan_id=plan_id, request=request
+        )
 
 
 class CouponController(Controller):
@@ -189,7 +231,7 @@ class CouponController(Controller):
     guards = [require_roles(Role.PROVIDER)]
     dependencies = _DEPENDENCIES
 
-    @get("/", summary="Every coupon")
+    @get("/", summary="Every coupon", responses={200: COUPONS})
     async def list_coupons(
         self, monetization: NamedDependency[MonetizationService]
     ) -> list[CouponOut]:
@@ -199,6 +241,7 @@ class CouponController(Controller):
     @post(
         "/",
         summary="Create a coupon",
+        responses={201: COUPON},
         opt=declare(
             errors={
                 400: "Inconsistent discount, currency or `expires_at`.",
@@ -208,7 +251,7 @@ class CouponController(Controller):
     )
     async def create_coupon(
         self,
-        data: JSONBody[CouponIn],
+        data: COUPON_BODY,
         monetization: NamedDependency[MonetizationService],
         principal: NamedDependency[Principal],
         request: AnyRequest,

@@ -22,6 +22,8 @@ __all__ = [
     "PlanPatch",
     "PriceIn",
     "PriceOut",
+    "PricePatch",
+    "StripePriceId",
 ]
 
 Code = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
@@ -44,6 +46,13 @@ Features = Annotated[
     msgspec.Meta(max_length=50, extra_json_schema=_FEATURE_ITEM),
 ]
 Interval = Literal["month", "year"]
+StripePriceId = Annotated[
+    str, msgspec.Meta(pattern=r"^price_[A-Za-z0-9_]+$", max_length=255, examples=["price_1Q0abc"])
+]
+"""A Stripe price id, as the Stripe dashboard shows it (`price_…`)."""
+Amount = Annotated[
+    int, msgspec.Meta(ge=0, le=100_000_000, extra_json_schema={"extra": {"minimum": 0}})
+]
 
 
 class ConfigOut(msgspec.Struct):
@@ -145,12 +154,26 @@ class PlanPatch(msgspec.Struct, forbid_unknown_fields=True):
 class PriceIn(msgspec.Struct, forbid_unknown_fields=True):
     """`POST /api/provider/plans/{id}/prices`; currency defaults to the global config's."""
 
-    amount_cents: Annotated[
-        int, msgspec.Meta(ge=0, le=100_000_000, extra_json_schema={"extra": {"minimum": 0}})
-    ]
+    amount_cents: Amount
     interval: Interval = "month"
     currency: Currency | None = None
     active: bool = True
+
+
+class PricePatch(msgspec.Struct, forbid_unknown_fields=True):
+    """`PATCH /api/provider/plans/{plan_id}/prices/{price_id}`; omitted fields keep their value.
+
+    `active: false` archives the price (no longer offered; subscriptions keep it).
+    `stripe_price_id` links the price to its Stripe price (`null` unlinks it); Checkout offers
+    only linked prices. Amount, currency and interval cannot change while the price stays
+    linked to the same Stripe price (Stripe prices are immutable).
+    """
+
+    amount_cents: Amount | msgspec.UnsetType = msgspec.UNSET
+    interval: Interval | msgspec.UnsetType = msgspec.UNSET
+    currency: Currency | msgspec.UnsetType = msgspec.UNSET
+    active: bool | msgspec.UnsetType = msgspec.UNSET
+    stripe_price_id: StripePriceId | msgspec.UnsetType | None = msgspec.UNSET
 
 
 class CouponIn(msgspec.Struct, forbid_unknown_fields=True):

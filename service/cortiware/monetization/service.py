@@ -36,6 +36,7 @@ from cortiware.monetization.schemas import (
     PlanPatch,
     PriceIn,
     PriceOut,
+    PricePatch,
 )
 
 __all__ = [
@@ -54,6 +55,10 @@ Who = Principal | Actor
 
 class DuplicateCode(Conflict):
     """A plan or coupon with this code exists already."""
+
+
+_FIXED_BY_STRIPE: Final = ("amount_cents", "currency", "interval")
+"""What a Stripe price never changes, so neither may a price linked to one."""
 
 
 @contextmanager
@@ -269,6 +274,62 @@ class MonetizationService:
             entity="price",
             entity_id=price.id,
             action="create",
+            after=snapshot(price),
+            request=request,
+        )
+        invalidate_after_commit(self.session, self.cache, GROUP_PLANS)
+        return PriceOut.of(price)
+
+    async def update_price(
+        self,
+        price_id: uuid.UUID,
+        data: PricePatch,
+        *,
+        actor: Who,
+        plan_id: uuid.UUID | None = None,
+        request: Request | None = None,
+    ) -> PriceOut:
+        """Update the given fields: edit, archive (`active`), link to a Stripe price.
+
+        Raises:
+            NotFound: no such price (of the plan `plan_id`, when given) (404).
+            Conflict: amount, currency or interval would change while the price stays linked
+                to the same Stripe price, or another price is linked to that Stripe price (409).
+        """
+        price = await self.session.get(Price, price_id, with_for_update=True)
+        if price is None or (plan_id is not None and price.plan_id != plan_id):
+            raise NotFound("No such price.")
+        link = price.stripe_price_id
+        if data.stripe_price_id is not msgspec.UNSET:
+            link = data.stripe_price_id
+        changed = [
+            name
+            for name in _FIXED_BY_STRIPE
+            if getattr(data, name) is not msgspec.UNSET
+            and getattr(data, name) != getattr(price, name)
+        ]
+        if changed and link is not None and link == price.stripe_price_id:
+            raise Conflict(
+                f"This price is linked to Stripe price {link}, whose {', '.join(changed)} cannot "
+                "change: link the Stripe price that has the new values, or archive this price "
+                "and add a new one."
+            )
+        before = snapshot(price)
+        for name in (*_FIXED_BY_STRIPE, "active", "stripe_price_id"):
+            value = getattr(data, name)
+            if value is not msgspec.UNSET:
+                setattr(price, name, value)
+        try:
+            await self.session.flush()
+        except IntegrityError as exc:  # the unique index on stripe_price_id
+            raise Conflict("Another price is linked to this Stripe price already.") from exc
+        await record(
+            self.session,
+            actor=actor,
+            entity="price",
+            entity_id=price.id,
+            action="update",
+            before=before,
             after=snapshot(price),
             request=request,
         )

@@ -5,6 +5,7 @@ InviteError
 ├── InviteUnknown      (404, "unknown")   well signed, but no such invite
 ├── InviteUsed         (409, "used")      accepted already
 ├── InviteExpired      (410, "expired")   past its expiry
+├── InviteRevoked      (410, "revoked")   withdrawn by the provider
 └── OwnerExists        (409, "email_taken") an owner already has this email
 """
 
@@ -17,6 +18,7 @@ from cortiware.errors import BadRequest, Conflict, CortiwareError, Gone, NotFoun
 __all__ = [
     "InviteError",
     "InviteExpired",
+    "InviteRevoked",
     "InviteTokenInvalid",
     "InviteUnknown",
     "InviteUsed",
@@ -52,6 +54,12 @@ class InviteExpired(InviteError, Gone):
     """The invite expired."""
 
     reason = "expired"
+
+
+class InviteRevoked(InviteError, Gone):
+    """The provider revoked the invite."""
+
+    reason = "revoked"
 
 
 class OwnerExists(InviteError, Conflict):

@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated, Any, Final
 
 from litestar import Controller, Request, get, post
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
-from litestar.params import JSONBody, QueryParameter
+from litestar.params import FromPath, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cortiware.app_state import SETTINGS
 from cortiware.auth import Principal, Role, require_roles
 from cortiware.cache.read_through import cache_of
 from cortiware.db.session import DB_SESSIONMAKER
+from cortiware.onboarding.examples import (
+    ACCEPT_BODY,
+    ACCEPTED,
+    INVITE_BODY,
+    INVITE_CREATED,
+    INVITES,
+    REVOKED,
+    VERIFIED,
+)
 from cortiware.onboarding.schemas import (
     AcceptIn,
     AcceptOut,
@@ -68,6 +78,7 @@ class InviteController(Controller):
     @post(
         "/",
         summary="Invite an organization",
+        responses={201: INVITE_CREATED},
         opt=declare(
             errors={
                 409: "An owner with this email exists already.",
@@ -77,7 +88,7 @@ class InviteController(Controller):
     )
     async def create(
         self,
-        data: JSONBody[InviteIn],
+        data: INVITE_BODY,
         onboarding: NamedDependency[OnboardingService],
         principal: NamedDependency[Principal],
         request: AnyRequest,
@@ -85,7 +96,7 @@ class InviteController(Controller):
         """201 with the token and accept link (the only time the token is shown)."""
         return await onboarding.invite(data, actor=principal, request=request)
 
-    @get("/", summary="Invites, newest first")
+    @get("/", summary="Invites, newest first", responses={200: INVITES})
     async def list_invites(
         self,
         onboarding: NamedDependency[OnboardingService],
@@ -93,6 +104,29 @@ class InviteController(Controller):
     ) -> list[InviteOut]:
         """The newest `limit` invites with their status."""
         return await onboarding.invites(limit)
+
+    @post(
+        "/{invite_id:uuid}/revoke",
+        status_code=200,
+        summary="Revoke an open invite",
+        responses={200: REVOKED},
+        opt=declare(
+            errors={
+                404: "No such invite.",
+                409: "The invite has been accepted already.",
+            }
+        ),
+    )
+    async def revoke(
+        self,
+        invite_id: FromPath[uuid.UUID],
+        onboarding: NamedDependency[OnboardingService],
+        principal: NamedDependency[Principal],
+        request: AnyRequest,
+    ) -> InviteOut:
+        """200 with the invite, now `revoked`: its link answers 410 from then on. Revoking a
+        revoked invite answers the same and changes nothing; an accepted one is a 409."""
+        return await onboarding.revoke(invite_id, actor=principal, request=request)
 
 
 class OnboardingController(Controller):
@@ -105,13 +139,14 @@ class OnboardingController(Controller):
     @get(
         "/verify",
         summary="Check an invite token",
+        responses={200: VERIFIED},
         opt=declare(
             rate_limit=GroupName.ONBOARDING,
             errors={
                 400: "The token is malformed or was altered.",
                 404: "No invite has this token.",
                 409: "The invite has been accepted already.",
-                410: "The invite has expired.",
+                410: "The invite has expired or was revoked.",
             },
         ),
     )
@@ -120,12 +155,14 @@ class OnboardingController(Controller):
         onboarding: NamedDependency[OnboardingService],
         token: Annotated[str, QueryParameter(max_length=MAX_TOKEN_LENGTH)],
     ) -> VerifyOut:
-        """200 with the invite; 400 malformed/tampered, 404 unknown, 409 used, 410 expired."""
+        """200 with the invite; 400 malformed/tampered, 404 unknown, 409 used, 410 expired or
+        revoked."""
         return await onboarding.verify(token)
 
     @post(
         "/accept",
         summary="Accept an invite (requires Idempotency-Key)",
+        responses={201: ACCEPTED},
         opt=declare(
             rate_limit=GroupName.ONBOARDING,
             idempotency=Idempotency.REQUIRED,
@@ -133,13 +170,13 @@ class OnboardingController(Controller):
                 400: "The token is malformed or was altered.",
                 404: "No invite has this token.",
                 409: "The invite has been accepted already, or an owner with this email exists.",
-                410: "The invite has expired.",
+                410: "The invite has expired or was revoked.",
             },
         ),
     )
     async def accept(
         self,
-        data: JSONBody[AcceptIn],
+        data: ACCEPT_BODY,
         onboarding: NamedDependency[OnboardingService],
         request: AnyRequest,
     ) -> AcceptOut:

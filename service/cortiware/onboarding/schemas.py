@@ -17,12 +17,14 @@ __all__ = [
     "InviteCreated",
     "InviteIn",
     "InviteOut",
+    "InviteStatus",
     "Token",
     "VerifyOut",
 ]
 
 DEFAULT_EXPIRES_IN_HOURS: Final = 72
 Token = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_TOKEN_LENGTH)]
+InviteStatus = Literal["pending", "accepted", "expired", "revoked"]
 
 
 class InviteIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -52,12 +54,13 @@ class InviteOut(msgspec.Struct):
     email: str
     org_name: str
     plan_code: str | None
-    status: Literal["pending", "accepted", "expired"]
+    status: InviteStatus
     expires_at: datetime
     created_at: datetime
     created_by: str
     used_at: datetime | None
     organization_id: uuid.UUID | None
+    revoked_at: datetime | None
 
 
 class VerifyOut(msgspec.Struct):

@@ -1,10 +1,12 @@
 """Onboarding: create an invite, verify its token, accept it into an organization.
 
 Accepting is safe under concurrency: the invite is claimed by a conditional
-`UPDATE … SET used_at = now WHERE id = :id AND used_at IS NULL AND expires_at > now` in the
-same transaction that creates the organization. On PostgreSQL a second, concurrent accept
-waits on the row lock, re-reads the row once the first commits, matches nothing and fails
-with 409, so one invite yields exactly one organization.
+`UPDATE … SET used_at = now WHERE id = :id AND used_at IS NULL AND revoked_at IS NULL AND
+expires_at > now` in the same transaction that creates the organization. On PostgreSQL a
+second, concurrent accept waits on the row lock, re-reads the row once the first commits,
+matches nothing and fails with 409, so one invite yields exactly one organization. A revoke
+takes the same row lock (`SELECT … FOR UPDATE`), so a revoke and an accept racing each other
+end one way only: revoked (the accept answers 410) or accepted (the revoke answers 409).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final, Literal
+from typing import Any, Final
 from urllib.parse import quote
 
 import anyio.to_thread
@@ -43,10 +45,11 @@ from cortiware.db.models import (
     Price,
     Subscription,
 )
-from cortiware.errors import Conflict, Unprocessable
+from cortiware.errors import Conflict, NotFound, Unprocessable
 from cortiware.onboarding.errors import (
     InviteError,
     InviteExpired,
+    InviteRevoked,
     InviteTokenInvalid,
     InviteUnknown,
     InviteUsed,
@@ -59,6 +62,7 @@ from cortiware.onboarding.schemas import (
     InviteCreated,
     InviteIn,
     InviteOut,
+    InviteStatus,
     VerifyOut,
 )
 from cortiware.onboarding.tokens import (
@@ -81,6 +85,7 @@ __all__ = [
     "hash_password",
 ]
 
+_REVOKED: Final = "This invite was revoked; ask for a new one."
 _EMAIL: Final = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
 
 
@@ -141,7 +146,8 @@ async def create_invite(
 async def find_invite(
     session: AsyncSession, *, secret: SecretKeys, token: str, now: datetime | None = None
 ) -> OnboardingInvite:
-    """The usable invite for `token`; raise 400 invalid, 404 unknown, 409 used, 410 expired."""
+    """The usable invite for `token`; raise 400 invalid, 404 unknown, 409 used, 410 expired
+    or revoked."""
     try:
         check_token(secret, token)
     except TokenInvalid as exc:
@@ -153,6 +159,8 @@ async def find_invite(
         raise InviteUnknown("No invite has this token.")
     if invite.used_at is not None:
         raise InviteUsed("This invite has been accepted already.")
+    if invite.revoked_at is not None:
+        raise InviteRevoked(_REVOKED)
     if invite.expires_at <= (now or datetime.now(UTC)):
         raise InviteExpired("This invite has expired; ask for a new one.")
     return invite
@@ -227,6 +235,7 @@ async def accept_invite(
         .where(
             OnboardingInvite.id == invite.id,
             OnboardingInvite.used_at.is_(None),
+            OnboardingInvite.revoked_at.is_(None),
             OnboardingInvite.expires_at > now,
         )
         .values(used_at=now)
@@ -234,8 +243,10 @@ async def accept_invite(
         .execution_options(synchronize_session=False)
     )
     if claimed.scalar_one_or_none() is None:
-        # Another accept won the race (or the invite expired meanwhile).
+        # Another accept or a revoke won the race (or the invite expired meanwhile).
         await session.refresh(invite)
+        if invite.revoked_at is not None:
+            raise InviteRevoked(_REVOKED)
         if invite.used_at is None:
             raise InviteExpired("This invite has expired; ask for a new one.")
         raise InviteUsed("This invite has been accepted already.")
@@ -297,10 +308,28 @@ async def accept_invite(
     return Accepted(invite, organization, owner, subscription)
 
 
-def _status(invite: OnboardingInvite, now: datetime) -> Literal["pending", "accepted", "expired"]:
+def _status(invite: OnboardingInvite, now: datetime) -> InviteStatus:
     if invite.used_at is not None:
         return "accepted"
+    if invite.revoked_at is not None:
+        return "revoked"
     return "expired" if invite.expires_at <= now else "pending"
+
+
+def _listed(invite: OnboardingInvite, now: datetime) -> InviteOut:
+    return InviteOut(
+        id=invite.id,
+        email=invite.email,
+        org_name=invite.org_name,
+        plan_code=invite.plan_code,
+        status=_status(invite, now),
+        expires_at=invite.expires_at,
+        created_at=invite.created_at,
+        created_by=invite.created_by,
+        used_at=invite.used_at,
+        organization_id=invite.organization_id,
+        revoked_at=invite.revoked_at,
+    )
 
 
 class OnboardingService:
@@ -380,27 +409,50 @@ class OnboardingService:
         rows = await self.session.scalars(
             select(OnboardingInvite).order_by(OnboardingInvite.created_at.desc()).limit(limit)
         )
-        return [
-            InviteOut(
-                id=i.id,
-                email=i.email,
-                org_name=i.org_name,
-                plan_code=i.plan_code,
-                status=_status(i, now),
-                expires_at=i.expires_at,
-                created_at=i.created_at,
-                created_by=i.created_by,
-                used_at=i.used_at,
-                organization_id=i.organization_id,
+        return [_listed(i, now) for i in rows]
+
+    async def revoke(
+        self,
+        invite_id: uuid.UUID,
+        *,
+        actor: Principal,
+        request: ASGIConnection[Any, Any, Any, Any] | None = None,
+    ) -> InviteOut:
+        """Revoke an open invite so its link stops working; revoking it again changes nothing.
+
+        The first revoke writes an audit row; a repeat (a retry, a second click) answers the
+        same revoked invite and writes nothing.
+
+        Raises:
+            NotFound: no such invite (404).
+            Conflict: the invite has been accepted already (409).
+        """
+        invite = await self.session.get(OnboardingInvite, invite_id, with_for_update=True)
+        if invite is None:
+            raise NotFound("No such invite.")
+        if invite.used_at is not None:
+            raise Conflict("This invite has been accepted already; it cannot be revoked.")
+        if invite.revoked_at is None:
+            invite.revoked_at = datetime.now(UTC)
+            await self.session.flush()
+            await record(
+                self.session,
+                actor=actor,
+                entity="onboarding_invite",
+                entity_id=invite.id,
+                action="revoke",
+                before={"revoked_at": None},
+                after={"revoked_at": invite.revoked_at},
+                request=request,
             )
-            for i in rows
-        ]
+        return _listed(invite, datetime.now(UTC))
 
     async def verify(self, token: str) -> VerifyOut:
         """The invite a token opens, counted as a funnel event.
 
         Raises:
-            InviteError: 400 malformed or tampered, 404 unknown, 409 used, 410 expired.
+            InviteError: 400 malformed or tampered, 404 unknown, 409 used, 410 expired or
+                revoked.
         """
         try:
             invite = await find_invite(

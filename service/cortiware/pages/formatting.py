@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, Final
 
-__all__ = ["FILTERS", "day", "money", "price", "when"]
+__all__ = ["FILTERS", "PAYMENT_METHOD_NAMES", "day", "money", "payment_methods", "price", "when"]
 
 NOTHING: Final = "—"
 # Stripe's zero-decimal currencies (amounts are in whole units): stripe.com/docs/currencies.
@@ -24,6 +24,14 @@ SYMBOLS: Final[Mapping[str, str]] = {
     "inr": "₹", "krw": "₩", "brl": "R$", "mxn": "MX$",
 }  # fmt: skip
 INTERVALS: Final[Mapping[str, str]] = {"month": "month", "year": "year", "week": "week"}
+PAYMENT_METHOD_NAMES: Final[Mapping[str, str]] = {
+    "card": "card",
+    "us_bank_account": "US bank account (ACH)",
+    "sepa_debit": "SEPA Direct Debit",
+    "bacs_debit": "Bacs Direct Debit",
+    "au_becs_debit": "BECS Direct Debit",
+}
+"""Stripe's payment method types as Checkout names them to payers."""
 
 
 def _datetime(value: Any) -> datetime | None:
@@ -79,7 +87,16 @@ def price(value: Mapping[str, Any] | None) -> str:
     return f"{amount} / {interval}" if interval else amount
 
 
+def payment_methods(methods: Any) -> str:
+    """`card or US bank account (ACH)` for `["card", "us_bank_account"]`."""
+    names = [PAYMENT_METHOD_NAMES.get(str(m), str(m)) for m in methods or ()]
+    if len(names) <= 1:
+        return "".join(names) or NOTHING
+    return ", ".join(names[:-1]) + " or " + names[-1]
+
+
 FILTERS: Final[Mapping[str, Callable[..., str]]] = {
+    "payment_methods": payment_methods,
     "when": when,
     "day": day,
     "money": money,

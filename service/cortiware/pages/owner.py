@@ -17,7 +17,7 @@ from cortiware.auth.principal import Principal, Role, principal_of
 from cortiware.auth.routes import settings_of
 from cortiware.billing.client import provide_stripe
 from cortiware.billing.routes import billing_service
-from cortiware.billing.service import CheckoutRequest, SessionUrl
+from cortiware.billing.service import CheckoutRequest, SessionUrl, payment_methods_for
 from cortiware.errors import NotFound
 from cortiware.monetization.routes import provide_monetization
 from cortiware.organizations.routes import provide_organizations
@@ -74,8 +74,11 @@ class OwnerPages(Controller):
 
         data = await run_command(request, read)
         shown = data.body if data.ok else {"organization": None, "subscription": None}
+        configured = settings_of(request).stripe_payment_methods
+        currencies = {p["currency"] for plan in shown.get("plans") or [] for p in plan["prices"]}
         return render(request, "owner.html", status=status, error=error, headers=headers,
                       billing_ready=billing_configured(request),
+                      methods={c: payment_methods_for(configured, c) for c in currencies},
                       checkout=checkout if checkout in ("success", "cancelled") else None,
                       **shown)  # fmt: skip
 

@@ -1,4 +1,4 @@
-"""`/provider`: the provider console's organizations and invites.
+"""`/provider`: the provider console's organizations and invites (create, list, revoke).
 
 Plans, prices, coupons and the global settings are in `provider_catalog.py`; the audit log
 in `provider_audit.py`. Every form follows Post/Redirect/Get (`_provider_forms.submit`).
@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cortiware.audit.query import AuditFilter, list_entries
 from cortiware.auth.principal import Role
+from cortiware.errors import NotFound
 from cortiware.monetization.routes import provide_monetization
 from cortiware.onboarding.routes import provide_onboarding
 from cortiware.onboarding.schemas import InviteIn
@@ -159,4 +160,30 @@ class ProviderPages(Controller):
             flash=lambda made: {
                 "invite": {k: made[k] for k in ("email", "org_name", "accept_url", "expires_at")}
             },
+        )
+
+    @post("/invites/{invite_id:str}/revoke", status_code=303)
+    async def revoke_invite(self, request: AnyRequest, invite_id: FromPath[str]) -> Response[Any]:
+        """Revoke an open invite: its link stops working (the invitee sees "revoked")."""
+        form = await read_form(request)
+        who = provider(request)
+
+        async def command(session: AsyncSession) -> Any:
+            try:
+                wanted = uuid.UUID(invite_id)
+            except ValueError:
+                raise NotFound("No such invite.") from None
+            onboarding = provide_onboarding(session, request.app.state)
+            return await onboarding.revoke(wanted, actor=who, request=request)
+
+        return await submit(
+            request,
+            form,
+            command,
+            name=f"revoke-{invite_id}",
+            done=lambda revoked: (
+                f"Invite for {revoked['email']} revoked; its link no longer works."
+            ),
+            to="/provider/invites",
+            rerender=lambda **kw: self._invites(request, **kw),
         )

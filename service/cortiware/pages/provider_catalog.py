@@ -1,6 +1,7 @@
 """`/provider/plans`, `/provider/coupons`, `/provider/settings`: what the provider sells.
 
-Plans (create, edit name/description/features/active, delete), their prices, coupons
+Plans (create, edit name/description/features/active, delete), their prices (add, edit,
+archive, link to their Stripe price), coupons
 (percent or amount off, limits, expiry, delete) and the global settings (default plan,
 trial days, currency, audit retention). Each form follows Post/Redirect/Get.
 """
@@ -19,7 +20,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from cortiware.auth.principal import Role
 from cortiware.errors import NotFound
 from cortiware.monetization.routes import provide_monetization
-from cortiware.monetization.schemas import ConfigUpdate, CouponIn, PlanIn, PlanPatch, PriceIn
+from cortiware.monetization.schemas import (
+    ConfigUpdate,
+    CouponIn,
+    PlanIn,
+    PlanPatch,
+    PriceIn,
+    PricePatch,
+)
 from cortiware.pages._commands import run_command
 from cortiware.pages._forms import read_form
 from cortiware.pages._provider_forms import AnyRequest, fields, submit, with_monetization
@@ -38,6 +46,13 @@ def _plan_id(raw: str) -> uuid.UUID:
         return uuid.UUID(raw)
     except ValueError:
         raise NotFound("No such plan.") from None
+
+
+def _price_id(raw: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        raise NotFound("No such price.") from None
 
 
 class CatalogPages(Controller):
@@ -144,6 +159,42 @@ class CatalogPages(Controller):
 
         return await submit(request, form, with_monetization(request, add), name="price",
                             done="Price added.", to="/provider/plans",
+                            rerender=self._again(request, "provider/plans.html"))  # fmt: skip
+
+    @post("/prices/{price_id:str}", status_code=303)
+    async def update_price(self, request: AnyRequest, price_id: FromPath[str]) -> Response[Any]:
+        """Change a price's amount, interval or currency, or archive it (untick "offered")."""
+        form = await read_form(request)
+        body = fields(form, "amount_cents", "interval", "currency", numbers=("amount_cents",))
+        body["active"] = form.get("active") == "on"
+
+        async def change(service: Any, who: Any) -> Any:
+            data = msgspec.convert(body, PricePatch)
+            return await service.update_price(_price_id(price_id), data, actor=who,
+                                              request=request)  # fmt: skip
+
+        return await submit(request, form, with_monetization(request, change),
+                            name=f"price-{price_id}", done="Price saved.", to="/provider/plans",
+                            rerender=self._again(request, "provider/plans.html"))  # fmt: skip
+
+    @post("/prices/{price_id:str}/stripe", status_code=303)
+    async def link_price(self, request: AnyRequest, price_id: FromPath[str]) -> Response[Any]:
+        """Link a price to its Stripe price id (blank unlinks it); Checkout needs the link."""
+        form = await read_form(request)
+        stripe_price_id = str(form.get("stripe_price_id", "")).strip() or None
+
+        async def link(service: Any, who: Any) -> Any:
+            data = msgspec.convert({"stripe_price_id": stripe_price_id}, PricePatch)
+            return await service.update_price(_price_id(price_id), data, actor=who,
+                                              request=request)  # fmt: skip
+
+        def done(price: Any) -> str:
+            if price["stripe_price_id"]:
+                return f"Price linked to Stripe price {price['stripe_price_id']}."
+            return "Price unlinked from Stripe: Checkout no longer offers it."
+
+        return await submit(request, form, with_monetization(request, link),
+                            name=f"stripe-{price_id}", done=done, to="/provider/plans",
                             rerender=self._again(request, "provider/plans.html"))  # fmt: skip
 
     # --- coupons --------------------------------------------------------------------------
