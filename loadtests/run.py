@@ -246,7 +246,7 @@ def _execute(args: argparse.Namespace, users: int, duration: str) -> Outcome:
                 at = max(5.0, _seconds(duration) * 0.4)
                 threading.Timer(at, local.break_it, args=(args.chaos,)).start()
             locust.wait()
-            record: dict[str, list[Any]] = {"requests": [], "writes": []}
+            record: dict[str, list[Any]] = {"requests": [], "writes": [], "errors": []}
             for part in workdir.glob("record.json.*"):  # one per Locust process
                 for key, rows in json.loads(part.read_text()).items():
                     record[key] += rows
@@ -298,6 +298,11 @@ def main() -> int:
         writes = len(outcome.record.get("writes", []))
         lost = len(outcome.missing)
         print(f"acknowledged writes checked in the database: {writes}, missing: {lost}")
+    errors: dict[tuple[str, int, str], int] = {}
+    for name, status, detail in outcome.record.get("errors", []):
+        errors[(name, status, detail)] = errors.get((name, status, detail), 0) + 1
+    for (name, status, detail), count in sorted(errors.items(), key=lambda item: -item[1]):
+        print(f"error: {count} x {status or 'connection error'} on {name}: {detail}")
     for problem in problems:
         print(f"THRESHOLD MISSED: {problem}")
     print("thresholds: " + ("FAIL" if problems else "PASS"))
