@@ -1,8 +1,9 @@
 """The pass/fail rules of a load run, applied to the record `common.py` writes.
 
 - No 401 ever (nobody is logged out), no 5xx and no connection error, and no other 4xx.
-- During a database outage's window (from the fault until it is repaired, plus
-  `RECOVERY_SECONDS`; `run.py` passes only the windows of `postgres-stop`) a 503 is allowed,
+- To a request whose lifetime (made to answered) overlaps a database outage's window (from
+  the fault until it is repaired, plus `RECOVERY_SECONDS`; `run.py` passes only the windows
+  of `postgres-stop`) a 503 is allowed,
   and so is a 409 to a write retried with the same key while its first attempt still runs.
   Any 503 later than that means the service did not recover in time. Redis paused or
   killed: no window, so any 503 is an error.
@@ -113,7 +114,11 @@ def judge(
         statuses[status] += 1
         if status < 400 and status != 0:
             continue
-        in_window = any(start <= at <= end + RECOVERY_SECONDS for start, end in windows)
+        # The database was away (or recovering) at some time between the request being made
+        # and answered: one made before the fault and answered during it counts, and so does
+        # one made during recovery and answered later by a slow host.
+        made = at - ms / 1000
+        in_window = any(made <= end + RECOVERY_SECONDS and at >= start for start, end in windows)
         if status in (409, 503) and in_window:
             continue  # 409: a write retried after a 503 while its first attempt still ran
         if status == 503 and windows:
