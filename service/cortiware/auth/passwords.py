@@ -77,7 +77,7 @@ class PasswordWorkBusy(ServiceUnavailable):
 
     def __init__(self) -> None:
         super().__init__(
-            "The service is busy; retry shortly.",
+            "Too many password checks are waiting; retry shortly.",
             headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
         )
 
