@@ -157,10 +157,12 @@ async def test_crashed_claim_is_taken_over_by_cas_and_the_old_token_loses(
 ) -> None:
     """After the lease of a crashed claim, a new request takes it; the old token cannot write."""
     kv = KV.from_url(redis_url, KVConfig(key_prefix=redis_prefix))
-    store = IdempotencyStore(kv, secret=SEAL_SECRET, lease=0.1)
+    # The record expires at twice the lease: the margins (0.5 s each way) hold on a loaded
+    # host, where 0.1 s leases let the record expire before the takeover (seen: ACQUIRED).
+    store = IdempotencyStore(kv, secret=SEAL_SECRET, lease=1.0)
     old = await store.claim("k", "fp")
     assert (await store.claim("k", "fp")).outcome is ClaimOutcome.IN_PROGRESS
-    await asyncio.sleep(0.15)
+    await asyncio.sleep(1.5)
     new = await store.claim("k", "fp")
     assert old.token is not None
     assert new.token is not None
