@@ -52,8 +52,10 @@ T = TypeVar("T")
 MEMORY_COST_KIB: Final = 19 * 1024
 TIME_COST: Final = 2
 PARALLELISM: Final = 1
-MAX_WAIT_SECONDS: Final = 2.0
-"""Longest a call waits for a hashing thread before it is refused (503)."""
+MAX_WAIT_SECONDS: Final = 5.0
+"""Longest a call waits for a hashing thread before it is refused (503), as long as a request
+waits for a pooled database connection: a burst (every retried accept and login at once,
+right after a database outage, on a loaded host) is served late rather than refused."""
 MAX_QUEUED_PER_THREAD: Final = 64
 """Calls allowed to wait per hashing thread; beyond, refused at once (503)."""
 RETRY_AFTER_SECONDS: Final = 1
