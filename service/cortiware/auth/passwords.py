@@ -1,9 +1,9 @@
 """Owner passwords: the argon2id parameters, and argon2 work bounded per process.
 
 **Parameters**: argon2id with m = 19 MiB, t = 2, p = 1, the first of the OWASP Password
-Storage Cheat Sheet's equivalent argon2id configurations (its minimum). One hash or
-verification costs about 28 ms of one core on this repository's 2-vCPU machine, against
-about 240 ms for argon2-cffi's default (RFC 9106 low-memory: 64 MiB, t = 3, p = 4), which
+Storage Cheat Sheet's equivalent argon2id configurations (its minimum). One verification
+cost 28 ms of CPU on this repository's 2-vCPU machine (mean of 10, load average 6), against
+242 ms for argon2-cffi's default (RFC 9106 low-memory: 64 MiB, t = 3, p = 4), which
 100 onboarding users (an accept and a login each) could not get from two cores
 (loadtests/README.md). Hashes made with other parameters still verify, and are re-hashed
 with these at the owner's next login.
