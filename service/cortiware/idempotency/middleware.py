@@ -19,8 +19,8 @@ a key reused with another method, path, query or body is 422.
 - a 5xx (before its response starts), an exception or a cancelled request releases the key,
   so a retry runs again;
 - Redis timed out on the claim and stayed silent for `SETTLE_WAIT` (it may hold the claim;
-  see `store`): 503 with `Retry-After`,
-  nothing runs, and a retry with the same key runs or replays once Redis answers.
+  see `store`): 503 with `Retry-After`, nothing runs, and a retry with the same key runs or
+  replays once Redis answers.
 """
 
 from __future__ import annotations
