@@ -2,8 +2,9 @@
 
 Every request's time, name, status and duration go to the file named by `LOAD_RECORD`
 plus `.<pid>` (JSON, written when each Locust process quits), with the ids of the writes
-the service acknowledged (2xx). `loadtests/run.py` judges the run from those files
-(`loadtests/thresholds.py`), so the same rules apply against a local or a deployed stack.
+the service acknowledged (2xx) and, for each error, its problem `detail`. `loadtests/run.py`
+judges the run from those files (`loadtests/thresholds.py`), so the same rules apply against
+a local or a deployed stack.
 
 A write is sent with an `Idempotency-Key` and, like a well-behaved client, sent again with
 the same key after a 503 (waiting its `Retry-After`, for up to `WRITE_RETRY_SECONDS`): a
@@ -34,6 +35,7 @@ STAFF = {
 WRITE_RETRY_SECONDS = 30.0
 _requests: list[tuple[float, str, int, float]] = []
 _writes: list[tuple[str, str]] = []
+_errors: list[tuple[str, int, str]] = []
 
 
 @events.request.add_listener
@@ -42,6 +44,16 @@ def _record(
 ) -> None:
     status = 0 if exception is not None and response is None else int(response.status_code or 0)
     _requests.append((time.time(), name, status, float(response_time)))
+    if status >= 400 or status == 0:  # why, for the run's error summary
+        detail = str(exception) if response is None else _detail(response)
+        _errors.append((name, status, detail[:120]))
+
+
+def _detail(response: Any) -> str:
+    try:
+        return str(json.loads(response.text or "{}").get("detail", ""))
+    except (ValueError, AttributeError):
+        return (response.text or "")[:120]
 
 
 def record_write(kind: str, identifier: str) -> None:
@@ -54,7 +66,7 @@ def _save(**_: Any) -> None:
     path = os.environ.get("LOAD_RECORD")
     if path:  # one file per process (`locust --processes` forks workers)
         with open(f"{path}.{os.getpid()}", "w", encoding="utf-8") as out:
-            json.dump({"requests": _requests, "writes": _writes}, out)
+            json.dump({"requests": _requests, "writes": _writes, "errors": _errors}, out)
 
 
 @dataclass

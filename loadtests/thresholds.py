@@ -1,10 +1,12 @@
 """The pass/fail rules of a load run, applied to the record `common.py` writes.
 
 - No 401 ever (nobody is logged out), no 5xx and no connection error, and no other 4xx.
-- During a chaos window (from the fault until it is repaired, plus `RECOVERY_SECONDS`) a 503
-  is allowed: the database away, or an idempotency claim Redis stalled on ("in doubt"); so
-  is a 409 to a write retried with the same key while its first attempt still runs. Any
-  503 later than that means the service did not recover in time.
+- To a request whose lifetime (made to answered) overlaps a database outage's window (from
+  the fault until it is repaired, plus `RECOVERY_SECONDS`; `run.py` passes only the windows
+  of `postgres-stop`) a 503 is allowed,
+  and so is a 409 to a write retried with the same key while its first attempt still runs.
+  Any 503 later than that means the service did not recover in time. Redis paused or
+  killed: no window, so any 503 is an error.
 - p95 under `P95_LIMIT_MS` per endpoint, except those in `P95_EXCEPTIONS`, each with its
   reason.
 - For the `api` scenario, the achieved rate over the steady part of the run at least
@@ -35,12 +37,13 @@ exactly the target lands within a few percent under it."""
 P95_EXCEPTIONS: dict[str, tuple[float, str]] = {
     "POST /api/onboarding/accept": (
         2000.0,
-        "hashes the owner's password with argon2id (memory-hard by design, ~50 ms of one core "
-        "each), while 100 users share the host's 2 vCPUs",
+        "hashes the owner's password with argon2id (19 MiB, t=2, p=1: about 28 ms of one core), "
+        "queued for one hashing thread per CPU per worker with 100 users onboarding; kept until "
+        "a full run on a quiet machine shows it is not needed",
     ),
     "POST /api/auth/login": (
         2000.0,
-        "an owner login verifies an argon2id hash (same cost as accept); staff logins "
+        "an owner login verifies an argon2id hash (same cost and queue as accept); staff logins "
         "share the endpoint name",
     ),
 }
@@ -102,27 +105,36 @@ def judge(
     by_name: dict[str, list[Record]] = defaultdict(list)
     statuses: dict[int, int] = defaultdict(int)
     problems: list[str] = []
-    late_503: list[float] = []
+    late_503: list[tuple[float, float]] = []  # (answered, made), seconds after the repair
     other_errors: dict[tuple[str, int], int] = defaultdict(int)
     records = sorted(records)
     for record in records:
-        at, name, status, _ = record
+        at, name, status, ms = record
         by_name[name].append(record)
         statuses[status] += 1
         if status < 400 and status != 0:
             continue
-        in_window = any(start <= at <= end + RECOVERY_SECONDS for start, end in windows)
+        # The database was away (or recovering) at some time between the request being made
+        # and answered: one made before the fault and answered during it counts, and so does
+        # one made during recovery and answered later by a slow host.
+        made = at - ms / 1000
+        in_window = any(made <= end + RECOVERY_SECONDS and at >= start for start, end in windows)
         if status in (409, 503) and in_window:
             continue  # 409: a write retried after a 503 while its first attempt still ran
         if status == 503 and windows:
-            late_503.append(at)
+            repaired = max((end for start, end in windows if start <= at), default=at)
+            late_503.append((at - repaired, at - ms / 1000 - repaired))
             continue
         other_errors[(name, status)] += 1
     for (name, status), count in sorted(other_errors.items()):
         problems.append(f"{count} x {status or 'connection error'} on {name}")
     if late_503:
+        answered = max(a for a, _ in late_503)
+        made = max(m for _, m in late_503)
         problems.append(
-            f"{len(late_503)} x 503 outside the chaos windows (+{RECOVERY_SECONDS:.0f} s recovery)"
+            f"{len(late_503)} x 503 outside the chaos windows (+{RECOVERY_SECONDS:.0f} s "
+            f"recovery): answered up to {answered:+.1f} s and made up to {made:+.1f} s "
+            "from the repair"
         )
     endpoints = []
     for name, rows in sorted(by_name.items()):

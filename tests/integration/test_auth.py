@@ -10,12 +10,15 @@ import time
 from pathlib import Path
 
 import pytest
+from argon2 import PasswordHasher
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from redis.asyncio import Redis
 from sqlalchemy import text
 
 from cortiware.app import create_app
+from cortiware.auth import passwords
+from cortiware.auth.passwords import PasswordWork
 from cortiware.db.engine import create_engine
 from cortiware.kv import KV, FallbackStore, KVConfig
 from tests.conftest import SettingsFactory
@@ -251,3 +254,46 @@ async def test_a_session_revoked_during_an_outage_is_not_written_back(
         finally:
             await admin.aclose()
             await kv.aclose()
+
+
+async def test_owner_login_is_503_with_retry_after_when_password_hashing_is_saturated(
+    app: Litestar, client: AsyncTestClient[Litestar], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Too much argon2 queued in the process: 503 problem+json with `Retry-After`, neither a
+    401 (the password may be right) nor a wait that piles up."""
+    owner = await create_owner(app)
+    full = PasswordWork(1, max_queued=0)
+    monkeypatch.setattr(passwords, "password_work", full)
+    try:
+        response = await client.post(
+            "/api/auth/login", json={"username": owner.email, "password": owner.password}
+        )
+    finally:
+        full.shutdown()
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "1"
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert "set-cookie" not in response.headers
+    monkeypatch.undo()
+    await login(client, owner.email, owner.password)
+
+
+async def test_an_owner_hash_with_former_parameters_logs_in_and_is_rehashed(
+    app: Litestar, client: AsyncTestClient[Litestar]
+) -> None:
+    """A hash made with argon2-cffi's defaults (64 MiB, t=3, p=4: this service's former
+    parameters) still logs in, and the row then holds a hash with today's parameters."""
+    owner = await create_owner(app)
+    engine = create_engine(app.state["settings"].database_url, pool_size=1)
+    update = text("UPDATE owners SET password_hash = :h WHERE id = :id")
+    select_hash = text("SELECT password_hash FROM owners WHERE id = :id")
+    try:
+        async with engine.begin() as conn:
+            former = PasswordHasher().hash(owner.password)
+            await conn.execute(update, {"h": former, "id": owner.owner_id})
+        await login(client, owner.email, owner.password)
+        async with engine.connect() as conn:
+            stored = (await conn.execute(select_hash, {"id": owner.owner_id})).scalar_one()
+    finally:
+        await engine.dispose()
+    assert stored.startswith("$argon2id$v=19$m=19456,t=2,p=1$")

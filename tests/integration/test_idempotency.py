@@ -7,6 +7,7 @@ from functools import partial
 from pathlib import Path
 
 import httpx
+import pytest
 from litestar import Litestar, post
 from litestar.params import JSONBody
 from litestar.testing import AsyncTestClient
@@ -15,6 +16,7 @@ from redis.asyncio import Redis
 from cortiware import metrics
 from cortiware.errors import exception_handlers
 from cortiware.idempotency import ClaimOutcome, IdempotencyStore, StoredResponse
+from cortiware.idempotency import store as idempotency_store
 from cortiware.idempotency.store import LimitCheck
 from cortiware.kv import KV, KVConfig
 from cortiware.ratelimit import GCRALimiter
@@ -79,24 +81,51 @@ async def test_100_concurrent_posts_with_one_key_have_one_side_effect(
     assert other.status_code == 422
 
 
-async def test_a_claim_whose_reply_is_lost_runs_nothing_and_the_retry_runs_once(
+async def test_a_claim_redis_stalls_on_waits_for_redis_and_runs_once(
     make_settings: SettingsFactory, redis_prefix: str, tmp_path: Path
 ) -> None:
-    """Redis too slow to answer the claim: 503 + Retry-After, no side effect, no memory run.
-
-    `CLIENT PAUSE ... WRITE` holds the claim script past the 0.2 s timeout. Running the
-    request from the in-memory store then (the old behaviour) would run it a second time
-    when the retry finds Redis again; the store must instead refuse and clean up.
-    """
+    """Redis paused for 0.8 s (`CLIENT PAUSE ALL`, as in the chaos runs) while a keyed POST
+    claims its key: the claim times out (in doubt), is asked again with the same token until
+    Redis answers, and the request runs once: no 503, no run from memory."""
     with redis_server(tmp_path) as server:
         app, effects = _app(make_settings, server.url, redis_prefix, CORTIWARE_REDIS_TIMEOUT="0.2")
         admin = Redis.from_url(server.url)
         client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t")
         async with app.lifespan(), client:
             headers = {"Idempotency-Key": "order-paused"}
-            await admin.execute_command("CLIENT", "PAUSE", 600, "WRITE")
+            await client.post("/api/orders", json={"n": 0}, headers={"Idempotency-Key": "warm"})
+            settled_before = metrics.snapshot().get("idempotency.settled", 0)
+            await admin.execute_command("CLIENT", "PAUSE", 800, "ALL")
             paused = await client.post("/api/orders", json={"n": 7}, headers=headers)
-            await asyncio.sleep(1.0)  # the pause ends; the background release runs
+            await asyncio.sleep(1.5)  # the breaker's probe finds Redis again
+            replay = await client.post("/api/orders", json={"n": 7}, headers=headers)
+            settled = metrics.snapshot().get("idempotency.settled", 0) - settled_before
+        await admin.aclose()
+    assert paused.status_code == 201
+    assert replay.headers["idempotent-replayed"] == "true"
+    assert effects == [0, 7]
+    assert settled == 1
+
+
+async def test_a_claim_redis_stalls_on_for_too_long_runs_nothing_and_the_retry_runs_once(
+    make_settings: SettingsFactory,
+    redis_prefix: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Redis silent for longer than a claim in doubt may wait (`SETTLE_WAIT`, 0.3 s here):
+    503 + Retry-After, no side effect, no memory run; the possible claim is released once
+    Redis answers, so the retry runs exactly once."""
+    monkeypatch.setattr(idempotency_store, "SETTLE_WAIT", 0.3)
+    with redis_server(tmp_path) as server:
+        app, effects = _app(make_settings, server.url, redis_prefix, CORTIWARE_REDIS_TIMEOUT="0.2")
+        admin = Redis.from_url(server.url)
+        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t")
+        async with app.lifespan(), client:
+            headers = {"Idempotency-Key": "order-paused"}
+            await admin.execute_command("CLIENT", "PAUSE", 1200, "WRITE")
+            paused = await client.post("/api/orders", json={"n": 7}, headers=headers)
+            await asyncio.sleep(1.5)  # the pause ends; the background release runs
             retried = await client.post("/api/orders", json={"n": 7}, headers=headers)
             replay = await client.post("/api/orders", json={"n": 7}, headers=headers)
         await admin.aclose()
@@ -128,10 +157,12 @@ async def test_crashed_claim_is_taken_over_by_cas_and_the_old_token_loses(
 ) -> None:
     """After the lease of a crashed claim, a new request takes it; the old token cannot write."""
     kv = KV.from_url(redis_url, KVConfig(key_prefix=redis_prefix))
-    store = IdempotencyStore(kv, secret=SEAL_SECRET, lease=0.1)
+    # The record expires at twice the lease: the margins (0.5 s each way) hold on a loaded
+    # host, where 0.1 s leases let the record expire before the takeover (seen: ACQUIRED).
+    store = IdempotencyStore(kv, secret=SEAL_SECRET, lease=1.0)
     old = await store.claim("k", "fp")
     assert (await store.claim("k", "fp")).outcome is ClaimOutcome.IN_PROGRESS
-    await asyncio.sleep(0.15)
+    await asyncio.sleep(1.5)
     new = await store.claim("k", "fp")
     assert old.token is not None
     assert new.token is not None
@@ -301,11 +332,13 @@ async def test_a_record_sealed_under_a_rotated_secret_is_refused_not_run_again(
 
 class _ReplyDroppingProxy:
     """A TCP proxy in front of a real Redis that, once `drop_next` is set, lets the next
-    request through but resets the client's connection instead of passing its reply back."""
+    request through but resets the client's connection instead of passing its reply back;
+    once `delay_next` is set, holds the next reply back that many seconds."""
 
     def __init__(self, port: int) -> None:
         self.redis_port = port
         self.drop_next = False
+        self.delay_next = 0.0
         self.server: asyncio.Server | None = None
 
     async def __aenter__(self) -> str:
@@ -330,6 +363,9 @@ class _ReplyDroppingProxy:
                     self.drop_next = False
                     client_w.transport.abort()
                     return
+                if self.delay_next:
+                    delay, self.delay_next = self.delay_next, 0.0
+                    await asyncio.sleep(delay)
                 client_w.write(data)
 
         await asyncio.gather(up(), down(), return_exceptions=True)
@@ -399,3 +435,36 @@ async def test_a_reasked_claim_refused_by_its_own_rate_limit_releases_the_lost_c
                 await admin.aclose()
     assert claim.outcome is ClaimOutcome.LIMITED
     assert left == 0
+
+
+async def test_a_claim_whose_reply_comes_too_late_is_settled_on_redis(
+    redis_prefix: str, tmp_path: Path
+) -> None:
+    """The claim ran on Redis but its reply came after the command timeout (in doubt): the
+    store asks again with the same token, and owns the claim on Redis (the script recognises
+    its own token) instead of answering 503 or running from memory."""
+    with redis_server(tmp_path) as server:
+        proxy = _ReplyDroppingProxy(server.port)
+        async with proxy as url:
+            kv = KV.from_url(url, KVConfig(key_prefix=redis_prefix, failure_threshold=5))
+            store = IdempotencyStore(kv, secret=SEAL_SECRET)
+            admin = Redis.from_url(server.url)
+            try:
+                warm = await store.claim("warm", "fp")  # scripts loaded, connection open
+                assert warm.token is not None
+                await store.release("warm", warm.token)
+                before = metrics.snapshot().get("idempotency.settled", 0)
+                proxy.delay_next = 1.0
+                claim = await store.claim("order-3", "fp")
+                stored_token = await admin.hget(f"{redis_prefix}idem:order-3", "tok")
+                again = await store.claim("order-3", "fp")
+                settled = metrics.snapshot().get("idempotency.settled", 0) - before
+            finally:
+                await store.aclose()
+                await kv.aclose()
+                await admin.aclose()
+    assert claim.outcome is ClaimOutcome.ACQUIRED
+    assert claim.token is not None
+    assert stored_token == claim.token.encode()
+    assert again.outcome is ClaimOutcome.IN_PROGRESS
+    assert settled == 1

@@ -10,15 +10,19 @@ import httpx
 from litestar import Litestar, Response, post, put
 from litestar.params import JSONBody
 from litestar.testing import AsyncTestClient
+from litestar.types import Message, Receive, Scope, Send
 
 from cortiware.errors import exception_handlers
 from cortiware.idempotency import (
     ClaimOutcome,
+    IdempotencyStore,
     MemoryIdempotencyStore,
     StoredResponse,
     fingerprint,
     valid_key,
 )
+from cortiware.idempotency.middleware import _execute
+from cortiware.kv import KV
 from cortiware.route_policy import Idempotency, declare
 from cortiware.wiring import redis_lifespan, redis_middleware
 from tests.conftest import SettingsFactory
@@ -183,3 +187,29 @@ async def test_key_required_on_onboarding_accept_and_validated(
     assert bad.status_code == 400
     assert fine.status_code == 201
     assert optional.status_code == 201
+
+
+async def test_a_5xx_releases_its_key_before_the_client_sees_it() -> None:
+    """The key of a request answered 5xx is free when the response starts, so a retry sent
+    as soon as the client reads the 503 runs instead of meeting 409 "still being processed"
+    (seen under load: 52 x 409 to retries of accepts answered 503)."""
+    store = IdempotencyStore(KV(None), secret="idempotency-unit-test-secret-" + "x" * 16)
+    claim = await store.claim("key", "fingerprint")
+    assert claim.token is not None
+    at_start: list[ClaimOutcome] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 503, "headers": []})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    async def receive() -> Message:
+        return {"type": "http.disconnect"}
+
+    async def send(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            at_start.append((await store.claim("key", "fingerprint")).outcome)
+
+    await _execute(
+        {"type": "http"}, receive, send, app, store=store, record_key="key", token=claim.token
+    )
+    assert at_start == [ClaimOutcome.ACQUIRED]

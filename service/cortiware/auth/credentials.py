@@ -2,43 +2,24 @@
 
 No answer tells an unknown username from a wrong password: the three staff credentials are
 always all compared in constant time, and an unknown owner e-mail is verified against a
-dummy argon2 hash, so a miss costs the same argon2 work as a wrong password.
+dummy argon2 hash, so a miss costs the same argon2 work as a wrong password. The argon2
+parameters and the bounded pool it runs on are in `cortiware.auth.passwords`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hmac
-from functools import lru_cache
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cortiware.auth.passwords import hash_password, password_hasher, verify_password
 from cortiware.auth.principal import Principal, Role
 from cortiware.db.base import utcnow
 from cortiware.db.models import Owner
 from cortiware.settings import Settings
 
 __all__ = ["authenticate", "authenticate_staff", "hash_password", "password_hasher"]
-
-
-@lru_cache(maxsize=1)
-def password_hasher() -> PasswordHasher:
-    """The argon2id hasher for owner passwords (argon2-cffi's RFC 9106 low-memory profile)."""
-    return PasswordHasher()
-
-
-@lru_cache(maxsize=1)
-def _dummy_hash() -> str:
-    # Same parameters as real hashes, so verifying against it costs the same.
-    return password_hasher().hash("cortiware-dummy-password-for-timing")
-
-
-def hash_password(password: str) -> str:
-    """An argon2id hash of `password`, for storing an owner's password."""
-    return password_hasher().hash(password)
 
 
 def authenticate_staff(settings: Settings, username: str, password: str) -> Principal | None:
@@ -67,17 +48,14 @@ async def authenticate(
     # End the read-only transaction so the pooled connection is not held while argon2
     # runs (see `accept_invite`: held connections exhausted the pool under load).
     await db.commit()
-    hasher = password_hasher()
-    stored = owner.password_hash if owner is not None else _dummy_hash()
-    try:
-        # argon2 is deliberately slow CPU work: keep it off the event loop.
-        await asyncio.to_thread(hasher.verify, stored, password)
-    except (VerificationError, InvalidHashError):
+    stored = owner.password_hash if owner is not None else None
+    # argon2 is deliberately slow CPU work: on the bounded hashing pool, off the event loop
+    # (503 `PasswordWorkBusy` when too much is queued).
+    matched, rehashed = await verify_password(stored, password)
+    if not matched or owner is None:
         return None
-    if owner is None:  # pragma: no cover - only if someone chose the dummy password itself
-        return None
-    if hasher.check_needs_rehash(owner.password_hash):
-        owner.password_hash = hasher.hash(password)
+    if rehashed is not None:
+        owner.password_hash = rehashed
     owner.last_login_at = utcnow()
     return Principal(
         role=Role.OWNER,

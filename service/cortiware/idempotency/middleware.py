@@ -16,9 +16,11 @@ a key reused with another method, path, query or body is 422.
   wrong session (or a stale CSRF token);
 - repeat with the same fingerprint: the stored response + `Idempotent-Replayed: true`;
 - repeat while the first still runs: 409 with `Retry-After`;
-- a 5xx, an exception or a cancelled request releases the key, so a retry runs again;
-- Redis timed out on the claim (it may hold the claim; see `store`): 503 with `Retry-After`,
-  nothing runs, and a retry with the same key runs or replays once Redis answers.
+- a 5xx (before its response starts), an exception or a cancelled request releases the key,
+  so a retry runs again;
+- Redis timed out on the claim and stayed silent for `SETTLE_WAIT` (it may hold the claim;
+  see `store`): 503 with `Retry-After`, nothing runs, and a retry with the same key runs or
+  replays once Redis answers.
 """
 
 from __future__ import annotations
@@ -278,6 +280,12 @@ async def _execute(
         if message["type"] == "http.response.start":
             status = message["status"]
             sets_cookie = any(k.lower() == b"set-cookie" for k, _ in message.get("headers", ()))
+            if status >= 500:
+                # Release before the client can see the 5xx: its retry (after `Retry-After`)
+                # must find the key free, not still "being processed" on a slow host.
+                settled = True
+                _released.inc()
+                await store.release(record_key, token)
             kept.extend(
                 (k.decode("latin-1"), v.decode("latin-1"))
                 for k, v in message.get("headers", ())

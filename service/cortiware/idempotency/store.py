@@ -15,11 +15,16 @@ response, once completed).
 
 A Redis timeout leaves a write in doubt: the script may have run and only its reply was
 lost. So a claim that timed out is never retried in memory (the request would run there
-while its claim lives on in Redis): it answers `unavailable` (the middleware's 503 with
-`Retry-After`) and releases its possible claim with its own token in the background. A
-`complete` that timed out is retried in the background, so a retry of a request that ran
-replays it instead of running again after the lease. Once the breaker is open, Redis is
-known to be down and every call uses the in-memory store.
+while its claim lives on in Redis, and run again once a retry reaches Redis). It is asked
+again on Redis instead, with the same token, until Redis answers or `SETTLE_WAIT` seconds
+have passed: the script answers `acquired` to its own token, so whichever attempt ran, the
+answer is exact, and a Redis that stalls (a `CLIENT PAUSE`, a slow failover) costs the
+request a wait, not an error. Only a Redis silent for longer leaves the claim in doubt: it
+answers `unavailable` (the middleware's 503 with `Retry-After`) and releases its possible
+claim with its own token in the background. A `complete` that timed out is retried in the
+background, so a retry of a request that ran replays it instead of running again after the
+lease. Once the breaker is open, Redis is known to be down and every new call uses the
+in-memory store.
 
 A connection lost after the claim was written (`ReplyLostError`) is in doubt too, but can be
 settled: the claim script answers `acquired` again when the in-progress record holds the
@@ -81,6 +86,11 @@ COMPLETED_TTL: Final = 24 * 3600
 """Seconds a completed response is kept for replay."""
 DEFAULT_LEASE: Final = 60.0
 """Seconds an in-progress claim is presumed alive before another request may take it over."""
+SETTLE_WAIT: Final = 5.0
+"""Seconds a claim in doubt (Redis timed out) keeps asking Redis before it answers
+`unavailable`; longer than the stalls Redis recovers from by itself."""
+_SETTLE_PAUSE: Final = 0.05
+"""Seconds between two attempts to settle a claim in doubt."""
 _REPAIR_DELAYS: Final = (0.0, 0.2, 1.0, 5.0)
 """Seconds before each background attempt to settle a write whose reply was lost."""
 _MAX_REPAIRS: Final = 1024
@@ -90,6 +100,7 @@ _log = structlog.get_logger(__name__)
 _unsure = metrics.counter("idempotency.unsure")
 _unreadable = metrics.counter("idempotency.unreadable")
 _reasked = metrics.counter("idempotency.claim_reasked")
+_settled = metrics.counter("idempotency.settled")
 
 _CLAIM_LUA: Final = """
 local t = redis.call('TIME')
@@ -324,14 +335,22 @@ class IdempotencyStore:
         "lease",
         "memory",
         "prefix",
+        "settle_wait",
     )
 
     def __init__(
-        self, kv: KV, *, secret: str, lease: float = DEFAULT_LEASE, prefix: str = "idem"
+        self,
+        kv: KV,
+        *,
+        secret: str,
+        lease: float = DEFAULT_LEASE,
+        prefix: str = "idem",
+        settle_wait: float | None = None,
     ) -> None:
         self._kv = kv
         self._seal = ResponseSeal(secret)
         self.lease = lease
+        self.settle_wait = SETTLE_WAIT if settle_wait is None else settle_wait
         self.prefix = kv.key(prefix) + ":"
         self.memory = MemoryIdempotencyStore(lease)
         self._repairs: set[asyncio.Task[None]] = set()
@@ -390,11 +409,33 @@ class IdempotencyStore:
             return dataclasses.replace(self.memory.claim(full, fingerprint), decision=decision)
 
         async def on_unsure() -> ClaimResult:
+            # The claim may have been written: ask Redis again with the same token (exact
+            # whichever attempt ran) rather than run from memory; give up after a while.
             _unsure.inc()
-            self._repair(partial(self._release_on, full, token), "release")
-            return ClaimResult(ClaimOutcome.UNAVAILABLE, retry_after=1.0)
+            result = await self._settle(attempt)
+            if result is None:
+                self._repair(partial(self._release_on, full, token), "release")
+                return ClaimResult(ClaimOutcome.UNAVAILABLE, retry_after=1.0)
+            _settled.inc()
+            if result.outcome is ClaimOutcome.LIMITED:  # the first attempt may hold a claim
+                self._repair(partial(self._release_on, full, token), "release")
+            return result
 
         return await self._kv.run(on_redis, on_memory, on_unsure=on_unsure)
+
+    async def _settle(self, attempt: Callable[[], Awaitable[ClaimResult]]) -> ClaimResult | None:
+        """`attempt` (the claim with its first token) again until Redis answers, for at most
+        `settle_wait` seconds (each attempt bounded by the command timeout); None if it never
+        did. Straight to Redis, whatever the breaker says: only Redis knows the answer."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.settle_wait
+        while loop.time() < deadline:
+            await asyncio.sleep(_SETTLE_PAUSE)
+            try:
+                return await attempt()
+            except UNAVAILABLE_ERRORS:
+                continue
+        return None
 
     async def complete(self, key: str, token: str, response: StoredResponse) -> bool:
         """Keep `response` for 24 h if `token` still owns `key`; False when it lost it."""

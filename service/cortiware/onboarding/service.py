@@ -18,7 +18,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 from urllib.parse import quote
 
-import anyio.to_thread
 from litestar.connection import ASGIConnection
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -33,7 +32,7 @@ from cortiware.activity import (
     record_activity_now,
 )
 from cortiware.audit import Actor, record, snapshot
-from cortiware.auth import Principal, credentials
+from cortiware.auth import Principal, passwords
 from cortiware.cache import GROUP_ORGANIZATIONS, Cache
 from cortiware.cache.read_through import invalidate_after_commit
 from cortiware.db.models import (
@@ -98,8 +97,9 @@ def normalise_email(email: str) -> str:
 
 
 async def hash_password(password: str) -> str:
-    """The argon2id hash of `password` (the login's own hasher), computed off the event loop."""
-    return await anyio.to_thread.run_sync(credentials.hash_password, password)
+    """The argon2id hash of `password` (the login's own hasher), computed on the bounded
+    hashing pool, off the event loop (503 `PasswordWorkBusy` when too much is queued)."""
+    return await passwords.password_work.run(passwords.hash_password, password)
 
 
 @dataclass(frozen=True, slots=True)
