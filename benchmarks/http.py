@@ -78,6 +78,8 @@ class WrkResult:
     p99_ms: float
     errors: int
     """Non-2xx answers plus socket errors."""
+    cpu_us: float = 0.0
+    """Server CPU time (every process of the server: user + system) per request, in µs."""
 
 
 _UNITS: Final = {"us": 0.001, "ms": 1.0, "s": 1000.0}
@@ -99,11 +101,40 @@ def parse_wrk(output: str) -> WrkResult:
     return WrkResult(float(rps.group(1)), float(p99.group(1)) * _UNITS[p99.group(2)], errors)
 
 
-def wrk(url: str, seconds: float) -> WrkResult:
-    """`wrk -t1 -c64 -d<seconds>s --latency url`."""
+_TICK: Final = os.sysconf("SC_CLK_TCK")
+
+
+def _descendants(pid: int) -> list[int]:
+    found = [pid]
+    with contextlib.suppress(OSError):
+        for task in os.listdir(f"/proc/{pid}/task"):
+            children = Path(f"/proc/{pid}/task/{task}/children").read_text().split()
+            for child in children:
+                found += _descendants(int(child))
+    return found
+
+
+def process_tree_cpu(pid: int) -> float:
+    """CPU seconds (user + system) used so far by `pid` and its descendants (Linux /proc)."""
+    total = 0
+    for each in _descendants(pid):
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / _TICK
+
+
+def wrk(url: str, seconds: float, server_pid: int | None = None) -> WrkResult:
+    """`wrk -t1 -c64 -d<seconds>s --latency url`, with the server's CPU per request."""
     command = ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{seconds:g}s", "--latency", url]
+    cpu_before = process_tree_cpu(server_pid) if server_pid else 0.0
     done = subprocess.run(command, capture_output=True, text=True, check=True, timeout=seconds + 30)
-    return parse_wrk(done.stdout)
+    result = parse_wrk(done.stdout)
+    if server_pid is None:
+        return result
+    requests = result.requests_per_second * seconds
+    cpu_us = (process_tree_cpu(server_pid) - cpu_before) / max(requests, 1) * 1e6
+    return WrkResult(result.requests_per_second, result.p99_ms, result.errors, cpu_us)
 
 
 def _wait_ready(port: int, process: subprocess.Popen[bytes], timeout: float = 120.0) -> None:
@@ -120,7 +151,7 @@ def _wait_ready(port: int, process: subprocess.Popen[bytes], timeout: float = 12
 
 
 @contextlib.contextmanager
-def _server(command: list[str], env: dict[str, str], port: int) -> Iterator[None]:
+def _server(command: list[str], env: dict[str, str], port: int) -> Iterator[int]:
     process = subprocess.Popen(
         command,
         env=env,
@@ -131,7 +162,7 @@ def _server(command: list[str], env: dict[str, str], port: int) -> Iterator[None
     )
     try:
         _wait_ready(port, process)
-        yield
+        yield process.pid
     finally:
         process.terminate()
         try:
@@ -222,14 +253,16 @@ def measure(
     ports = {"bare": free_port(), "full": free_port()}
     full = [str(Path(sys.executable).parent / "cortiware"), "serve", "--workers", "2"]
     full += ["--port", str(ports["full"])]
-    with tempfile.TemporaryDirectory() as workdir, _server(full, env, ports["full"]):
+    with tempfile.TemporaryDirectory() as workdir, _server(full, env, ports["full"]) as full_pid:
         plans = urllib.request.urlopen(f"http://127.0.0.1:{ports['full']}/api/plans").read()
         plans_file = Path(workdir) / "plans.json"
         plans_file.write_bytes(plans)
         bare = [sys.executable, "-m", "uvicorn", "--factory", "benchmarks.http:bare_app"]
         bare += ["--workers", "2", "--port", str(ports["bare"]), "--log-level", "warning"]
         bare += ["--no-access-log", "--no-server-header"]
-        with _server(bare, {**env, PLANS_FILE_ENV: str(plans_file)}, ports["bare"]):
+        pids = {"full": full_pid}
+        with _server(bare, {**env, PLANS_FILE_ENV: str(plans_file)}, ports["bare"]) as bare_pid:
+            pids["bare"] = bare_pid
             results = []
             for path in TARGETS:
                 urls = {name: f"http://127.0.0.1:{port}{path}" for name, port in ports.items()}
@@ -238,7 +271,7 @@ def measure(
                 measured: list[tuple[WrkResult, WrkResult, float]] = []
                 for i in range(rounds):
                     order = ["bare", "full"] if i % 2 == 0 else ["full", "bare"]
-                    got = {name: wrk(urls[name], seconds) for name in order}
+                    got = {name: wrk(urls[name], seconds, pids[name]) for name in order}
                     for name, result in got.items():
                         if result.errors:
                             raise RuntimeError(f"{name} {path}: {result.errors} errors")
@@ -250,14 +283,16 @@ def measure(
 def report(results: list[PathResult]) -> bool:
     """Print each round and the verdicts; True when every target is met."""
     print(
-        "| path | round | bare req/s | bare p99 ms | full req/s | full p99 ms | ratio | load 1m |"
+        "| path | round | bare req/s | bare p99 ms | bare CPU µs/req | full req/s | full p99 ms "
+        "| full CPU µs/req | ratio | load 1m |"
     )
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for result in results:
         for i, (bare, full, load) in enumerate(result.rounds, 1):
             print(
                 f"| `GET {result.path}` | {i} | {bare.requests_per_second:,.0f} "
-                f"| {bare.p99_ms:.2f} | {full.requests_per_second:,.0f} | {full.p99_ms:.2f} "
+                f"| {bare.p99_ms:.2f} | {bare.cpu_us:.0f} | {full.requests_per_second:,.0f} "
+                f"| {full.p99_ms:.2f} | {full.cpu_us:.0f} "
                 f"| {full.requests_per_second / bare.requests_per_second:.2f} | {load:.2f} |"
             )
     print()

@@ -11,7 +11,9 @@ import asyncio
 import logging
 import re
 import sys
+import time
 from collections.abc import MutableMapping
+from datetime import UTC, datetime
 from typing import Any, Final
 
 import msgspec
@@ -105,40 +107,54 @@ def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
 
 ACCESS_LOGGER: Final = "cortiware.access"
 """The `logger` field of access lines (and the stdlib logger whose level switches them)."""
-_timestamp = structlog.processors.TimeStamper(fmt="iso", utc=True)
 _MAX_BUFFERED: Final = 64 * 1024
+
+
+def _secret_key(key: str) -> bool:
+    return key != "event" and _SECRET_KEYS.search(key) is not None
 
 
 class AccessLog:
     """One JSON line per request (`event: request`), written a loop iteration later.
 
-    The fields are those of every other line (`event`, `level`, `logger`, `timestamp`, the
-    bound context such as `request_id`, secret-looking keys redacted), but the line is
-    built directly and lines finished in one event-loop iteration share one write and one
-    flush. Through structlog and the stdlib handler (a record, the processor chain, a flush
-    per line) it cost about 12 % of a cached `GET /api/plans` (py-spy, docs/benchmarks.md).
-    Lines go to `sys.stdout` as found at write time (so output capture sees them), and
-    only while the `cortiware.access` logger is enabled for INFO.
+    The fields are those of every other line (`event`, `level`, `logger`, `timestamp` in
+    UTC ISO 8601, the bound context such as `request_id`, secret-looking keys redacted), but
+    the line is built directly and lines finished in one event-loop iteration share one
+    write and one flush. Through structlog and the stdlib handler (a record, the processor
+    chain, a flush per line) it cost about 12 % of a cached `GET /api/plans` (py-spy,
+    docs/benchmarks.md). Lines go to `sys.stdout` as found at write time (so output capture
+    sees them), and only while the `cortiware.access` logger is enabled for INFO.
     """
 
-    __slots__ = ("_flush_scheduled", "_lines", "_logger", "_size")
+    __slots__ = ("_flush_scheduled", "_lines", "_logger", "_second", "_secret", "_size")
 
     def __init__(self) -> None:
         self._lines: list[str] = []
         self._size = 0
         self._flush_scheduled = False
         self._logger = logging.getLogger(ACCESS_LOGGER)
+        self._second: tuple[int, str] = (-1, "")
+        """The last whole second formatted, and its `YYYY-MM-DDTHH:MM:SS`."""
+        self._secret: dict[str, bool] = {}
+        """Field name -> whether `redact` would hide it (names are few and fixed)."""
 
     def request(self, **fields: Any) -> None:
         """Log one request with `fields` (method, path, status, duration_ms)."""
         if not self._logger.isEnabledFor(logging.INFO):
             return
-        event: dict[str, Any] = {**structlog.contextvars.get_contextvars(), **fields}
+        event: dict[str, Any] = structlog.contextvars.get_contextvars()
+        event.update(fields)
         event["event"] = "request"
         event["level"] = "info"
         event["logger"] = ACCESS_LOGGER
-        redact(None, "", event)
-        line = msgspec.json.encode(_timestamp(None, "", event)).decode() + "\n"
+        event["timestamp"] = self._timestamp()
+        for key in fields.keys() | event.keys():
+            secret = self._secret.get(key)
+            if secret is None:
+                secret = self._secret[key] = _secret_key(key)
+            if secret:
+                event[key] = REDACTED
+        line = msgspec.json.encode(event).decode() + "\n"
         self._lines.append(line)
         self._size += len(line)
         if self._size >= _MAX_BUFFERED:
@@ -151,6 +167,16 @@ class AccessLog:
                 return
             self._flush_scheduled = True
             loop.call_soon(self.flush)
+
+    def _timestamp(self) -> str:
+        # structlog's TimeStamper(fmt="iso", utc=True) format, with the date and time part
+        # formatted once per second.
+        now = time.time()
+        second = int(now)
+        if second != self._second[0]:
+            text = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+            self._second = (second, text)
+        return f"{self._second[1]}.{int((now - second) * 1_000_000):06d}Z"
 
     def flush(self) -> None:
         """Write the buffered lines now."""

@@ -4,6 +4,7 @@ access-log line per request."""
 from __future__ import annotations
 
 import os
+import random
 import re
 import time
 from typing import Any, Final
@@ -25,10 +26,21 @@ REQUEST_ID_HEADER = "X-Request-ID"
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 _REQUEST_ID_RAW: Final = REQUEST_ID_HEADER.lower().encode()
 _GROUP_OPT: Final = "cortiware_route_group"
+FAST_MS: Final = 100.0
+"""A successful read answered faster than this may be left out of the access log (sampled)."""
+_READS: Final = frozenset({"GET", "HEAD"})
 
 
 class RequestContextMiddleware(ASGIMiddleware):
-    """Give every request an id (echoed in `X-Request-ID`) bound to every log line."""
+    """Give every request an id (echoed in `X-Request-ID`) bound to every log line.
+
+    `access_log_sample_rate` (ACCESS_LOG_SAMPLE_RATE) below 1 writes only that share of the
+    access lines of fast successful reads (GET/HEAD, status below 400, under `FAST_MS`);
+    errors, slow requests and writes are always logged, and the metrics count every request.
+    """
+
+    def __init__(self, access_log_sample_rate: float = 1.0) -> None:
+        self.sample_rate = access_log_sample_rate
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         """Bind the id, call the app, log method, path, status and duration."""
@@ -64,12 +76,17 @@ class RequestContextMiddleware(ASGIMiddleware):
             group = route_group(scope)
             metrics.observe(f"http.{group}.latency_ms", duration_ms)
             metrics.counter(f"http.{group}.{status // 100}xx").inc()
-            access_log.request(
-                method=scope.get("method"),
-                path=scope.get("path"),
-                status=status,
-                duration_ms=duration_ms,
-            )
+            method = scope.get("method")
+            if (
+                self.sample_rate >= 1.0
+                or status >= 400
+                or duration_ms >= FAST_MS
+                or method not in _READS
+                or random.random() < self.sample_rate  # noqa: S311 - sampling, not security
+            ):
+                access_log.request(
+                    method=method, path=scope.get("path"), status=status, duration_ms=duration_ms
+                )
             structlog.contextvars.clear_contextvars()
 
 
