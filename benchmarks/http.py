@@ -184,6 +184,7 @@ def service_environment(database_url: str, redis_url: str) -> dict[str, str]:
         "CORTIWARE_REDIS_PREFIX": "bench-http:",
         # Limited as in production, but high enough that wrk is never refused.
         "RATE_LIMIT_DEFAULT": "1000000/second",
+        **({"ACCESS_LOG_SAMPLE_RATE": os.environ["ALS"]} if "ALS" in os.environ else {}),
     }
 
 
