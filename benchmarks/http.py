@@ -38,7 +38,8 @@ from typing import Final
 import msgspec
 from litestar import Litestar, get
 
-from benchmarks._redis import free_port
+from benchmarks._redis import free_port, private_redis
+from benchmarks.webhooks import scratch_database
 from cortiware.monetization.schemas import PlanOut
 
 TARGETS: Final = {"/api/plans": 0.40, "/api/health/live": 0.75}
@@ -172,7 +173,9 @@ def _server(command: list[str], env: dict[str, str], port: int) -> Iterator[int]
             process.wait(timeout=10)
 
 
-def service_environment(database_url: str, redis_url: str) -> dict[str, str]:
+def service_environment(
+    database_url: str, redis_url: str, extra: dict[str, str] | None = None
+) -> dict[str, str]:
     """The service's environment: test mode, the scratch database and the private Redis."""
     from tests.conftest import TEST_ENV
 
@@ -184,7 +187,7 @@ def service_environment(database_url: str, redis_url: str) -> dict[str, str]:
         "CORTIWARE_REDIS_PREFIX": "bench-http:",
         # Limited as in production, but high enough that wrk is never refused.
         "RATE_LIMIT_DEFAULT": "1000000/second",
-        **({"ACCESS_LOG_SAMPLE_RATE": os.environ["ALS"]} if "ALS" in os.environ else {}),
+        **(extra or {}),
     }
 
 
@@ -245,12 +248,18 @@ class PathResult:
 
 
 def measure(
-    database_url: str, redis_url: str, *, rounds: int, seconds: float, warm_up: float = 2.0
+    database_url: str,
+    redis_url: str,
+    *,
+    rounds: int,
+    seconds: float,
+    warm_up: float = 2.0,
+    extra_env: dict[str, str] | None = None,
 ) -> list[PathResult]:
     """Start both servers, run the rounds for each path, stop them."""
     if shutil.which("wrk") is None:
         raise RuntimeError("wrk is missing: apt-get install wrk")
-    env = service_environment(database_url, redis_url)
+    env = service_environment(database_url, redis_url, extra_env)
     ports = {"bare": free_port(), "full": free_port()}
     full = [str(Path(sys.executable).parent / "cortiware"), "serve", "--workers", "2"]
     full += ["--port", str(ports["full"])]
@@ -307,27 +316,45 @@ def report(results: list[PathResult]) -> bool:
     return all(r.met for r in results)
 
 
-def run(*, rounds: int, seconds: float) -> bool:
+def run(*, rounds: int, seconds: float, extra_env: dict[str, str] | None = None) -> bool:
     """Scratch database and private Redis, the measurement, the report; True when met."""
-    from benchmarks._redis import private_redis
-    from benchmarks.webhooks import scratch_database
-
     with scratch_database() as database_url, private_redis(cpu=None) as redis_url:
         asyncio.run(prepare(database_url))
+        settings = " ".join(f"{k}={v}" for k, v in (extra_env or {}).items()) or "defaults"
         print(
-            f"GET paths, full service vs bare Litestar: uvicorn --workers 2 each, "
-            f"wrk -t1 -c{CONNECTIONS} -d{seconds:g}s, {rounds} rounds, alternating order\n"
+            f"GET paths, the service ({settings}) vs bare Litestar: uvicorn --workers 2 each, "
+            f"wrk -t1 -c{CONNECTIONS} -d{seconds:g}s, {rounds} rounds, alternating order; "
+            f"load average before: {os.getloadavg()[0]:.2f}\n"
         )
-        return report(measure(database_url, redis_url, rounds=rounds, seconds=seconds))
+        results = measure(
+            database_url, redis_url, rounds=rounds, seconds=seconds, extra_env=extra_env
+        )
+        return report(results)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """This benchmark's options (also `make bench`'s)."""
+    parser.add_argument("--http-rounds", type=int, default=2, help="wrk rounds per path")
+    parser.add_argument("--http-seconds", type=float, default=10.0, help="seconds per wrk run")
+    parser.add_argument(
+        "--access-log-sample-rate",
+        help="ACCESS_LOG_SAMPLE_RATE for the service (default: the service's default)",
+    )
+
+
+def run_from(args: argparse.Namespace) -> bool:
+    """`run` with the options of `add_arguments`."""
+    extra = {}
+    if args.access_log_sample_rate is not None:
+        extra["ACCESS_LOG_SAMPLE_RATE"] = args.access_log_sample_rate
+    return run(rounds=args.http_rounds, seconds=args.http_seconds, extra_env=extra)
 
 
 def main() -> None:
-    """`python -m benchmarks.http [--rounds 2] [--seconds 10]`."""
+    """`python -m benchmarks.http [--http-rounds 2] [--http-seconds 10]`; exit 1 when not met."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--seconds", type=float, default=10.0)
-    args = parser.parse_args()
-    sys.exit(0 if run(rounds=args.rounds, seconds=args.seconds) else 1)
+    add_arguments(parser)
+    sys.exit(0 if run_from(parser.parse_args()) else 1)
 
 
 if __name__ == "__main__":
