@@ -8,15 +8,15 @@ fields, same stream, a fraction of the cost.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
 import sys
 import time
 from collections.abc import MutableMapping
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any, Final, TextIO
 
-import msgspec
 import structlog
 
 __all__ = [
@@ -93,6 +93,8 @@ def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
     )
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(formatter)
+    access_log.flush()  # lines of the previous configuration go to its stream
+    access_log.stream = handler.stream
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
@@ -122,11 +124,19 @@ class AccessLog:
     the line is built directly and lines finished in one event-loop iteration share one
     write and one flush. Through structlog and the stdlib handler (a record, the processor
     chain, a flush per line) it cost about 12 % of a cached `GET /api/plans` (py-spy,
-    docs/benchmarks.md). Lines go to `sys.stdout` as found at write time (so output capture
-    sees them), and only while the `cortiware.access` logger is enabled for INFO.
+    docs/benchmarks.md). Lines go to the stream the other lines go to, and only while the
+    `cortiware.access` logger is enabled for INFO.
     """
 
-    __slots__ = ("_flush_scheduled", "_lines", "_logger", "_second", "_secret", "_size")
+    __slots__ = (
+        "_flush_scheduled",
+        "_lines",
+        "_logger",
+        "_second",
+        "_secret",
+        "_size",
+        "stream",
+    )
 
     def __init__(self) -> None:
         self._lines: list[str] = []
@@ -137,24 +147,30 @@ class AccessLog:
         """The last whole second formatted, and its `YYYY-MM-DDTHH:MM:SS`."""
         self._secret: dict[str, bool] = {}
         """Field name -> whether `redact` would hide it (names are few and fixed)."""
+        self.stream: TextIO | None = None
+        """Where lines go: the stream of the root handler `configure_logging` installed (so
+        access lines go wherever the other lines go), else `sys.stdout` at write time."""
 
     def request(self, **fields: Any) -> None:
         """Log one request with `fields` (method, path, status, duration_ms)."""
         if not self._logger.isEnabledFor(logging.INFO):
             return
-        event: dict[str, Any] = structlog.contextvars.get_contextvars()
-        event.update(fields)
+        # Keys in structlog's order, rendered as its JSONRenderer does (`json.dumps`), so an
+        # access line reads exactly like one written through structlog.
+        event: dict[str, Any] = dict(fields)
         event["event"] = "request"
+        for key, value in structlog.contextvars.get_contextvars().items():
+            event.setdefault(key, value)
         event["level"] = "info"
         event["logger"] = ACCESS_LOGGER
         event["timestamp"] = self._timestamp()
-        for key in fields.keys() | event.keys():
+        for key in event:
             secret = self._secret.get(key)
             if secret is None:
                 secret = self._secret[key] = _secret_key(key)
             if secret:
                 event[key] = REDACTED
-        line = msgspec.json.encode(event).decode() + "\n"
+        line = json.dumps(event, default=repr) + "\n"
         self._lines.append(line)
         self._size += len(line)
         if self._size >= _MAX_BUFFERED:
@@ -186,7 +202,7 @@ class AccessLog:
         text = "".join(self._lines)
         self._lines.clear()
         self._size = 0
-        stream = sys.stdout
+        stream = self.stream or sys.stdout
         stream.write(text)
         stream.flush()
 
