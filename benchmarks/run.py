@@ -1,8 +1,11 @@
-"""`make bench`: rate-limit throughput vs peers and the latency the middleware adds.
+"""`make bench`: the service against bare Litestar over HTTP, rate-limit throughput vs
+peers, and the latency the rate-limit and idempotency middleware add.
 
-Usage: `.venv/bin/python -m benchmarks.run [--seconds 5] [--concurrency 32] [--requests 3000]`.
-Everything runs against a private redis-server started here (pinned to CPU 1, this process
-to CPU 0) and stopped at the end; the shared Redis is never touched.
+Usage: `.venv/bin/python -m benchmarks.run [--seconds 5] [--concurrency 32] [--requests 3000]
+[--http-rounds 2] [--http-seconds 10] [--skip-http]`. Everything runs against private
+redis-servers started here and a scratch PostgreSQL database, all removed at the end; the
+shared Redis is never touched. The HTTP comparison (`benchmarks.http`) runs first, on both
+CPUs; then this process pins itself to CPU 0 and its Redis to CPU 1.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import time
 
 import redis
 
-from benchmarks import latency, ratelimit
+from benchmarks import http, latency, ratelimit
 from benchmarks._redis import private_redis
 
 BENCH_ENV = {
@@ -44,6 +47,11 @@ def _settings_env(workdir: str) -> dict[str, str]:
 
 
 async def _main(args: argparse.Namespace) -> None:
+    print(f"machine speed: 10**7 Python additions in {_calibration():.2f} s\n")
+    if not args.skip_http:
+        # Not inside the event loop: the comparison runs its own (for the database setup).
+        await asyncio.to_thread(http.run_from, args)
+        print()
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {0})
     with private_redis(cpu=1) as url, tempfile.TemporaryDirectory() as workdir:
@@ -89,6 +97,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--requests", type=int, default=3000)
+    parser.add_argument("--skip-http", action="store_true", help="skip the wrk comparison")
+    http.add_arguments(parser)
     asyncio.run(_main(parser.parse_args()))
 
 

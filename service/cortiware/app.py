@@ -30,6 +30,7 @@ from cortiware.health import health, live, ready
 from cortiware.logging import configure_logging
 from cortiware.metrics_publisher import metrics_lifespan
 from cortiware.middleware.input_guard import InputGuardMiddleware
+from cortiware.middleware.pipeline import RequestPipeline
 from cortiware.middleware.request_context import RequestContextMiddleware
 from cortiware.middleware.response_headers import api_response_headers
 from cortiware.monetization import route_handlers as monetization
@@ -95,11 +96,14 @@ def create_app(settings: Settings | None = None) -> Litestar:
     route_handlers += [BillingController, stripe_webhook, federation_webhook]
     # Sessions and CSRF come before rate limiting and idempotency, which read the principal
     # id the session middleware puts into the scope.
+    # One Litestar middleware running them in this order (`RequestPipeline`: the cost).
     middleware: list[Any] = [
-        RequestContextMiddleware(),
-        InputGuardMiddleware(),
-        *auth_middleware(settings),
-        *redis_middleware(settings),
+        RequestPipeline(
+            RequestContextMiddleware(settings.access_log_sample_rate),
+            InputGuardMiddleware(),
+            *auth_middleware(settings),
+            *redis_middleware(settings),
+        )
     ]
     lifespans: list[Any] = [
         lifespan,

@@ -81,6 +81,9 @@ def serve(host: str, port: int, workers: int, reload: bool) -> None:
         reload=reload,
         reload_dirs=["service"] if reload else None,
         log_config=None,
+        # The request middleware writes the access line (with the request id); uvicorn's
+        # own, switched off by its level, would still format its arguments per response.
+        access_log=False,
         proxy_headers=False,  # client IP is resolved by TRUSTED_PROXIES, not uvicorn
         server_header=False,
         timeout_graceful_shutdown=20,

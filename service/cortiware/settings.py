@@ -640,6 +640,13 @@ class Settings:
     sentry_traces_sample_rate: float = env(
         "SENTRY_TRACES_SAMPLE_RATE", "0 to 1", _sample_rate, default="0.0"
     )
+    access_log_sample_rate: float = env(
+        "ACCESS_LOG_SAMPLE_RATE",
+        "0 to 1: share of fast (under 100 ms) successful GET and HEAD requests written to the "
+        "access log; every other request is always written",
+        _sample_rate,
+        default="1.0",
+    )
     trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = env(
         "TRUSTED_PROXIES",
         "CIDRs whose `X-Forwarded-For` is believed, comma-separated",

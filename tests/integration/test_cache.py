@@ -54,3 +54,35 @@ async def test_a_cold_key_under_load_on_two_instances_costs_one_fetch(
         await kv.aclose()
     assert calls == 1
     assert all(r == ["basic", "pro"] for r in results)
+
+
+async def test_the_process_tier_is_stale_at_most_local_for_seconds_elsewhere(
+    redis_url: str, redis_prefix: str
+) -> None:
+    """With `local_for`, an invalidation shows at once on the instance that made it and on
+    another instance once its copy is `local_for` old; until then that one reads no Redis."""
+    kv_a = KV.from_url(redis_url, KVConfig(key_prefix=redis_prefix))
+    kv_b = KV.from_url(redis_url, KVConfig(key_prefix=redis_prefix))
+    a, b = Cache(kv_a), Cache(kv_b)
+    version = 1
+    fetches = 0
+
+    async def fetch() -> dict[str, int]:
+        nonlocal fetches
+        fetches += 1
+        return {"version": version}
+
+    try:
+        assert await a.encoded("plans:active", 600, fetch, local_for=0.5) == b'{"version":1}'
+        assert await b.encoded("plans:active", 600, fetch, local_for=0.5) == b'{"version":1}'
+        assert fetches == 1
+        version = 2
+        await a.invalidate("plans")
+        assert await a.encoded("plans:active", 600, fetch, local_for=0.5) == b'{"version":2}'
+        assert await b.encoded("plans:active", 600, fetch, local_for=0.5) == b'{"version":1}'
+        await asyncio.sleep(0.6)
+        assert await b.encoded("plans:active", 600, fetch, local_for=0.5) == b'{"version":2}'
+        assert fetches == 2
+    finally:
+        await kv_a.aclose()
+        await kv_b.aclose()

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cortiware.db.engine import create_engine
 from cortiware.db.models import AuditEntry, Organization, Plan, Price, Subscription
+from cortiware.db.session import DB_SESSIONMAKER
 from tests.integration.conftest import in_loop_client
 from tests.support.auth import login_staff
 
@@ -210,3 +211,26 @@ async def test_a_price_racing_its_plans_deletion_is_404_or_deleted_with_it(
             select(func.count()).select_from(Price).where(Price.plan_id.not_in(select(Plan.id)))
         )
     assert orphans == 0
+
+
+async def test_a_cached_public_list_opens_no_database_session(
+    app: Litestar, client: AsyncTestClient[Litestar]
+) -> None:
+    """Once cached, `GET /api/plans` is answered without a database session, with the same
+    body and the API's headers (request id, rate limit, nosniff, no-store)."""
+    first = await client.get("/api/plans")
+    assert first.status_code == 200
+
+    class NoSessions(async_sessionmaker[AsyncSession]):
+        def __call__(self, **_: object) -> AsyncSession:
+            raise AssertionError("a database session was opened for a cached read")
+
+    DB_SESSIONMAKER.set(app, NoSessions())
+    again = await client.get("/api/plans")
+    assert again.status_code == 200
+    assert again.content == first.content
+    assert again.headers["content-type"] == "application/json"
+    for header in ("x-request-id", "ratelimit", "ratelimit-policy", "ratelimit-remaining"):
+        assert header in again.headers
+    assert again.headers["x-content-type-options"] == "nosniff"
+    assert again.headers["cache-control"] == "no-store"

@@ -11,6 +11,12 @@ Single flight: concurrent misses of one key in a process share one `fetch`; acro
 processes a short `SET NX` lock lets one fetch while the others poll for its result, so a
 cold key under load costs one database query.
 
+Process tier (`encoded(..., local_for=s)`, for public data read on every request such as the
+plan list): the encoded value is also kept in this process for `local_for` seconds and served
+from there without a Redis read. An invalidation made in this process drops it at once;
+one made by another instance reaches it within `local_for` seconds (the bound on staleness
+the caller chooses), when the next read asks Redis for the group's generation again.
+
 While Redis is down the cache is process-local with TTLs capped at `memory_ttl_cap`
 (another instance's invalidation cannot reach this one then); invalidations made meanwhile
 are replayed on Redis when it answers again.
@@ -67,7 +73,15 @@ def group_of(key: str) -> str:
 class Cache:
     """Read-through cache with group invalidation; the app's is `CACHE` in `app.state`."""
 
-    __slots__ = ("_flights", "_generations", "_kv", "_memory", "_pending", "memory_ttl_cap")
+    __slots__ = (
+        "_flights",
+        "_generations",
+        "_kv",
+        "_local",
+        "_memory",
+        "_pending",
+        "memory_ttl_cap",
+    )
 
     def __init__(self, kv: KV, *, memory_ttl_cap: float = 5.0) -> None:
         self._kv = kv
@@ -76,6 +90,8 @@ class Cache:
         self._memory: dict[str, tuple[float, int, bytes]] = {}
         self._generations: dict[str, int] = {}
         self._pending: set[str] = set()
+        self._local: dict[str, tuple[float, int, bytes]] = {}
+        """The process tier: key -> (monotonic expiry, this process's group generation, JSON)."""
 
     async def cached(
         self,
@@ -91,25 +107,56 @@ class Cache:
         of what `fetch` returned, also on a miss: pass `type_` (a dataclass, Struct, list[...])
         to get typed values back, else builtins. Exceptions from `fetch` propagate, uncached.
         """
+        payload = await self._payload(key, ttl, fetch)
+        result: T = msgspec.json.decode(payload, type=type_)
+        return result
+
+    async def encoded(
+        self,
+        key: str,
+        ttl: float,
+        fetch: Callable[[], Awaitable[Any]],
+        *,
+        local_for: float = 0.0,
+    ) -> bytes:
+        """Like `cached`, but the JSON bytes themselves (what a response sends as is).
+
+        With `local_for` > 0 the bytes are also kept in this process that many seconds: see
+        "Process tier" in the module docstring for what that costs in staleness.
+        """
+        if local_for <= 0:
+            return await self._payload(key, ttl, fetch)
+        generation = self._generations.get(group_of(key), 0)
+        found = self._local.get(key)
+        if found is not None and found[1] == generation and found[0] > time.monotonic():
+            _hit.inc()
+            return found[2]
+        payload = await self._payload(key, ttl, fetch)
+        if len(self._local) > 1_000:
+            self._local.clear()  # bounded: meant for a few hot public keys
+        # Stamped with the generation read before the fetch: an invalidation made here while
+        # it ran leaves an entry that is already stale.
+        self._local[key] = (time.monotonic() + local_for, generation, payload)
+        return payload
+
+    async def _payload(self, key: str, ttl: float, fetch: Callable[[], Awaitable[Any]]) -> bytes:
         flight = self._flights.get(key)
         if flight is not None:
             _hit.inc()
-            payload = await asyncio.shield(flight)
+            return await asyncio.shield(flight)
+        future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        self._flights[key] = future
+        try:
+            payload = await self._get_or_fetch(key, ttl, fetch)
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # mark retrieved: waiters re-raise it, no "never retrieved"
+            raise
         else:
-            future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
-            self._flights[key] = future
-            try:
-                payload = await self._get_or_fetch(key, ttl, fetch)
-            except BaseException as exc:
-                future.set_exception(exc)
-                future.exception()  # mark retrieved: waiters re-raise it, no "never retrieved"
-                raise
-            else:
-                future.set_result(payload)
-            finally:
-                del self._flights[key]
-        result: T = msgspec.json.decode(payload, type=type_)
-        return result
+            future.set_result(payload)
+        finally:
+            del self._flights[key]
+        return payload
 
     async def invalidate(self, *groups: str) -> None:
         """Make every cached key of `groups` stale, on every instance."""

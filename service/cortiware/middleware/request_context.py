@@ -3,19 +3,20 @@ access-log line per request."""
 
 from __future__ import annotations
 
+import os
+import random
 import re
 import time
-import uuid
-from typing import Any
+from typing import Any, Final
 
 import sentry_sdk
 import structlog
-from litestar.datastructures import MutableScopeHeaders
 from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from cortiware import metrics
 from cortiware.auth.principal import Principal
+from cortiware.logging import access_log
 from cortiware.scope import PRINCIPAL_SCOPE_KEY, REQUEST_ID_STATE_KEY
 
 __all__ = ["REQUEST_ID_HEADER", "RequestContextMiddleware", "route_group", "sentry_user"]
@@ -23,16 +24,30 @@ __all__ = ["REQUEST_ID_HEADER", "RequestContextMiddleware", "route_group", "sent
 REQUEST_ID_HEADER = "X-Request-ID"
 # A caller-supplied id is kept only when it is short and harmless in logs.
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
-access_log = structlog.get_logger("cortiware.access")
+_REQUEST_ID_RAW: Final = REQUEST_ID_HEADER.lower().encode()
+_GROUP_OPT: Final = "cortiware_route_group"
+FAST_MS: Final = 100.0
+"""A successful read answered faster than this may be left out of the access log (sampled)."""
+_READS: Final = frozenset({"GET", "HEAD"})
 
 
 class RequestContextMiddleware(ASGIMiddleware):
-    """Give every request an id (echoed in `X-Request-ID`) bound to every log line."""
+    """Give every request an id (echoed in `X-Request-ID`) bound to every log line.
+
+    `access_log_sample_rate` (ACCESS_LOG_SAMPLE_RATE) below 1 writes only that share of the
+    access lines of fast successful reads (GET/HEAD, status below 400, under `FAST_MS`);
+    errors, slow requests and writes are always logged, and the metrics count every request.
+    """
+
+    def __init__(self, access_log_sample_rate: float = 1.0) -> None:
+        self.sample_rate = access_log_sample_rate
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         """Bind the id, call the app, log method, path, status and duration."""
         incoming = _header(scope, b"x-request-id")
-        request_id = incoming if incoming and _SAFE_ID.match(incoming) else uuid.uuid4().hex
+        # 128 random bits in hex, as uuid4().hex was, without building a UUID object.
+        request_id = incoming if incoming and _SAFE_ID.match(incoming) else os.urandom(16).hex()
+        raw_id = request_id.encode()
         scope.setdefault("state", {})[REQUEST_ID_STATE_KEY] = request_id
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id)
@@ -49,7 +64,9 @@ class RequestContextMiddleware(ASGIMiddleware):
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                MutableScopeHeaders.from_message(message)[REQUEST_ID_HEADER] = request_id
+                headers = [h for h in message.get("headers", ()) if h[0].lower() != _REQUEST_ID_RAW]
+                headers.append((_REQUEST_ID_RAW, raw_id))
+                message["headers"] = headers
             await send(message)
 
         try:
@@ -59,13 +76,17 @@ class RequestContextMiddleware(ASGIMiddleware):
             group = route_group(scope)
             metrics.observe(f"http.{group}.latency_ms", duration_ms)
             metrics.counter(f"http.{group}.{status // 100}xx").inc()
-            access_log.info(
-                "request",
-                method=scope.get("method"),
-                path=scope.get("path"),
-                status=status,
-                duration_ms=duration_ms,
-            )
+            method = scope.get("method")
+            if (
+                self.sample_rate >= 1.0
+                or status >= 400
+                or duration_ms >= FAST_MS
+                or method not in _READS
+                or random.random() < self.sample_rate  # noqa: S311 - sampling, not security
+            ):
+                access_log.request(
+                    method=method, path=scope.get("path"), status=status, duration_ms=duration_ms
+                )
             structlog.contextvars.clear_contextvars()
 
 
@@ -93,6 +114,16 @@ def route_group(scope: Scope) -> str:
     `/api/` (`api.onboarding`, `api.webhooks`), `pages` for other routes, `unmatched` when no
     route answered (404s), so the number of metric names stays bounded."""
     handler: Any = scope.get("route_handler")
+    opt: dict[str, Any] | None = getattr(handler, "opt", None)
+    if opt is not None and (group := opt.get(_GROUP_OPT)) is not None:
+        return str(group)
+    group = _group_of(handler)
+    if opt is not None:
+        opt[_GROUP_OPT] = group  # read on every request: kept in the handler's resolved opt
+    return group
+
+
+def _group_of(handler: Any) -> str:
     paths = sorted(getattr(handler, "paths", None) or ())
     if not paths:
         return "unmatched"

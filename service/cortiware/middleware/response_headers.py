@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from typing import Final
 
-from litestar.datastructures import MutableScopeHeaders
 from litestar.types import Message, Scope
 
 __all__ = ["api_response_headers"]
 
 _API_PREFIX: Final = "/api/"
+_NOSNIFF: Final = (b"x-content-type-options", b"nosniff")
+_NO_STORE: Final = (b"cache-control", b"no-store")
 
 
 async def api_response_headers(message: Message, scope: Scope) -> None:
@@ -29,7 +30,10 @@ async def api_response_headers(message: Message, scope: Scope) -> None:
         return
     if not str(scope.get("path", "")).startswith(_API_PREFIX):
         return
-    headers = MutableScopeHeaders.from_message(message)
-    headers["X-Content-Type-Options"] = "nosniff"
-    if "cache-control" not in headers:
-        headers["Cache-Control"] = "no-store"
+    # Raw pairs rather than `MutableScopeHeaders` (which re-parses the list per access): this
+    # runs on every answer.
+    headers = [h for h in message.get("headers", ()) if h[0].lower() != _NOSNIFF[0]]
+    headers.append(_NOSNIFF)
+    if not any(name.lower() == _NO_STORE[0] for name, _ in headers):
+        headers.append(_NO_STORE)
+    message["headers"] = headers

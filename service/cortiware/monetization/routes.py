@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any, Final
+from typing import Any, Final, cast
 
-from litestar import Controller, Request, delete, get, patch, post, put
+from litestar import Controller, Request, Response, delete, get, patch, post, put
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath
@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from cortiware.app_state import SETTINGS
 from cortiware.auth import Principal, Role, require_roles
 from cortiware.cache.read_through import cache_of
+from cortiware.db.session import DB_SESSIONMAKER
 from cortiware.monetization.examples import (
     CONFIG,
     CONFIG_BODY,
@@ -34,7 +35,7 @@ from cortiware.monetization.schemas import (
     PlanOut,
     PriceOut,
 )
-from cortiware.monetization.service import MonetizationService
+from cortiware.monetization.service import MonetizationService, public_plans_json
 from cortiware.route_policy import declare
 
 __all__ = [
@@ -68,11 +69,13 @@ _DEPENDENCIES: Final = {"monetization": Provide(provide_monetization, sync_to_th
     tags=["monetization"],
     summary="Active plans with their active prices",
     responses={200: PLANS},
-    dependencies=_DEPENDENCIES,
 )
-async def public_plans(monetization: NamedDependency[MonetizationService]) -> list[PlanOut]:
+async def public_plans(state: State) -> Response[list[PlanOut]]:
     """The public price list, served from the cache (invalidated on every catalog write)."""
-    return await monetization.public_plans()
+    body = await public_plans_json(DB_SESSIONMAKER.get(state), cache_of(state))
+    # The cached JSON goes out as it is (Litestar sends `bytes` content unencoded); the
+    # annotation documents what those bytes are.
+    return Response(cast("list[PlanOut]", body))
 
 
 class MonetizationConfigController(Controller):

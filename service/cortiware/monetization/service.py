@@ -16,7 +16,7 @@ from litestar.connection import ASGIConnection
 from sqlalchemy import delete as sql_delete
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cortiware.audit import Actor, record, snapshot
 from cortiware.auth import Principal
@@ -24,6 +24,7 @@ from cortiware.cache import GROUP_MONETIZATION, GROUP_PLANS, TTL_MONETIZATION, T
 from cortiware.cache.read_through import invalidate_after_commit, read_through
 from cortiware.db.base import to_utc
 from cortiware.db.models import Coupon, MonetizationConfig, Plan, Price, Subscription
+from cortiware.db.session import transaction
 from cortiware.errors import BadRequest, Conflict, NotFound, Unprocessable
 from cortiware.monetization.catalog import load_config, load_plans
 from cortiware.monetization.schemas import (
@@ -42,15 +43,39 @@ from cortiware.monetization.schemas import (
 __all__ = [
     "CONFIG_CACHE_KEY",
     "PLANS_CACHE_KEY",
+    "PLANS_LOCAL_SECONDS",
     "DuplicateCode",
     "MonetizationService",
+    "public_plans_json",
 ]
 
 PLANS_CACHE_KEY: Final = "plans:active"
 CONFIG_CACHE_KEY: Final = "monetization:config"
+PLANS_LOCAL_SECONDS: Final = 1.0
+"""Seconds each process serves the public plan list from its own memory: a catalog change
+made through another instance shows there within this long (through this one, at once)."""
 
 Request = ASGIConnection[Any, Any, Any, Any]
 Who = Principal | Actor
+
+
+async def public_plans_json(
+    sessions: async_sessionmaker[AsyncSession], cache: Cache | None
+) -> bytes:
+    """The public plan list (active plans, active prices) as JSON, ready to send.
+
+    Read on every visit to the price page, so it is served from the process tier of the
+    cache (`PLANS_LOCAL_SECONDS`), then Redis, and only on a miss from the database, in a
+    transaction of its own: a cached answer opens no database session.
+    """
+
+    async def fetch() -> list[PlanOut]:
+        async with transaction(sessions) as session:
+            return await load_plans(session, active_only=True)
+
+    if cache is None:
+        return msgspec.json.encode(await fetch())
+    return await cache.encoded(PLANS_CACHE_KEY, TTL_PLANS, fetch, local_for=PLANS_LOCAL_SECONDS)
 
 
 class DuplicateCode(Conflict):

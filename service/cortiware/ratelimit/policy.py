@@ -17,6 +17,7 @@ otherwise take a fresh bucket with every one of its 2^64 addresses.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from dataclasses import dataclass
 
@@ -61,6 +62,7 @@ IPV6_BUCKET_PREFIX = 64
 """IPv6 clients share one rate-limit bucket per /64."""
 
 
+@functools.lru_cache(maxsize=4096)  # a pure function of the string, asked on every request
 def rate_limit_subject(address: str) -> str:
     """The rate-limit identity of a client address: IPv4 as is, IPv6 as its /64.
 

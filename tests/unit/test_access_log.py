@@ -1,0 +1,106 @@
+"""The access log: one JSON line per request with the fields of every other log line,
+written in batches, sampled only for fast successful reads when configured."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+
+import pytest
+import structlog
+from litestar import Litestar, get, post
+from litestar.exceptions import NotFoundException
+from litestar.testing import TestClient
+
+from cortiware.logging import access_log, configure_logging
+from cortiware.middleware.request_context import RequestContextMiddleware
+
+
+@get("/api/read", sync_to_thread=False)
+def read() -> dict[str, str]:
+    return {"ok": "yes"}
+
+
+@post("/api/write", sync_to_thread=False)
+def write() -> dict[str, str]:
+    return {"ok": "yes"}
+
+
+@get("/api/missing", sync_to_thread=False)
+def missing() -> None:
+    raise NotFoundException("no")
+
+
+def _lines(out: str) -> list[dict[str, object]]:
+    return [json.loads(line) for line in out.splitlines() if '"cortiware.access"' in line]
+
+
+def test_access_line_has_the_fields_of_a_structlog_line(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """An access line carries what structlog writes for the same event (level, logger,
+    ISO UTC timestamp, bound request id) and redacts secret-looking fields."""
+    configure_logging()
+    structlog.contextvars.bind_contextvars(request_id="abc")
+    try:
+        structlog.get_logger("cortiware.access").info("request", method="GET", status=200)
+        access_log.request(method="GET", status=200, token="t0ps3cret")
+    finally:
+        structlog.contextvars.clear_contextvars()
+    reference, line = _lines(capsys.readouterr().out)
+    assert list(line) == [*list(reference)[:2], "token", *list(reference)[2:]]
+    assert line["request_id"] == "abc"
+    assert line["token"] == "[redacted]"
+    assert (line["level"], line["logger"], line["event"]) == ("info", "cortiware.access", "request")
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", str(line["timestamp"]))
+
+
+async def test_lines_of_one_loop_iteration_are_written_together(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Inside an event loop lines are buffered and written on the loop's next iteration."""
+    configure_logging()
+    access_log.request(method="GET", path="/a", status=200)
+    access_log.request(method="GET", path="/b", status=200)
+    assert _lines(capsys.readouterr().out) == []
+    await asyncio.sleep(0)
+    assert [line["path"] for line in _lines(capsys.readouterr().out)] == ["/a", "/b"]
+
+
+def test_no_line_while_the_access_logger_is_disabled(capsys: pytest.CaptureFixture[str]) -> None:
+    """Raising the `cortiware.access` logger's level switches the access lines off."""
+    configure_logging(level="WARNING")
+    try:
+        access_log.request(method="GET", path="/quiet", status=200)
+    finally:
+        configure_logging()
+    assert _lines(capsys.readouterr().out) == []
+
+
+def test_sampling_leaves_out_only_fast_successful_reads(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """With ACCESS_LOG_SAMPLE_RATE=0 a successful GET is not logged; a write and an error
+    still are, and every request still gets its X-Request-ID."""
+    configure_logging()
+    app = Litestar([read, write, missing], middleware=[RequestContextMiddleware(0.0)])
+    with TestClient(app) as client:
+        capsys.readouterr()
+        assert client.get("/api/read").headers["x-request-id"]
+        assert client.post("/api/write").status_code == 201
+        assert client.get("/api/missing").status_code == 404
+    logged = [(line["method"], line["path"]) for line in _lines(capsys.readouterr().out)]
+    assert logged == [("POST", "/api/write"), ("GET", "/api/missing")]
+
+
+def test_every_request_is_logged_by_default(capsys: pytest.CaptureFixture[str]) -> None:
+    """Without sampling each request gets exactly one access line with its request id."""
+    configure_logging()
+    app = Litestar([read], middleware=[RequestContextMiddleware()])
+    with TestClient(app) as client:
+        capsys.readouterr()
+        ids = [client.get("/api/read").headers["x-request-id"] for _ in range(3)]
+    lines = _lines(capsys.readouterr().out)
+    assert [line["request_id"] for line in lines] == ids
+    assert all(re.fullmatch(r"[0-9a-f]{32}", i) for i in ids)
