@@ -1,6 +1,7 @@
 """JSON bodies and query parameters are taken as exactly as the published schema types them:
-a number as text, a fraction for an integer or a number for a date-time is a 400 naming the
-field, where Litestar's lenient conversion would accept it."""
+a number as text, a number for a boolean or a date-time is a 400 naming the field, where
+Litestar's lenient conversion would accept it. A number with no fractional part is an
+integer (JSON Schema 2020-12)."""
 
 from __future__ import annotations
 
@@ -27,9 +28,9 @@ def _refused(response: Any, key: str, source: str) -> None:
     ], response.json()
 
 
-@pytest.mark.parametrize("days", ['"30"', "30.0", "true"])
-async def test_a_body_integer_must_be_a_json_integer(client: Client, days: str) -> None:
-    """`"30"`, `30.0` and `true` for the integer `days` are 400 naming `days`."""
+@pytest.mark.parametrize("days", ['"30"', '"3e1"', "true"])
+async def test_a_body_integer_must_be_a_json_number(client: Client, days: str) -> None:
+    """`"30"`, `"3e1"` and `true` for the integer `days` are 400 naming `days`."""
     client.headers["X-CSRF-Token"] = await login_staff(client, "provider")
     response = await client.put(
         RETENTION, content=f'{{"days": {days}}}', headers={"Content-Type": "application/json"}
@@ -37,12 +38,19 @@ async def test_a_body_integer_must_be_a_json_integer(client: Client, days: str) 
     _refused(response, "days", "body")
 
 
-async def test_exact_input_still_passes(client: Client) -> None:
-    """A JSON integer body and integer and date-time query values in their own syntax pass."""
+@pytest.mark.parametrize("days", ["30", "30.0", "3e1"])
+async def test_exact_input_still_passes(client: Client, days: str) -> None:
+    """An integral JSON number body (`30`, `30.0`, `3e1`) and integer and date-time query
+    values in their own syntax pass."""
     client.headers["X-CSRF-Token"] = await login_staff(client, "provider")
-    assert (await client.put(RETENTION, json={"days": 30})).status_code == 200
+    response = await client.put(
+        RETENTION, content=f'{{"days": {days}}}', headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 200, response.text
+    assert response.json() == {"days": 30}
     query = {"limit": "5", "until": "2026-01-01T00:00:00Z", "since": "2025-01-01T00:00:00+01:00"}
     assert (await client.get(AUDIT, params=query)).status_code == 200
+    assert (await client.get(AUDIT, params={"limit": "5.0"})).status_code == 200
 
 
 @pytest.mark.parametrize(
@@ -50,15 +58,12 @@ async def test_exact_input_still_passes(client: Client) -> None:
     [
         ({"until": "0.5"}, "until"),
         ({"since": "1700000000"}, "since"),
-        ({"limit": "5.0"}, "limit"),
-        ({"limit": "1e1"}, "limit"),
     ],
 )
 async def test_a_query_value_must_have_the_schemas_syntax(
     client: Client, query: dict[str, str], key: str
 ) -> None:
-    """A number for a date-time query parameter and a fraction or exponent for an integer are
-    400 naming the parameter."""
+    """A number for a date-time query parameter is 400 naming the parameter."""
     client.headers["X-CSRF-Token"] = await login_staff(client, "provider")
     _refused(await client.get(AUDIT, params=query), key, "query")
 
