@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import base64
+import contextlib
 import hashlib
 import importlib
 import json
@@ -19,7 +20,7 @@ import runpy
 import string
 import threading
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -384,9 +385,24 @@ class _RecordingMonitor(MockMonitor):
         self.registrations: list[PlannedResource] = []
         self._lock = threading.Lock()
 
+    # Pulumi calls the monitor from its loop's executor threads, and MockMonitor's Invoke,
+    # ReadResource and RegisterResource give each such thread an event loop
+    # (`sync_await._ensure_event_loop`) that nothing closes: they reach the garbage
+    # collector, tests later, as `unclosed event loop` warnings. Here each call on such a
+    # thread gets a loop that is closed when the call returns.
+
+    def Invoke(self, request: Any) -> Any:
+        with _thread_loop():
+            return super().Invoke(request)  # type: ignore[no-untyped-call]
+
+    def ReadResource(self, request: Any) -> Any:
+        with _thread_loop():
+            return super().ReadResource(request)  # type: ignore[no-untyped-call]
+
     def RegisterResource(self, request: Any) -> Any:
         # MockMonitor's gRPC-style methods carry no annotations.
-        response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
+        with _thread_loop():
+            response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
         if request.type == "pulumi:pulumi:Stack":
             return response
         args: pulumi.runtime.MockResourceArgs = self._aws_mocks.last.args
@@ -408,6 +424,26 @@ class _RecordingMonitor(MockMonitor):
                 )
             )
         return response
+
+
+@contextlib.contextmanager
+def _thread_loop() -> Iterator[None]:
+    """On a thread without an event loop: one for the block, closed after it."""
+    policy = asyncio.get_event_loop_policy()
+    try:
+        policy.get_event_loop()  # off the main thread, raises rather than making one
+    except RuntimeError:
+        pass
+    else:
+        yield  # the thread has its loop (the main thread): leave it alone
+        return
+    loop = asyncio.new_event_loop()
+    policy.set_event_loop(loop)
+    try:
+        yield
+    finally:
+        policy.set_event_loop(None)
+        loop.close()
 
 
 _OWN_LOOP: asyncio.AbstractEventLoop | None = None

@@ -29,10 +29,12 @@ from cortiware.errors import exception_handlers
 from cortiware.health import health, live, ready
 from cortiware.logging import configure_logging
 from cortiware.metrics_publisher import metrics_lifespan
+from cortiware.middleware.http_methods import allow_head_on_405, serve_every_method
 from cortiware.middleware.input_guard import InputGuardMiddleware
 from cortiware.middleware.pipeline import RequestPipeline
 from cortiware.middleware.request_context import RequestContextMiddleware
 from cortiware.middleware.response_headers import api_response_headers
+from cortiware.middleware.strict_input import refuse_loose_input
 from cortiware.monetization import route_handlers as monetization
 from cortiware.onboarding import route_handlers as onboarding
 from cortiware.openapi import describe_http_contract
@@ -124,7 +126,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
         # problem+json under /api/, an HTML error page everywhere else (pages, unknown paths);
         # an unreachable database is a 503 with Retry-After, logged once per outage.
         exception_handlers=html_outside_api({**exception_handlers, **OUTAGE_HANDLERS}),
-        before_send=[api_response_headers],  # nosniff and no-store on every /api/ answer
+        # A JSON body or query value only lenient conversion accepts ("5" for an integer) is
+        # a 400. The only `before_request` hook: a layer setting its own would replace it.
+        before_request=refuse_loose_input,
+        # nosniff and no-store on every /api/ answer; HEAD in the Allow of the router's 405s.
+        before_send=[api_response_headers, allow_head_on_405],
         template_config=template_config(),
         request_max_body_size=MAX_BODY_BYTES,
         state=State({SETTINGS.name: settings}),
@@ -139,6 +145,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         debug=False,
     )
     share_with_preflights(app.routes)
+    # HEAD on every GET route (as GET, without a body), a complete Allow on OPTIONS.
+    serve_every_method(app)
     # What middleware and guards answer (problem+json errors, headers), which Litestar
     # cannot see from the handlers: added to the document served and committed.
     describe_http_contract(app)

@@ -29,6 +29,7 @@ __all__ = [
     "InputCheck",
     "RoutePolicy",
     "declare",
+    "is_generated_options",
     "policy_of",
     "share_with_preflights",
 ]
@@ -145,15 +146,15 @@ def share_with_preflights(routes: Iterable[Any]) -> None:
     """
     for route in routes:
         handlers = list(getattr(route, "route_handlers", ()))
-        generated = [h for h in handlers if _is_generated_options(h)]
+        generated = [h for h in handlers if is_generated_options(h)]
         declared = {
             tuple(sorted((k, repr(v)) for k, v in _policy_opt(h).items()))
             for h in handlers
-            if not _is_generated_options(h)
+            if not is_generated_options(h)
         }
         if len(declared) != 1:
             continue  # no handler, or handlers that differ: the default applies
-        shared = _policy_opt(next(h for h in handlers if not _is_generated_options(h)))
+        shared = _policy_opt(next(h for h in handlers if not is_generated_options(h)))
         for handler in generated:
             handler.opt.update(shared)
             handler.opt.pop(_RESOLVED, None)
@@ -166,7 +167,8 @@ def _policy_opt(handler: Any) -> dict[str, Any]:
     return {k: v for k, v in (handler.opt or {}).items() if k in _POLICY_KEYS}
 
 
-def _is_generated_options(handler: Any) -> bool:
+def is_generated_options(handler: Any) -> bool:
+    """Whether `handler` is the OPTIONS handler Litestar adds to every path (the `Allow` list)."""
     return set(handler.http_methods) == {"OPTIONS"} and not handler.include_in_schema
 
 

@@ -56,7 +56,7 @@ async def test_portal_creates_the_customer_once_and_returns_the_url(
     creates = stripe_fake.calls("POST", "/v1/customers")
     assert len(creates) == 1
     assert creates[0].params["metadata"] == {"organization_id": str(org)}
-    assert creates[0].idempotency_key == f"cortiware-customer-{org}"
+    assert creates[0].idempotency_key.startswith("cortiware-customer-")  # from the request
     assert creates[0].headers["Stripe-Version"] == STRIPE_API_VERSION
     async with db() as session:
         customer = await session.scalar(

@@ -5,10 +5,11 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cortiware.auth import Principal, Role
+from cortiware.billing.customers import ensure_customer
 from cortiware.billing.service import BillingService, CheckoutRequest
 from cortiware.db.models import Organization, Plan, Price
 from cortiware.db.session import transaction
@@ -118,3 +119,35 @@ async def test_checkout_offers_the_configured_methods_the_currency_allows(
         for call in fake.calls("POST", "/v1/checkout/sessions")
     ]
     assert offered == [["card", "us_bank_account"], ["card", "sepa_debit"], ["card"]]
+
+
+async def test_a_customer_lost_to_a_rollback_is_made_again_after_a_rename(
+    sessions: Sessions, pg_settings: Settings
+) -> None:
+    """When the transaction that would have stored the customer id rolls back, a retry with
+    the same details gets the same Stripe customer, and a retry after the organization was
+    renamed creates one under a new idempotency key instead of Stripe's 400 for a reused key."""
+    org_id = await create_organization(sessions, name=f"Before {uuid.uuid4().hex[:6]}")
+    owner = Principal(role=Role.OWNER, username="o@example.com", organization_id=org_id)
+    fake = FakeStripe()
+    client = fake_client(pg_settings, fake)
+
+    async def first_use_rolled_back() -> str:
+        # As when Stripe fails after the customer was made: the caller's transaction rolls back.
+        async with sessions() as session:
+            customer = await ensure_customer(session, client, org_id, owner.owner_id)
+            await session.rollback()
+        return customer
+
+    first = await first_use_rolled_back()
+    assert await first_use_rolled_back() == first  # same details: same key, same customer
+    async with sessions() as session, session.begin():
+        await session.execute(
+            update(Organization).where(Organization.id == org_id).values(name="After Rename")
+        )
+    async with transaction(sessions) as session:
+        renamed = await _billing(session, pg_settings, fake).portal(owner)
+    assert renamed.url.startswith("https://")
+    created = fake.calls("POST", "/v1/customers")
+    assert [c.params["name"] for c in created][-1] == "After Rename"
+    assert created[0].idempotency_key != created[-1].idempotency_key

@@ -18,9 +18,11 @@ import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
+from schemathesis.generation.meta import CoverageScenario, coverage_scenario
 from schemathesis.schemas import APIOperation, BaseSchema
 
 from cortiware.db import migrate
+from cortiware.idempotency.middleware import valid_key
 from cortiware.settings import Settings
 from tests.conftest import TEST_ENV
 from tests.integration.backends import Backends, scratch_database
@@ -177,3 +179,51 @@ def test_owner_calls_conform(
     """As an organization's owner, no case answers 5xx or departs from the published schema."""
     base, identities = fuzz_target
     _fuzz(api_schema, base, identities["owner"], NO_LOGOUT)
+
+
+def test_coverage_cases_conform(
+    api_schema: BaseSchema, fuzz_target: tuple[str, dict[str, Identity]]
+) -> None:
+    """As the provider, schemathesis' negative coverage cases (each parameter and body field
+    of the wrong type, out of range or missing; methods the path does not declare; OPTIONS)
+    are refused as the schema says: a number as text is 400, an undeclared method is 405 with
+    `Allow`, and OPTIONS lists exactly the declared methods (HEAD besides)."""
+    base, identities = fuzz_target
+    who = identities["provider"]
+    failures: list[str] = []
+    scenarios: set[str] = set()
+    for result in api_schema.get_all_operations():
+        operation = result.ok()
+        if operation.path in NO_LOGOUT:
+            continue
+        excluded = (
+            [schemathesis.checks.positive_data_acceptance]
+            if operation.label in SCHEMA_CANNOT_SAY
+            else []
+        )
+        cases = api_schema.iter_coverage_cases(
+            operation,
+            generation_modes=[GenerationMode.NEGATIVE],
+            generation_config=api_schema.config.generation,
+        )
+        for case in cases:
+            scenario = coverage_scenario(case)
+            scenarios.add(str(scenario))
+            key = (case.headers or {}).get("Idempotency-Key")
+            if isinstance(key, str) and valid_key(key):
+                # A valid key made fresh (a reused key with another body is 422 by contract);
+                # an invalid one is the case's point and stays.
+                case.headers["Idempotency-Key"] = uuid.uuid4().hex
+            try:
+                case.call_and_validate(
+                    base_url=base,
+                    headers=dict(who.headers),
+                    cookies=dict(who.cookies),
+                    excluded_checks=excluded,
+                )
+            except (AssertionError, BaseExceptionGroup) as exc:  # reported together below
+                failures.append(f"{operation.label} {case.method} ({scenario}): {exc}")
+    assert {CoverageScenario.INCORRECT_TYPE, CoverageScenario.UNSPECIFIED_HTTP_METHOD} <= {
+        CoverageScenario(s) for s in scenarios if s != "None"
+    }
+    assert not failures, "\n\n".join(failures)

@@ -12,6 +12,7 @@ from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 
 from cortiware.errors import Forbidden, Unauthorized
+from cortiware.route_policy import is_generated_options
 from cortiware.scope import PRINCIPAL_ID_SCOPE_KEY, PRINCIPAL_SCOPE_KEY
 
 __all__ = [
@@ -66,7 +67,11 @@ def require_roles(
     """
     allowed = frozenset(roles)
 
-    def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    def guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+        if is_generated_options(handler):
+            # Litestar's own OPTIONS answer inherits the controller's guards, but says only
+            # which methods the path has, as a 405 to anyone would (RFC 9110 §9.3.7).
+            return
         principal = principal_of(connection)
         if principal is None:
             raise anonymous("Log in first.")

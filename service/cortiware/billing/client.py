@@ -6,7 +6,9 @@ it becomes `UpstreamError` (502 problem+json) with Stripe's request id for suppo
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import hashlib
+import json
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, Final
 
@@ -24,6 +26,7 @@ __all__ = [
     "STRIPE_STATE_KEY",
     "make_stripe_client",
     "provide_stripe",
+    "request_key",
     "stripe_call",
     "stripe_get",
 ]
@@ -85,6 +88,18 @@ async def stripe_call(action: str) -> AsyncIterator[None]:
         if exc.request_id:
             detail += f" Stripe request id: {exc.request_id}."
         raise UpstreamError(detail) from exc
+
+
+def request_key(purpose: str, params: Mapping[str, Any]) -> str:
+    """An idempotency key derived from the whole request.
+
+    Stripe answers 400 when a key is reused with other parameters, so a changed request
+    (other events, features, a renamed customer) gets its own key, while a repeated identical
+    request (a retry after a lost answer or a rolled-back transaction, a concurrent first use)
+    is still deduplicated by Stripe.
+    """
+    body = json.dumps([purpose, params], sort_keys=True)
+    return f"cortiware-{purpose}-{hashlib.sha256(body.encode()).hexdigest()[:32]}"
 
 
 def stripe_get(obj: Any, key: str, default: Any = None) -> Any:

@@ -9,7 +9,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from stripe.params import CustomerCreateParams
 
-from cortiware.billing.client import stripe_call
+from cortiware.billing.client import request_key, stripe_call
 from cortiware.db.models import Organization, Owner
 from cortiware.errors import NotFound
 
@@ -24,8 +24,10 @@ async def ensure_customer(
 ) -> str:
     """The Stripe customer id of the organization, creating the customer the first time.
 
-    The create call's idempotency key is derived from the organization, so two concurrent
-    first uses (or a retry after a lost response) get the same customer from Stripe.
+    The create call's idempotency key is derived from the whole request (organization,
+    name, e-mail), so two concurrent first uses, or a retry after a lost answer or a
+    rolled-back transaction, get the same customer from Stripe; after a rename (or another
+    owner's first use) the request differs and so does the key, as Stripe requires.
 
     Raises:
         NotFound: no such organization.
@@ -53,7 +55,7 @@ async def ensure_customer(
         params["email"] = email
     async with stripe_call("create the customer"):
         customer = await client.v1.customers.create_async(
-            params, {"idempotency_key": f"cortiware-customer-{organization_id}"}
+            params, {"idempotency_key": request_key("customer", params)}
         )
     # Remember it unless a concurrent first use already did (same customer, same key).
     await session.execute(

@@ -7,9 +7,6 @@ The endpoint's signing secret is returned by Stripe only when the endpoint is cr
 
 from __future__ import annotations
 
-import hashlib
-import json
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, cast
 
@@ -17,7 +14,7 @@ import stripe
 from stripe.params import WebhookEndpointCreateParams, WebhookEndpointUpdateParams
 from stripe.params.billing_portal import ConfigurationCreateParams, ConfigurationUpdateParams
 
-from cortiware.billing.client import STRIPE_API_VERSION, stripe_call, stripe_get
+from cortiware.billing.client import STRIPE_API_VERSION, request_key, stripe_call, stripe_get
 from cortiware.settings import Settings
 from cortiware.webhooks.stripe_events import HANDLED_EVENT_TYPES
 
@@ -60,14 +57,6 @@ def portal_features() -> dict[str, Any]:
     }
 
 
-def _key(purpose: str, params: Mapping[str, Any]) -> str:
-    """An idempotency key derived from the whole request: Stripe answers 400 when a key is
-    reused with other parameters, so a run with changed events or features gets its own key,
-    while a repeated identical request (a retry, a concurrent run) is still deduplicated."""
-    body = json.dumps([purpose, params], sort_keys=True)
-    return f"cortiware-setup-{hashlib.sha256(body.encode()).hexdigest()[:32]}"
-
-
 async def setup_stripe(client: stripe.StripeClient, settings: Settings) -> SetupReport:
     """Create or update the webhook endpoint and the portal configuration.
 
@@ -106,7 +95,7 @@ async def _webhook_endpoint(
         )
         async with stripe_call("create the webhook endpoint"):
             created = await client.v1.webhook_endpoints.create_async(
-                params, {"idempotency_key": _key("webhook-endpoint", params)}
+                params, {"idempotency_key": request_key("setup-webhook-endpoint", params)}
             )
         report.endpoint_id, report.endpoint_action = created.id, "created"
         report.signing_secret = stripe_get(created, "secret")
@@ -169,7 +158,7 @@ async def _portal_configuration(
     if found is None:
         async with stripe_call("create the billing portal configuration"):
             created = await client.v1.billing_portal.configurations.create_async(
-                params, {"idempotency_key": _key("portal-configuration", params)}
+                params, {"idempotency_key": request_key("setup-portal-configuration", params)}
             )
         report.portal_configuration_id, report.portal_action = created.id, "created"
         return
