@@ -110,6 +110,8 @@ def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
 ACCESS_LOGGER: Final = "cortiware.access"
 """The `logger` field of access lines (and the stdlib logger whose level switches them)."""
 _MAX_BUFFERED: Final = 64 * 1024
+_ENCODE: Final = json.JSONEncoder(default=repr).encode
+"""`json.dumps(obj, default=repr)` without building an encoder per call (same output)."""
 
 
 def _secret_key(key: str) -> bool:
@@ -170,7 +172,7 @@ class AccessLog:
                 secret = self._secret[key] = _secret_key(key)
             if secret:
                 event[key] = REDACTED
-        line = json.dumps(event, default=repr) + "\n"
+        line = _ENCODE(event) + "\n"
         self._lines.append(line)
         self._size += len(line)
         if self._size >= _MAX_BUFFERED:
