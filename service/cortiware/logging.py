@@ -8,6 +8,7 @@ fields, same stream, a fraction of the cost.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import re
@@ -205,8 +206,15 @@ class AccessLog:
         self._lines.clear()
         self._size = 0
         stream = self.stream or sys.stdout
-        stream.write(text)
-        stream.flush()
+        try:
+            stream.write(text)
+            stream.flush()
+        except (OSError, ValueError):  # closed or broken stream
+            # As `logging.Handler.handleError`: the lines are lost, the error goes to stderr,
+            # and nothing is raised into the event loop (where it would become an error
+            # report of its own) or into the request that happened to flush.
+            with contextlib.suppress(OSError, ValueError):
+                sys.stderr.write(f"--- access log: {len(text.splitlines())} lines lost ---\n")
 
 
 access_log: Final = AccessLog()

@@ -4,6 +4,7 @@ written in batches, sampled only for fast successful reads when configured."""
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import re
 
@@ -118,3 +119,20 @@ def test_access_line_text_is_what_json_dumps_writes(capsys: pytest.CaptureFixtur
         text
     )
     assert '"/\\u00e9\\n"' in text
+
+
+async def test_a_closed_stream_loses_the_lines_without_raising() -> None:
+    """A stream closed under the log (a test's captured stdout, a broken pipe) costs the
+    lines, as with a stdlib handler, and raises nothing into the loop or the request."""
+    configure_logging()
+    closed = io.StringIO()
+    closed.close()
+    previous = access_log.stream
+    access_log.stream = closed
+    try:
+        access_log.request(method="GET", path="/a", status=200)
+        access_log.flush()
+        access_log.request(method="GET", path="/b", status=200)
+        await asyncio.sleep(0)  # the scheduled flush runs and fails quietly
+    finally:
+        access_log.stream = previous
