@@ -8,6 +8,7 @@ fields, same stream, a fraction of the cost.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import re
@@ -110,6 +111,8 @@ def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
 ACCESS_LOGGER: Final = "cortiware.access"
 """The `logger` field of access lines (and the stdlib logger whose level switches them)."""
 _MAX_BUFFERED: Final = 64 * 1024
+_ENCODE: Final = json.JSONEncoder(default=repr).encode
+"""`json.dumps(obj, default=repr)` without building an encoder per call (same output)."""
 
 
 def _secret_key(key: str) -> bool:
@@ -170,7 +173,7 @@ class AccessLog:
                 secret = self._secret[key] = _secret_key(key)
             if secret:
                 event[key] = REDACTED
-        line = json.dumps(event, default=repr) + "\n"
+        line = _ENCODE(event) + "\n"
         self._lines.append(line)
         self._size += len(line)
         if self._size >= _MAX_BUFFERED:
@@ -203,8 +206,15 @@ class AccessLog:
         self._lines.clear()
         self._size = 0
         stream = self.stream or sys.stdout
-        stream.write(text)
-        stream.flush()
+        try:
+            stream.write(text)
+            stream.flush()
+        except (OSError, ValueError):  # closed or broken stream
+            # As `logging.Handler.handleError`: the lines are lost, the error goes to stderr,
+            # and nothing is raised into the event loop (where it would become an error
+            # report of its own) or into the request that happened to flush.
+            with contextlib.suppress(OSError, ValueError):
+                sys.stderr.write(f"--- access log: {len(text.splitlines())} lines lost ---\n")
 
 
 access_log: Final = AccessLog()

@@ -4,6 +4,7 @@ written in batches, sampled only for fast successful reads when configured."""
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import re
 
@@ -104,3 +105,34 @@ def test_every_request_is_logged_by_default(capsys: pytest.CaptureFixture[str]) 
     lines = _lines(capsys.readouterr().out)
     assert [line["request_id"] for line in lines] == ids
     assert all(re.fullmatch(r"[0-9a-f]{32}", i) for i in ids)
+
+
+def test_access_line_text_is_what_json_dumps_writes(capsys: pytest.CaptureFixture[str]) -> None:
+    """The line is `json.dumps(event, default=repr)` to the character: ASCII escapes, the
+    `repr` of what JSON cannot hold, NaN as `json.dumps` writes it."""
+    configure_logging()
+    odd = object()
+    access_log.request(method="GET", path="/é\n", status=200, duration_ms=float("nan"), odd=odd)
+    (text,) = [line for line in capsys.readouterr().out.splitlines() if "cortiware.access" in line]
+    event = json.loads(text)
+    assert text == json.dumps({**event, "duration_ms": float("nan"), "odd": odd}, default=repr), (
+        text
+    )
+    assert '"/\\u00e9\\n"' in text
+
+
+async def test_a_closed_stream_loses_the_lines_without_raising() -> None:
+    """A stream closed under the log (a test's captured stdout, a broken pipe) costs the
+    lines, as with a stdlib handler, and raises nothing into the loop or the request."""
+    configure_logging()
+    closed = io.StringIO()
+    closed.close()
+    previous = access_log.stream
+    access_log.stream = closed
+    try:
+        access_log.request(method="GET", path="/a", status=200)
+        access_log.flush()
+        access_log.request(method="GET", path="/b", status=200)
+        await asyncio.sleep(0)  # the scheduled flush runs and fails quietly
+    finally:
+        access_log.stream = previous
