@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -60,14 +60,18 @@ def require_roles(
     *roles: Role,
     anonymous: type[Unauthorized] = Unauthorized,
     target: str = "endpoint",
-) -> Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], None]:
+) -> Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], Awaitable[None]]:
     """A guard: `anonymous` (401) without a session, 403 when the role is not in `roles`.
 
     Pages pass their own `anonymous` error, which their handler turns into a redirect.
     """
     allowed = frozenset(roles)
 
-    def guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+    # A coroutine function: Litestar runs a plain function guard in a worker thread
+    # (`sync_to_thread`), a thread hand-off per guarded request for a few attribute reads.
+    async def guard(
+        connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
+    ) -> None:
         if is_generated_options(handler):
             # Litestar's own OPTIONS answer inherits the controller's guards, but says only
             # which methods the path has, as a 405 to anyone would (RFC 9110 §9.3.7).

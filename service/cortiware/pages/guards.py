@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import quote
 
@@ -26,7 +26,7 @@ class LoginRequired(Unauthorized):
 
 def require_page_roles(
     *roles: Role,
-) -> Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], None]:
+) -> Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], Awaitable[None]]:
     """A guard: redirect to /login without a session, 403 when the role is not in `roles`."""
     return require_roles(*roles, anonymous=LoginRequired, target="page")
 
