@@ -333,43 +333,54 @@ class Database(pulumi.ComponentResource):
             for log in LOG_EXPORTS
         ]
 
-    def _proxy(self, name: str, args: DatabaseArgs) -> aws.rds.Proxy:
+    def _proxy_secret(
+        self,
+        name: str,
+        args: DatabaseArgs,
+        *,
+        suffix: str,
+        description: str,
+        username: str,
+        password: pulumi.Input[str],
+    ) -> aws.secretsmanager.Secret:
+        """A Secrets Manager secret holding one database user's credentials for RDS Proxy."""
         child = pulumi.ResourceOptions(parent=self)
-        credentials = aws.secretsmanager.Secret(
-            f"{name}-proxy-credentials",
-            name=f"cortiware/{args.stack}/rds-proxy-credentials",
-            description="Master credentials RDS Proxy uses to reach the instance",
+        secret = aws.secretsmanager.Secret(
+            name,
+            name=f"cortiware/{args.stack}/{suffix}",
+            description=description,
             kms_key_id=self.key.arn,
             recovery_window_in_days=30 if args.production else 7,
-            tags=tags(args.stack, f"{args.prefix}-rds-proxy-credentials"),
+            tags=tags(args.stack, f"{args.prefix}-{suffix}"),
             opts=child,
         )
         aws.secretsmanager.SecretVersion(
-            f"{name}-proxy-credentials-value",
-            secret_id=credentials.id,
-            secret_string=pulumi.Output.json_dumps(
-                {"username": DB_USER, "password": self.password.result}
-            ),
+            f"{name}-value",
+            secret_id=secret.id,
+            secret_string=pulumi.Output.json_dumps({"username": username, "password": password}),
             opts=child,
+        )
+        return secret
+
+    def _proxy(self, name: str, args: DatabaseArgs) -> aws.rds.Proxy:
+        child = pulumi.ResourceOptions(parent=self)
+        credentials = self._proxy_secret(
+            f"{name}-proxy-credentials",
+            args,
+            suffix="rds-proxy-credentials",
+            description="Master credentials RDS Proxy uses to reach the instance",
+            username=DB_USER,
+            password=self.password.result,
         )
         # The application role's credentials: RDS Proxy checks the service's SCRAM login against
         # them and logs in to PostgreSQL with them (one secret per database user it serves).
-        app_credentials = aws.secretsmanager.Secret(
+        app_credentials = self._proxy_secret(
             f"{name}-proxy-app-credentials",
-            name=f"cortiware/{args.stack}/rds-proxy-app-credentials",
+            args,
+            suffix="rds-proxy-app-credentials",
             description="Application role credentials RDS Proxy uses for the service",
-            kms_key_id=self.key.arn,
-            recovery_window_in_days=30 if args.production else 7,
-            tags=tags(args.stack, f"{args.prefix}-rds-proxy-app-credentials"),
-            opts=child,
-        )
-        aws.secretsmanager.SecretVersion(
-            f"{name}-proxy-app-credentials-value",
-            secret_id=app_credentials.id,
-            secret_string=pulumi.Output.json_dumps(
-                {"username": APP_USER, "password": self.app_password.result}
-            ),
-            opts=child,
+            username=APP_USER,
+            password=self.app_password.result,
         )
         role = aws.iam.Role(
             f"{name}-proxy-role",
