@@ -141,30 +141,10 @@ class Database(pulumi.ComponentResource):
             tags=tags(args.stack, f"{args.prefix}-db"),
             opts=child,
         )
-        self.password: random.RandomPassword = random.RandomPassword(
-            f"{name}-master-password",
-            length=40,
-            special=True,
-            override_special=RDS_PASSWORD_SPECIALS,
-            min_lower=4,
-            min_upper=4,
-            min_numeric=4,
-            min_special=2,
-            opts=child,
-        )
+        self.password: random.RandomPassword = _db_password(f"{name}-master-password", child)
         # The application role's password: the migrate task sets it in PostgreSQL (as a SCRAM
         # verifier) from the URL it is given; RDS Proxy authenticates the service with it.
-        self.app_password: random.RandomPassword = random.RandomPassword(
-            f"{name}-app-password",
-            length=40,
-            special=True,
-            override_special=RDS_PASSWORD_SPECIALS,
-            min_lower=4,
-            min_upper=4,
-            min_numeric=4,
-            min_special=2,
-            opts=child,
-        )
+        self.app_password: random.RandomPassword = _db_password(f"{name}-app-password", child)
         # Unique per stack lifetime, so a destroy/re-create never collides with an old snapshot.
         final_snapshot = random.RandomId(f"{name}-final-snapshot-id", byte_length=4, opts=child)
         monitoring_role = managed_service_role(
@@ -533,3 +513,18 @@ class Database(pulumi.ComponentResource):
 
 def _environment(args: DatabaseArgs) -> str:
     return "production" if args.production else "staging"
+
+
+def _db_password(name: str, opts: pulumi.ResourceOptions) -> random.RandomPassword:
+    """A 40-character database password of the characters RDS accepts."""
+    return random.RandomPassword(
+        name,
+        length=40,
+        special=True,
+        override_special=RDS_PASSWORD_SPECIALS,
+        min_lower=4,
+        min_upper=4,
+        min_numeric=4,
+        min_special=2,
+        opts=opts,
+    )
