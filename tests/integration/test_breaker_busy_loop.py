@@ -83,9 +83,16 @@ def test_a_busy_event_loop_neither_fails_script_calls_nor_opens_the_breaker(
     assert opened == 0, "the breaker never opened"
 
 
+# Opening takes two timeouts by design: the calls' own, then the confirmation PING's. The
+# rest is an allowance for a loaded 2-core CI machine (one run there took 1.23 s, with a
+# debootstrap and the other pytest worker beside it).
+OPENS_WITHIN = 2 * PRODUCTION_TIMEOUT + 1.0
+
+
 def test_a_stalled_redis_still_opens_the_breaker_and_it_closes_after(tmp_path: Path) -> None:
-    """Redis paused (CLIENT PAUSE) for 1.5 s: the breaker opens within a second, the calls
-    are answered from memory, and it closes again once Redis answers."""
+    """Redis paused (CLIENT PAUSE) for 3 s: the breaker opens within two timeouts (plus an
+    allowance for a loaded machine), the calls are answered from memory, and it closes
+    again once Redis answers."""
 
     async def scenario() -> tuple[float, bool]:
         with redis_server(tmp_path) as server:
@@ -93,12 +100,13 @@ def test_a_stalled_redis_still_opens_the_breaker_and_it_closes_after(tmp_path: P
             admin = Redis.from_url(server.url)
             try:
                 await _calls_during_a_busy_loop(kv, 0)
-                await admin.execute_command("CLIENT", "PAUSE", 1500, "ALL")
+                await admin.execute_command("CLIENT", "PAUSE", 3000, "ALL")
                 started = time.monotonic()
-                while kv.breaker.is_closed:
+                while kv.breaker.is_closed and time.monotonic() - started < 3:
                     await _calls_during_a_busy_loop(kv, 0)
-                    assert time.monotonic() - started < 1.0, "opened within a second"
-                opened_after = time.monotonic() - started
+                assert kv.breaker.opened_at is not None, "the breaker opened during the pause"
+                # When the breaker itself switched, not when this loop next looked.
+                opened_after = kv.breaker.opened_at - started
                 deadline = time.monotonic() + 5
                 while time.monotonic() < deadline:
                     if kv.breaker.is_closed:
@@ -110,7 +118,7 @@ def test_a_stalled_redis_still_opens_the_breaker_and_it_closes_after(tmp_path: P
                 await kv.aclose()
 
     opened_after, closed_again = uvloop.run(scenario())
-    assert opened_after < 1.0
+    assert opened_after < OPENS_WITHIN, opened_after
     assert closed_again
 
 
