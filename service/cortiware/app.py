@@ -101,7 +101,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
     # One Litestar middleware running them in this order (`RequestPipeline`: the cost).
     middleware: list[Any] = [
         RequestPipeline(
-            RequestContextMiddleware(settings.access_log_sample_rate),
             InputGuardMiddleware(),
             *auth_middleware(settings),
             *redis_middleware(settings),
@@ -129,8 +128,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
         # A JSON body or query value only lenient conversion accepts ("5" for an integer) is
         # a 400. The only `before_request` hook: a layer setting its own would replace it.
         before_request=refuse_loose_input,
-        # nosniff and no-store on every /api/ answer; HEAD in the Allow of the router's 405s.
-        before_send=[api_response_headers, allow_head_on_405],
         template_config=template_config(),
         request_max_body_size=MAX_BODY_BYTES,
         state=State({SETTINGS.name: settings}),
@@ -147,6 +144,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
     share_with_preflights(app.routes)
     # HEAD on every GET route (as GET, without a body), a complete Allow on OPTIONS.
     serve_every_method(app)
+    # Outermost, around routing, so the router's own 404 and 405 answers are timed, logged
+    # and labelled too: the request id, the access line, the metrics; nosniff and no-store
+    # on every /api/ answer; HEAD in the Allow of the router's 405s.
+    app.asgi_handler = RequestContextMiddleware(
+        settings.access_log_sample_rate, (api_response_headers, allow_head_on_405)
+    ).around(app.asgi_handler)
     # What middleware and guards answer (problem+json errors, headers), which Litestar
     # cannot see from the handlers: added to the document served and committed.
     describe_http_contract(app)

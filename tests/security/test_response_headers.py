@@ -13,6 +13,7 @@ from litestar import Litestar
 from litestar.routes import HTTPRoute
 from litestar.testing import AsyncTestClient
 
+from cortiware import metrics
 from tests.support.auth import create_owner, login, login_staff
 
 Client = AsyncTestClient[Litestar]
@@ -103,3 +104,25 @@ async def test_pages_send_their_browser_policies(client: Client) -> None:
         assert response.headers["x-frame-options"] == "DENY"
         assert response.headers["referrer-policy"] == "same-origin"
         assert response.headers["cache-control"] == "no-store"
+
+
+async def test_answers_no_route_gives_are_identified_counted_and_logged(client: Client) -> None:
+    """The router's own 404 and 405 answers, and HEAD served as GET, carry an X-Request-ID
+    and are counted under their route group (`unmatched` when no route answered): the
+    request context runs around routing, not inside it."""
+    before = metrics.snapshot()
+    answers = [
+        await client.get("/api/nowhere"),
+        await client.get("/nowhere"),
+        await client.delete("/api/health/live"),
+        await client.head("/api/health/live"),
+    ]
+    assert [r.status_code for r in answers] == [404, 404, 405, 200]
+    assert all(re.fullmatch(r"[0-9a-f]{32}", r.headers["x-request-id"]) for r in answers)
+    after = metrics.snapshot()
+
+    def added(name: str) -> int:
+        return after.get(name, 0) - before.get(name, 0)
+
+    assert added("http.unmatched.4xx") == 3  # two 404s and the 405
+    assert added("http.api.health.2xx") == 1  # HEAD, routed as GET to the health route

@@ -103,3 +103,32 @@ def test_error_event_carries_release_environment_and_user_without_email(
     assert event["user"] == {"id": str(OWNER.owner_id), "role": "owner"}
     raw = b"".join(_Collector.envelopes)
     assert b"owner@example.com" not in raw
+
+
+_PROCESSORS_SEEN: list[int] = []
+
+
+@get("/api/boom-counting", sync_to_thread=False)
+def boom_counting() -> None:
+    # Private to the SDK, read here only: how many processors this request's scope holds.
+    _PROCESSORS_SEEN.append(len(sentry_sdk.get_isolation_scope()._event_processors))
+    raise RuntimeError("boom")
+
+
+def test_around_routing_each_request_has_its_own_user_processor(
+    collector: str, make_settings: SettingsFactory
+) -> None:
+    """As the service runs it (around routing, before Sentry's route-level middleware makes
+    a request's isolation scope), every event still names its user, and the user processor
+    stays in its request's scope: the count seen by the handler does not grow."""
+    _init_sentry(make_settings(SENTRY_DSN=collector, SENTRY_TRACES_SAMPLE_RATE="0"))
+    _PROCESSORS_SEEN.clear()
+    app = Litestar([boom_counting], middleware=[_SignedIn()])
+    app.asgi_handler = RequestContextMiddleware().around(app.asgi_handler)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        for _ in range(3):
+            assert client.get("/api/boom-counting").status_code == 500
+    sentry_sdk.flush(timeout=5)
+    events = _events()
+    assert [event["user"] for event in events] == [{"id": str(OWNER.owner_id), "role": "owner"}] * 3
+    assert len(set(_PROCESSORS_SEEN)) == 1, _PROCESSORS_SEEN

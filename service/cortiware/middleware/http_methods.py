@@ -11,10 +11,11 @@ a handler. Here, without a second handler per route:
   GET handler and no HEAD handler apart from it is routed as GET, through the same
   middleware, guards and handler (so with the same headers), on a copy of the scope: the
   server keeps seeing HEAD and sends no body, and no body byte is passed on here either.
-  Middleware and the access log therefore see such a request as GET. An OPTIONS answer
-  gets the `Allow` of every handler of its path, HEAD next to GET.
-- `allow_head_on_405` (a `before_send` hook, so it sees the router's own 405 answers) adds
-  HEAD to their `Allow` wherever GET is listed.
+  Route middleware therefore sees such a request as GET; the access log, which runs
+  outside (`RequestContextMiddleware`), logs it as HEAD. An OPTIONS answer gets the `Allow`
+  of every handler of its path, HEAD next to GET.
+- `allow_head_on_405` (run on every response start around routing, so it sees the
+  router's own 405 answers) adds HEAD to their `Allow` wherever GET is listed.
 
 The role guards let Litestar's generated OPTIONS handler through
 (`cortiware.auth.principal.require_roles`): all it says is the method list.
@@ -29,7 +30,15 @@ from litestar import Litestar
 from litestar.datastructures import MutableScopeHeaders
 from litestar.exceptions import HTTPException
 from litestar.routes import HTTPRoute
-from litestar.types import ASGIApp, HTTPScope, Message, Receive, Scope, Send
+from litestar.types import (
+    ASGIApp,
+    HTTPResponseStartEvent,
+    HTTPScope,
+    Message,
+    Receive,
+    Scope,
+    Send,
+)
 from litestar.utils import normalize_path
 
 __all__ = ["allow_head_on_405", "serve_every_method"]
@@ -62,9 +71,16 @@ class _EveryMethod:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         method = scope.get("method")  # None on websockets
         if method == "HEAD":
-            if self._has_get_only(scope):
-                scope = cast("HTTPScope", {**scope, "method": "GET"})
-            await self.app(scope, receive, _bodiless(send))
+            if not self._has_get_only(scope):
+                await self.app(scope, receive, _bodiless(send))
+                return
+            as_get = cast("HTTPScope", {**scope, "method": "GET"})
+            try:
+                await self.app(as_get, receive, _bodiless(send))
+            finally:
+                # What routing found, for the layers outside (metrics name the route group).
+                if "route_handler" in as_get:
+                    scope["route_handler"] = as_get["route_handler"]
         elif method == "OPTIONS":
             await self.app(scope, receive, self._allowing(scope, send))
         else:
@@ -110,9 +126,10 @@ def _bodiless(send: Send) -> Send:
     return send_headers_only
 
 
-async def allow_head_on_405(message: Message, scope: Scope) -> None:
-    """A Litestar `before_send` hook: HEAD in the `Allow` of a 405 wherever GET is."""
-    if message["type"] != "http.response.start" or message["status"] != 405:
+def allow_head_on_405(message: HTTPResponseStartEvent, _scope: Scope) -> None:
+    """HEAD in the `Allow` of a 405 response's start message wherever GET is (run around
+    routing by `RequestContextMiddleware`, so it sees the router's own 405s)."""
+    if message["status"] != 405:
         return
     headers = MutableScopeHeaders.from_message(message)
     if allow := headers.get("allow"):

@@ -2,10 +2,11 @@
 
 Litestar wraps each middleware in a closure that, on every request and for every layer,
 checks the scope type, the route's exclusion key and path patterns before calling `handle`.
-With six stacked layers (request context, input guard, CSRF, sessions, rate limiting,
-idempotency) that was about 6 % of the CPU of `GET /api/health/live` in process (cProfile;
-docs/benchmarks.md). None of them uses exclusions, so the pipeline chains their `handle`
-methods directly, once per route at start-up, keeping only the scope-type check. Each stage
+With the service's stacked layers (input guard, CSRF, sessions, rate limiting, idempotency;
+the request context then was one too) that was about 6 % of the CPU of
+`GET /api/health/live` in process (cProfile; docs/benchmarks.md). None of them uses
+exclusions, so the pipeline chains their `handle` methods directly, once per route at
+start-up, keeping only the scope-type check. Each stage
 stays an ordinary `ASGIMiddleware`, usable (and tested) on its own.
 """
 

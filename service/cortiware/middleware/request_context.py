@@ -7,12 +7,14 @@ import os
 import random
 import re
 import time
+from collections.abc import Callable, Sequence
 from typing import Any, Final
 
 import sentry_sdk
 import structlog
+from litestar.enums import ScopeType
 from litestar.middleware import ASGIMiddleware
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import ASGIApp, HTTPResponseStartEvent, Message, Receive, Scope, Send
 
 from cortiware import metrics
 from cortiware.auth.principal import Principal
@@ -82,8 +84,32 @@ class RequestContextMiddleware(ASGIMiddleware):
     errors, slow requests and writes are always logged, and the metrics count every request.
     """
 
-    def __init__(self, access_log_sample_rate: float = 1.0) -> None:
+    def __init__(
+        self,
+        access_log_sample_rate: float = 1.0,
+        response_start: Sequence[Callable[[HTTPResponseStartEvent, Scope], None]] = (),
+    ) -> None:
         self.sample_rate = access_log_sample_rate
+        self.response_start = tuple(response_start)
+        """Called with each response's start message (to edit its headers) before it goes."""
+
+    def around(self, app: ASGIApp) -> ASGIApp:
+        """`app` (an application's whole ASGI handler) run inside this middleware.
+
+        The service runs it there, around routing: it then also times, logs and labels
+        what no route answers (the router's 404 and 405), and its one `send` wrapper does
+        the response-header work Litestar's `before_send` hooks did in a wrapper of their
+        own (in-process, 2 µs of a 90 µs `GET /api/health/live`).
+        """
+        handle = self.handle
+
+        async def run(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] == ScopeType.HTTP:
+                await handle(scope, receive, send, app)
+            else:
+                await app(scope, receive, send)
+
+        return run
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         """Bind the id, call the app, log method, path, status and duration."""
@@ -91,21 +117,39 @@ class RequestContextMiddleware(ASGIMiddleware):
         request_id = incoming if incoming and _SAFE_ID.match(incoming) else new_request_id()
         raw_id = request_id.encode()
         scope.setdefault("state", {})[REQUEST_ID_STATE_KEY] = request_id
-        structlog.contextvars.clear_contextvars()
-        structlog.contextvars.bind_contextvars(request_id=request_id)
-        if sentry_sdk.get_client().is_active():
-            # Read when an event is sent, after the session middleware found the principal;
-            # the isolation scope is this request's (Sentry's ASGI integration makes one).
-            sentry_sdk.get_isolation_scope().add_event_processor(
-                lambda event, _hint: _with_user(event, scope)
-            )
+        # Reset through its token at the end: each request is its own task (its own copy of
+        # the context), so nothing else can be bound from an earlier request, and a context
+        # copy per `clear_contextvars` (two per request) was about 2 µs.
+        bound = structlog.contextvars.bind_contextvars(request_id=request_id)
+        try:
+            if sentry_sdk.get_client().is_active():
+                # A request's own isolation scope, made here: around routing this runs before
+                # Sentry's middleware (route level) has made one, and a processor added to the
+                # shared one would outlive the request. Sentry's scope forks from this one,
+                # processor included, which reads the principal when an event is sent (after
+                # the session middleware found it).
+                with sentry_sdk.isolation_scope() as isolation:
+                    isolation.add_event_processor(lambda event, _hint: _with_user(event, scope))
+                    await self._serve(scope, receive, send, next_app, raw_id)
+            else:
+                await self._serve(scope, receive, send, next_app, raw_id)
+        finally:
+            structlog.contextvars.reset_contextvars(**bound)
+
+    async def _serve(
+        self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp, raw_id: bytes
+    ) -> None:
         started = time.perf_counter()
         status = 500
+
+        response_start = self.response_start
 
         async def send_wrapper(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                for edit in response_start:
+                    edit(message, scope)
                 headers = [h for h in message.get("headers", ()) if h[0].lower() != _REQUEST_ID_RAW]
                 headers.append((_REQUEST_ID_RAW, raw_id))
                 message["headers"] = headers
@@ -115,9 +159,7 @@ class RequestContextMiddleware(ASGIMiddleware):
             await next_app(scope, receive, send_wrapper)
         finally:
             duration_ms = round((time.perf_counter() - started) * 1000, 2)
-            group = route_group(scope)
-            metrics.observe(f"http.{group}.latency_ms", duration_ms)
-            metrics.counter(f"http.{group}.{status // 100}xx").inc()
+            _record(route_group(scope), status, duration_ms)
             method = scope.get("method")
             if (
                 self.sample_rate >= 1.0
@@ -129,7 +171,24 @@ class RequestContextMiddleware(ASGIMiddleware):
                 access_log.request(
                     method=method, path=scope.get("path"), status=status, duration_ms=duration_ms
                 )
-            structlog.contextvars.clear_contextvars()
+
+
+_LATENCY_NAMES: dict[str, str] = {}
+_STATUS_COUNTERS: dict[tuple[str, int], metrics.Counter] = {}
+
+
+def _record(group: str, status: int, duration_ms: float) -> None:
+    """`http.<group>.latency_ms` and `http.<group>.<n>xx`, names built once per group and
+    status class (they are few; requests are many)."""
+    latency = _LATENCY_NAMES.get(group)
+    if latency is None:
+        latency = _LATENCY_NAMES[group] = f"http.{group}.latency_ms"
+    metrics.observe(latency, duration_ms)
+    key = (group, status // 100)
+    counter = _STATUS_COUNTERS.get(key)
+    if counter is None:
+        counter = _STATUS_COUNTERS[key] = metrics.counter(f"http.{group}.{key[1]}xx")
+    counter.inc()
 
 
 def sentry_user(principal: Principal) -> dict[str, str]:

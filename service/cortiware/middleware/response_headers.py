@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from litestar.types import Message, Scope
+from litestar.types import HTTPResponseStartEvent, Scope
 
 __all__ = ["api_response_headers"]
 
@@ -20,14 +20,12 @@ _NOSNIFF: Final = (b"x-content-type-options", b"nosniff")
 _NO_STORE: Final = (b"cache-control", b"no-store")
 
 
-async def api_response_headers(message: Message, scope: Scope) -> None:
-    """A Litestar `before_send` hook: add the headers to every `/api/` response start.
+def api_response_headers(message: HTTPResponseStartEvent, scope: Scope) -> None:
+    """Add the headers to a `/api/` response's start message.
 
-    A hook rather than a middleware: it also sees what no middleware does, such as the
-    router's own 404 and 405 answers.
+    Run by `RequestContextMiddleware` around routing (`create_app`), so it also sees what no
+    route-level middleware does, such as the router's own 404 and 405 answers.
     """
-    if message["type"] != "http.response.start":
-        return
     if not str(scope.get("path", "")).startswith(_API_PREFIX):
         return
     # Raw pairs rather than `MutableScopeHeaders` (which re-parses the list per access): this
