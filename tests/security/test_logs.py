@@ -168,7 +168,7 @@ def test_the_journey_was_logged(journey_log: tuple[str, set[str]]) -> None:
     """The scanned output holds the journey's request lines (the scan saw real output)."""
     output, _ = journey_log
     for path in ("/api/auth/login", "/api/onboarding/accept", "/api/webhooks/stripe"):
-        assert f'"path": "{path}"' in output, path
+        assert f'"path":"{path}"' in output, path
 
 
 @pytest.mark.parametrize("name", SECRET_NAMES)
