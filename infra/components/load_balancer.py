@@ -35,6 +35,9 @@ TARGET_HEALTH_INTERVAL_SECONDS = 30
 TARGET_UNHEALTHY_THRESHOLD = 5
 """Failed target checks before a target is unhealthy (150 s of a hung or overloaded task)."""
 TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
+ALB_IDLE_TIMEOUT_SECONDS = 60
+"""The balancer closes connections idle this long; the service keeps its own open longer
+(`cortiware.cli.KEEP_ALIVE_TIMEOUT`), so it never closes one the balancer may reuse."""
 ALB_LOG_PREFIX = "alb"
 """Key prefix of the load balancer's access logs in their bucket."""
 
@@ -83,7 +86,7 @@ class LoadBalancer(pulumi.ComponentResource):
             subnets=list(args.public_subnet_ids),
             drop_invalid_header_fields=True,
             enable_deletion_protection=args.production,
-            idle_timeout=60,
+            idle_timeout=ALB_IDLE_TIMEOUT_SECONDS,
             access_logs={"bucket": logs.bucket.bucket, "prefix": ALB_LOG_PREFIX, "enabled": True},
             tags=tags(args.stack, f"{args.prefix}-alb"),
             # ELB checks it may write to the bucket when logging is switched on.

@@ -51,6 +51,13 @@ def main() -> None:
 WORKER_HEALTHCHECK_TIMEOUT: Final = 60
 """Seconds a uvicorn worker has to answer its supervisor (start-up included)."""
 
+KEEP_ALIVE_TIMEOUT: Final = 75
+"""Seconds an idle keep-alive connection stays open: longer than the load balancer's idle
+timeout (60 s, `infra/components/load_balancer.py`), as AWS advises for ALB targets, so the
+balancer closes idle connections and never writes a request into one the service is closing
+(a reset, which the ALB answers 502). uvicorn's default, 5 s, did that under the onboarding
+load run, whose users pause 3-8 s: one connection error on an invite post."""
+
 
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
@@ -87,6 +94,7 @@ def serve(host: str, port: int, workers: int, reload: bool) -> None:
         proxy_headers=False,  # client IP is resolved by TRUSTED_PROXIES, not uvicorn
         server_header=False,
         timeout_graceful_shutdown=20,
+        timeout_keep_alive=KEEP_ALIVE_TIMEOUT,
         # uvicorn kills a worker that does not answer its supervisor's ping in time, and a
         # spawned worker answers only after importing `__main__` (this CLI, hence the whole
         # app): 2 s idle, over 10 s on a loaded 2-vCPU host, where the default 5 s made

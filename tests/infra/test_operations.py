@@ -66,6 +66,15 @@ def test_the_load_balancer_asks_the_service_s_readiness_route() -> None:
     assert handler.handler_name == "ready"
 
 
+def test_the_service_outwaits_the_load_balancer_on_idle_connections(run: OfflineRun) -> None:
+    """The ALB's idle timeout (as planned) is shorter than the service's keep-alive, so the
+    ALB closes idle connections first and never reuses one the service is closing (a 502)."""
+    from cortiware.cli import KEEP_ALIVE_TIMEOUT
+
+    (alb,) = run.of_type("aws:lb/loadBalancer:LoadBalancer")
+    assert alb.inputs["idleTimeout"] < KEEP_ALIVE_TIMEOUT
+
+
 def test_first_deploy_targets_a_resource_the_program_declares(run: OfflineRun) -> None:
     """The `--target` URN of docs/infra.md's first `up` is the ECR repository's URN."""
     text = (REPO_ROOT / "docs" / "infra.md").read_text()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -117,3 +118,26 @@ def test_smoke_needs_the_password_in_the_environment(served: str) -> None:
     result = smoke("--base-url", served, "--username", "provider")
     assert result.returncode == 1
     assert result.stderr.strip() == "cortiware: --username needs its password in SMOKE_PASSWORD"
+
+
+def test_an_idle_connection_outlives_the_load_balancers_idle_timeout(served: str) -> None:
+    """The service keeps an idle keep-alive connection open longer than the load balancer
+    keeps its own (60 s), so the balancer, never the service, closes it. uvicorn's default
+    (5 s) closed connections the client was about to reuse: a request written as the server
+    closed got a reset (a 502 behind the ALB, a connection error in the onboarding load run).
+    Checked here past the old 5 s, on one real connection."""
+    # httpx drops its own idle connections after 5 s unless told otherwise.
+    limits = httpx.Limits(keepalive_expiry=60)
+    with httpx.Client(base_url=served, timeout=5, limits=limits) as client:
+        assert client.get("/api/health/live").status_code == 200
+        first = _connection_id(client)
+        time.sleep(6.5)
+        assert client.get("/api/health/live").status_code == 200
+        assert _connection_id(client) == first, "the service closed the idle connection"
+
+
+def _connection_id(client: httpx.Client) -> int:
+    """Identity of the pool's one open connection to the server."""
+    connections = client._transport._pool.connections  # type: ignore[attr-defined]
+    (connection,) = connections
+    return id(connection)
