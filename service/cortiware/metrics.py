@@ -16,7 +16,9 @@ Counters are process-local (each worker counts its own); the metrics publisher r
 for the request path (the GIL makes the add atomic for threads too). Observations (latencies)
 are kept as raw values until the publisher drains them, so CloudWatch can compute
 percentiles; at most `MAX_OBSERVATIONS` per name are kept between two drains (EMF takes 100
-values per metric and document).
+values per metric and document): a uniform random sample of all the values observed since
+the last drain (reservoir sampling), not the first ones, so a busy minute's percentiles are
+not those of its first hundred requests.
 
 Gauges are states, not events: a function registered under a name and read at every
 publish (each worker publishes its own; alarms take the Maximum across them).
@@ -29,6 +31,7 @@ Names the alarms and dashboard of the infrastructure read (namespace `Cortiware`
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 from typing import Final
 
@@ -49,7 +52,7 @@ __all__ = [
 DB_CONNECT_FAILED: Final = "db.connect_failed"
 """Counter of failed attempts to open a database connection (an infrastructure alarm reads it)."""
 MAX_OBSERVATIONS: Final = 100
-"""Values kept per observed name between two drains; later ones are dropped until the drain."""
+"""Values kept per observed name between two drains: a uniform sample when there were more."""
 
 
 class Counter:
@@ -83,19 +86,31 @@ def snapshot() -> dict[str, int]:
 
 
 _OBSERVATIONS: dict[str, list[float]] = {}
+_OBSERVED: dict[str, int] = {}
+"""Values observed per name since the last drain, kept or not."""
 
 
 def observe(name: str, value: float) -> None:
-    """Keep `value` (e.g. a latency in milliseconds) under `name` until the next drain."""
-    values = _OBSERVATIONS.setdefault(name, [])
+    """Keep `value` (e.g. a latency in milliseconds) under `name` until the next drain, or
+    let it replace a kept one so the kept values stay a uniform sample (Algorithm R)."""
+    values = _OBSERVATIONS.get(name)
+    if values is None:
+        values = _OBSERVATIONS[name] = []
+    seen = _OBSERVED.get(name, 0) + 1
+    _OBSERVED[name] = seen
     if len(values) < MAX_OBSERVATIONS:
         values.append(value)
+    else:
+        slot = random.randrange(seen)  # noqa: S311 - sampling, not security
+        if slot < MAX_OBSERVATIONS:
+            values[slot] = value
 
 
 def drain_observations() -> dict[str, list[float]]:
     """Return the values observed since the last drain, by name, and forget them."""
     drained = {name: values for name, values in sorted(_OBSERVATIONS.items()) if values}
     _OBSERVATIONS.clear()
+    _OBSERVED.clear()
     return drained
 
 
@@ -123,4 +138,5 @@ def reset() -> None:
     for c in _COUNTERS.values():
         c.value = 0
     _OBSERVATIONS.clear()
+    _OBSERVED.clear()
     _GAUGES.clear()

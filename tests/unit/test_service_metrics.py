@@ -71,6 +71,18 @@ def test_observations_are_bounded_between_drains() -> None:
     assert len(metrics.drain_observations()["test.bounded"]) == metrics.MAX_OBSERVATIONS
 
 
+def test_kept_observations_sample_the_whole_interval() -> None:
+    """Of 10,000 values 0-9,999 the kept hundred are spread over all of them (a uniform
+    sample: mean near 5,000, within 7 standard errors), not the first hundred."""
+    metrics.reset()
+    for i in range(10_000):
+        metrics.observe("test.sampled", float(i))
+    kept = metrics.drain_observations()["test.sampled"]
+    assert len(kept) == metrics.MAX_OBSERVATIONS
+    assert max(kept) >= metrics.MAX_OBSERVATIONS
+    assert 3_000 < sum(kept) / len(kept) < 7_000
+
+
 async def test_failed_database_connects_are_counted() -> None:
     """A connection refused by the database adds one to db.connect_failed."""
     engine = create_engine(f"postgresql://postgres@127.0.0.1:{free_port()}/none")
