@@ -68,9 +68,9 @@ async def test_edit_link_and_archive_a_price(
     async with sessions() as session:
         actions = (
             await session.scalars(
-                select(AuditEntry.action).where(
-                    AuditEntry.entity == "price", AuditEntry.entity_id == price["id"]
-                )
+                select(AuditEntry.action)
+                .where(AuditEntry.entity == "price", AuditEntry.entity_id == price["id"])
+                .order_by(AuditEntry.id)
             )
         ).all()
     assert list(actions) == ["create", "update", "update", "update", "update", "update"]
