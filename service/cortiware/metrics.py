@@ -88,6 +88,9 @@ def snapshot() -> dict[str, int]:
 _OBSERVATIONS: dict[str, list[float]] = {}
 _OBSERVED: dict[str, int] = {}
 """Values observed per name since the last drain, kept or not."""
+_SAMPLING: Final = random.Random()  # noqa: S311 - sampling, not security
+"""The sample's own generator: the `random` module's shared one belongs to whoever seeds it
+(Hypothesis does, per example, in tests serving the app in their own process)."""
 
 
 def observe(name: str, value: float) -> None:
@@ -101,7 +104,7 @@ def observe(name: str, value: float) -> None:
     if len(values) < MAX_OBSERVATIONS:
         values.append(value)
     else:
-        slot = random.randrange(seen)  # noqa: S311 - sampling, not security
+        slot = _SAMPLING.randrange(seen)
         if slot < MAX_OBSERVATIONS:
             values[slot] = value
 

@@ -37,6 +37,8 @@ _GROUP_OPT: Final = "cortiware_route_group"
 FAST_MS: Final = 100.0
 """A successful read answered faster than this may be left out of the access log (sampled)."""
 _READS: Final = frozenset({"GET", "HEAD"})
+_SAMPLING: Final = random.Random()  # noqa: S311 - sampling, not security
+"""Access-line sampling's own generator (not the `random` module's shared, seedable one)."""
 
 
 _ID_BYTES: Final = 16
@@ -166,7 +168,7 @@ class RequestContextMiddleware(ASGIMiddleware):
                 or status >= 400
                 or duration_ms >= FAST_MS
                 or method not in _READS
-                or random.random() < self.sample_rate  # noqa: S311 - sampling, not security
+                or _SAMPLING.random() < self.sample_rate
             ):
                 access_log.request(
                     method=method, path=scope.get("path"), status=status, duration_ms=duration_ms
