@@ -85,9 +85,17 @@ def snapshot() -> dict[str, int]:
     return {name: c.value for name, c in sorted(_COUNTERS.items())}
 
 
-_OBSERVATIONS: dict[str, list[float]] = {}
-_OBSERVED: dict[str, int] = {}
-"""Values observed per name since the last drain, kept or not."""
+class _Sample:
+    """One name's kept values and how many were observed since the last drain."""
+
+    __slots__ = ("seen", "values")
+
+    def __init__(self) -> None:
+        self.values: list[float] = []
+        self.seen = 0
+
+
+_OBSERVATIONS: dict[str, _Sample] = {}
 _SAMPLING: Final = random.Random()  # noqa: S311 - sampling, not security
 """The sample's own generator: the `random` module's shared one belongs to whoever seeds it
 (Hypothesis does, per example, in tests serving the app in their own process)."""
@@ -96,24 +104,22 @@ _SAMPLING: Final = random.Random()  # noqa: S311 - sampling, not security
 def observe(name: str, value: float) -> None:
     """Keep `value` (e.g. a latency in milliseconds) under `name` until the next drain, or
     let it replace a kept one so the kept values stay a uniform sample (Algorithm R)."""
-    values = _OBSERVATIONS.get(name)
-    if values is None:
-        values = _OBSERVATIONS[name] = []
-    seen = _OBSERVED.get(name, 0) + 1
-    _OBSERVED[name] = seen
-    if len(values) < MAX_OBSERVATIONS:
-        values.append(value)
+    sample = _OBSERVATIONS.get(name)
+    if sample is None:
+        sample = _OBSERVATIONS[name] = _Sample()
+    sample.seen += 1
+    if len(sample.values) < MAX_OBSERVATIONS:
+        sample.values.append(value)
     else:
-        slot = _SAMPLING.randrange(seen)
+        slot = _SAMPLING.randrange(sample.seen)
         if slot < MAX_OBSERVATIONS:
-            values[slot] = value
+            sample.values[slot] = value
 
 
 def drain_observations() -> dict[str, list[float]]:
     """Return the values observed since the last drain, by name, and forget them."""
-    drained = {name: values for name, values in sorted(_OBSERVATIONS.items()) if values}
+    drained = {name: s.values for name, s in sorted(_OBSERVATIONS.items()) if s.values}
     _OBSERVATIONS.clear()
-    _OBSERVED.clear()
     return drained
 
 
@@ -141,5 +147,4 @@ def reset() -> None:
     for c in _COUNTERS.values():
         c.value = 0
     _OBSERVATIONS.clear()
-    _OBSERVED.clear()
     _GAUGES.clear()
