@@ -8,7 +8,7 @@ from functools import partial
 from typing import Any
 
 import structlog
-from litestar import Litestar
+from litestar import Litestar, Router
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi.config import OpenAPIConfig
@@ -26,8 +26,8 @@ from cortiware.db.outage import OUTAGE_HANDLERS
 from cortiware.db.replica import READ_SESSIONS, ReadSessions, provide_read_session
 from cortiware.db.session import DB_ENGINE, DB_SESSIONMAKER, provide_db_session
 from cortiware.errors import exception_handlers
-from cortiware.health import health, live, ready
-from cortiware.logging import configure_logging
+from cortiware.health import PROBES
+from cortiware.logging import access_log, configure_logging
 from cortiware.metrics_publisher import metrics_lifespan
 from cortiware.middleware.http_methods import allow_head_on_405, serve_every_method
 from cortiware.middleware.input_guard import InputGuardMiddleware
@@ -83,12 +83,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
         try:
             yield
         finally:
+            access_log.flush()  # the lines still buffered (at most FLUSH_AFTER old)
             await engine.dispose()
             if replica is not None:
                 await replica.dispose()
 
-    route_handlers: list[Any] = [live, ready, health]
-    route_handlers += auth_route_handlers(settings)
+    route_handlers: list[Any] = auth_route_handlers(settings)
     # Server-rendered pages (/login, /provider, /owner, /onboarding) and /static.
     route_handlers += page_route_handlers()
     # The API reference reader's own files (no CDN).
@@ -99,13 +99,30 @@ def create_app(settings: Settings | None = None) -> Litestar:
     # Sessions and CSRF come before rate limiting and idempotency, which read the principal
     # id the session middleware puts into the scope.
     # One Litestar middleware running them in this order (`RequestPipeline`: the cost).
-    middleware: list[Any] = [
-        RequestPipeline(
-            InputGuardMiddleware(),
-            *auth_middleware(settings),
-            *redis_middleware(settings),
-        )
-    ]
+    pipeline = RequestPipeline(
+        InputGuardMiddleware(), *auth_middleware(settings), *redis_middleware(settings)
+    )
+    # Every route but the health probes sits in one router carrying the pipeline and the
+    # strict-input hook. The probes read nothing of the request and are never limited
+    # (`PROBE`), so no stage has work on them: outside it, they also skip the exception
+    # layer Litestar puts under any route middleware (tests/unit/test_request_pipeline.py).
+    # A JSON body or query value only lenient conversion accepts ("5" for an integer) is a
+    # 400 (`refuse_loose_input`). The only `before_request` hook: a layer setting its own
+    # would replace it.
+    served = Router(
+        path="/",
+        route_handlers=route_handlers,
+        middleware=[pipeline],
+        before_request=refuse_loose_input,
+    )
+    # The API reference (/api/docs) is Litestar's own router: given the same layers.
+    reference = Router(
+        path="/api/docs",
+        route_handlers=[],
+        include_in_schema=False,
+        middleware=[pipeline],
+        before_request=refuse_loose_input,
+    )
     lifespans: list[Any] = [
         lifespan,
         partial(redis_lifespan, settings=settings),
@@ -113,8 +130,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     ]
 
     app = Litestar(
-        route_handlers=route_handlers,
-        middleware=middleware,
+        route_handlers=[*PROBES, served],
         lifespan=lifespans,
         dependencies={
             "db_session": Provide(provide_db_session),
@@ -125,16 +141,14 @@ def create_app(settings: Settings | None = None) -> Litestar:
         # problem+json under /api/, an HTML error page everywhere else (pages, unknown paths);
         # an unreachable database is a 503 with Retry-After, logged once per outage.
         exception_handlers=html_outside_api({**exception_handlers, **OUTAGE_HANDLERS}),
-        # A JSON body or query value only lenient conversion accepts ("5" for an integer) is
-        # a 400. The only `before_request` hook: a layer setting its own would replace it.
-        before_request=refuse_loose_input,
         template_config=template_config(),
         request_max_body_size=MAX_BODY_BYTES,
         state=State({SETTINGS.name: settings}),
         openapi_config=OpenAPIConfig(
             title="Cortiware API",
             version=__version__,
-            path="/api/docs",
+            path="/api/docs",  # the reader's link to the document (routing: `reference`)
+            openapi_router=reference,
             use_handler_docstrings=True,  # each handler's docstring is its description
             render_plugins=[SwaggerReader()],  # its files are served by reader_assets()
         ),

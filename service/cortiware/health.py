@@ -27,16 +27,16 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from cortiware.app_state import SETTINGS
 from cortiware.db.session import DB_ENGINE
 from cortiware.kv import KV_STATE, redis_status
-from cortiware.route_policy import UNLIMITED
+from cortiware.route_policy import PROBE
 from cortiware.settings import Settings
 
-__all__ = ["health", "live", "ready"]
+__all__ = ["PROBES", "health", "live", "ready"]
 
 DATABASE_TIMEOUT: Final = 1.5
 CheckResult = Literal["ok", "down", "memory", "degraded"]
 
 
-@get("/api/health/live", tags=["health"], summary="Liveness", sync_to_thread=False, opt=UNLIMITED)
+@get("/api/health/live", tags=["health"], summary="Liveness", sync_to_thread=False, opt=PROBE)
 def live() -> dict[str, str]:
     """200 while the process runs."""
     return {"status": "ok"}
@@ -47,7 +47,7 @@ def live() -> dict[str, str]:
     tags=["health"],
     summary="Readiness for the load balancer",
     sync_to_thread=False,
-    opt=UNLIMITED,
+    opt=PROBE,
 )
 def ready(state: State) -> Response[dict[str, str]]:
     """200 `ready` when this process can serve requests; no dependency is checked."""
@@ -60,7 +60,7 @@ def ready(state: State) -> Response[dict[str, str]]:
     )
 
 
-@get("/api/health", tags=["health"], summary="Dependency checks", opt=UNLIMITED)
+@get("/api/health", tags=["health"], summary="Dependency checks", opt=PROBE)
 async def health(state: State) -> Response[dict[str, Any]]:
     """Check database, Redis and config concurrently, each under its own timeout."""
     settings = SETTINGS.get(state)
@@ -102,3 +102,7 @@ def _config_complete(settings: Settings) -> bool:
     if settings.app_env.is_deployed:
         return bool(settings.redis_url) and not settings.uses_dev_defaults
     return True
+
+
+PROBES: Final = (live, ready, health)
+"""The health routes, served outside the request pipeline (`create_app`)."""

@@ -8,6 +8,7 @@ fields, same stream, a fraction of the cost.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import logging
 import re
@@ -113,6 +114,10 @@ def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
 ACCESS_LOGGER: Final = "cortiware.access"
 """The `logger` field of access lines (and the stdlib logger whose level switches them)."""
 _MAX_BUFFERED: Final = 64 * 1024
+FLUSH_AFTER: Final = 0.1
+"""Seconds an access line may wait in the buffer (nginx's `access_log … buffer= flush=`):
+written when the buffer reaches `_MAX_BUFFERED`, this long after its batch's first line, at
+the service's shutdown, or at exit, whichever comes first."""
 _ENCODER: Final = msgspec.json.Encoder(enc_hook=repr)
 """Every log line's JSON encoder (structlog's renderer and the access log): msgspec, at about
 a twelfth of `json.dumps`'s cost per access line (0.3 against 4.3 µs, `timeit`), compact, UTF-8
@@ -130,15 +135,19 @@ def _secret_key(key: str) -> bool:
 
 
 class AccessLog:
-    """One JSON line per request (`event: request`), written a loop iteration later.
+    """One JSON line per request (`event: request`), written in batches.
 
     The fields are those of every other line (`event`, `level`, `logger`, `timestamp` in
     UTC ISO 8601, the bound context such as `request_id`, secret-looking keys redacted), but
-    the line is built directly and lines finished in one event-loop iteration share one
-    write and one flush. Through structlog and the stdlib handler (a record, the processor
-    chain, a flush per line) it cost about 12 % of a cached `GET /api/plans` (py-spy,
-    docs/benchmarks.md). Lines go to the stream the other lines go to, and only while the
-    `cortiware.access` logger is enabled for INFO.
+    the line is built directly and buffered as nginx buffers its access log: written when
+    64 KiB are waiting or `FLUSH_AFTER` (0.1 s) after the first waiting line, at the
+    service's shutdown (`create_app`'s lifespan) and at exit. Through structlog and the
+    stdlib handler (a record, the processor chain, a flush per line) it cost about 12 % of a
+    cached `GET /api/plans` (py-spy); a write per event-loop iteration, 2 to 4 requests under
+    `make bench`, still about 10 µs a request (`python -m benchmarks.inprocess`,
+    docs/benchmarks.md). A process killed outright loses at most its last 0.1 s of lines.
+    Lines go to the stream the other lines go to, and only while the `cortiware.access`
+    logger is enabled for INFO.
     """
 
     __slots__ = (
@@ -165,13 +174,30 @@ class AccessLog:
         access lines go wherever the other lines go), else `sys.stdout` at write time."""
 
     def request(self, **fields: Any) -> None:
-        """Log one request with `fields` (method, path, status, duration_ms)."""
+        """Log one request with `fields` (method, path, status, duration_ms, and any other)."""
         if not self._logger.isEnabledFor(logging.INFO):
             return
-        # Keys in structlog's order, rendered with its JSONRenderer's serializer, so an
-        # access line reads exactly like one written through structlog.
         event: dict[str, Any] = dict(fields)
         event["event"] = "request"
+        self._write(event)
+
+    def line(self, method: Any, path: Any, status: int, duration_ms: float) -> None:
+        """Log one request: `request(method=…, path=…, status=…, duration_ms=…)`, the call
+        the request middleware makes on every request, without building keyword arguments."""
+        if not self._logger.isEnabledFor(logging.INFO):
+            return
+        event = {
+            "method": method,
+            "path": path,
+            "status": status,
+            "duration_ms": duration_ms,
+            "event": "request",
+        }
+        self._write(event)
+
+    def _write(self, event: dict[str, Any]) -> None:
+        # Keys in structlog's order, rendered with its JSONRenderer's serializer, so an
+        # access line reads exactly like one written through structlog.
         for key, value in structlog.contextvars.get_contextvars().items():
             event.setdefault(key, value)
         event["level"] = "info"
@@ -195,7 +221,7 @@ class AccessLog:
                 self.flush()
                 return
             self._flush_scheduled = True
-            loop.call_soon(self.flush)
+            loop.call_later(FLUSH_AFTER, self.flush)
 
     def _timestamp(self) -> str:
         # structlog's TimeStamper(fmt="iso", utc=True) format, with the date and time part
@@ -229,3 +255,4 @@ class AccessLog:
 
 access_log: Final = AccessLog()
 """The process's access log."""
+atexit.register(access_log.flush)

@@ -22,6 +22,7 @@ from typing import Any, Final
 
 __all__ = [
     "PAGE",
+    "PROBE",
     "SIGNED_WEBHOOK",
     "UNLIMITED",
     "GroupName",
@@ -180,4 +181,8 @@ deduplicated by its event id; so no CSRF, input checks, rate limit or `Idempoten
 PAGE: Final = declare(rate_limit=None, idempotency=Idempotency.EXEMPT, input_check=InputCheck.URL)
 """A server-rendered page or static file: CSRF-checked forms, no API limits or keys."""
 UNLIMITED: Final = declare(rate_limit=None)
-"""A route no rate limit applies to (health checks)."""
+"""A route no rate limit applies to."""
+PROBE: Final = declare(rate_limit=None, input_check=InputCheck.NONE)
+"""A health probe (load balancer, container, canary): never limited, and it reads nothing of
+the request (no body, no query, no path parameter), so there is no input to check. Served
+outside the request pipeline (`create_app`), which has nothing to do on it."""

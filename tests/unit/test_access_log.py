@@ -14,7 +14,7 @@ from litestar import Litestar, get, post
 from litestar.exceptions import NotFoundException
 from litestar.testing import TestClient
 
-from cortiware.logging import access_log, configure_logging
+from cortiware.logging import FLUSH_AFTER, access_log, configure_logging
 from cortiware.middleware.request_context import RequestContextMiddleware
 
 
@@ -57,16 +57,33 @@ def test_access_line_has_the_fields_of_a_structlog_line(
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", str(line["timestamp"]))
 
 
-async def test_lines_of_one_loop_iteration_are_written_together(
+async def test_lines_are_buffered_and_written_together_within_the_flush_delay(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """Inside an event loop lines are buffered and written on the loop's next iteration."""
+    """Inside an event loop lines are buffered: not written at once, nor on the loop's next
+    iterations, but together within `FLUSH_AFTER` of the first."""
     configure_logging()
     access_log.request(method="GET", path="/a", status=200)
-    access_log.request(method="GET", path="/b", status=200)
+    access_log.line("GET", "/b", 200, 1.5)
+    for _ in range(3):
+        await asyncio.sleep(0)
     assert _lines(capsys.readouterr().out) == []
-    await asyncio.sleep(0)
-    assert [line["path"] for line in _lines(capsys.readouterr().out)] == ["/a", "/b"]
+    await asyncio.sleep(FLUSH_AFTER * 1.5)
+    lines = _lines(capsys.readouterr().out)
+    assert [line["path"] for line in lines] == ["/a", "/b"]
+    assert lines[1]["duration_ms"] == 1.5
+
+
+async def test_a_full_buffer_is_written_at_once(capsys: pytest.CaptureFixture[str]) -> None:
+    """64 KiB of waiting lines are written without waiting for the delay."""
+    configure_logging()
+    long_path = "/" + "x" * 1000
+    for _ in range(70):
+        access_log.line("GET", long_path, 200, 1.0)
+    written = len(_lines(capsys.readouterr().out))
+    access_log.flush()
+    assert 50 <= written < 70, written  # one 64 KiB batch; the rest waits
+    assert len(_lines(capsys.readouterr().out)) == 70 - written
 
 
 def test_no_line_while_the_access_logger_is_disabled(capsys: pytest.CaptureFixture[str]) -> None:
@@ -91,6 +108,7 @@ def test_sampling_leaves_out_only_fast_successful_reads(
         assert client.get("/api/read").headers["x-request-id"]
         assert client.post("/api/write").status_code == 201
         assert client.get("/api/missing").status_code == 404
+    access_log.flush()
     logged = [(line["method"], line["path"]) for line in _lines(capsys.readouterr().out)]
     assert logged == [("POST", "/api/write"), ("GET", "/api/missing")]
 
@@ -102,6 +120,7 @@ def test_every_request_is_logged_by_default(capsys: pytest.CaptureFixture[str]) 
     with TestClient(app) as client:
         capsys.readouterr()
         ids = [client.get("/api/read").headers["x-request-id"] for _ in range(3)]
+    access_log.flush()
     lines = _lines(capsys.readouterr().out)
     assert [line["request_id"] for line in lines] == ids
     assert all(re.fullmatch(r"[0-9a-f]{32}", i) for i in ids)

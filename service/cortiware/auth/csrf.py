@@ -28,7 +28,7 @@ a session, which the contract exempts (webhooks, public onboarding).
 from __future__ import annotations
 
 import hmac
-from typing import Final
+from typing import Any, Final
 from urllib.parse import urlsplit
 
 from litestar.datastructures import Headers
@@ -54,6 +54,11 @@ class CSRFMiddleware(ASGIMiddleware):
     """Refuse cross-site unsafe requests, and session requests without the session's token."""
 
     scopes = (ScopeType.HTTP,)
+
+    def applies_to(self, handler: Any) -> bool:
+        """Whether `handler`'s route takes an unsafe method and is CSRF-checked
+        (`RequestPipeline`)."""
+        return policy_of(handler).csrf and not UNSAFE_METHODS.isdisjoint(handler.http_methods)
 
     def __init__(self, settings: Settings) -> None:
         self.base_origin = settings.base_origin

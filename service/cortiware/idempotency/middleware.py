@@ -141,6 +141,12 @@ class IdempotencyMiddleware(ASGIMiddleware):
     def __init__(self, trusted_proxies: Sequence[IPNetwork] = ()) -> None:
         self.trusted_proxies = tuple(trusted_proxies)
 
+    def applies_to(self, handler: Any) -> bool:
+        """Whether `handler`'s route takes a method keys apply to and honours them
+        (`RequestPipeline`)."""
+        rule = policy_of(handler).idempotency
+        return rule is not Idempotency.EXEMPT and not _METHODS.isdisjoint(handler.http_methods)
+
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         """Claim the key, then run, replay, or refuse with 400, 409 or 422."""
         method: str = scope["method"]  # type: ignore[typeddict-item]

@@ -18,7 +18,7 @@ signature first and stored as received; `cortiware.webhooks` replaces NULs itsel
 from __future__ import annotations
 
 import re
-from typing import Final
+from typing import Any, Final
 
 from litestar.enums import ScopeType
 from litestar.middleware import ASGIMiddleware
@@ -67,6 +67,10 @@ class InputGuardMiddleware(ASGIMiddleware):
     """400 problem+json for NUL characters, non-UTF-8 JSON and over-deep JSON bodies."""
 
     scopes = (ScopeType.HTTP,)
+
+    def applies_to(self, handler: Any) -> bool:
+        """Whether `handler`'s route has anything checked (`RequestPipeline`)."""
+        return policy_of(handler).input_check is not InputCheck.NONE
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         """Check the path, the query and (for unsafe methods) the body; then pass it on."""

@@ -21,7 +21,8 @@ _NO_STORE: Final = (b"cache-control", b"no-store")
 
 
 def api_response_headers(message: HTTPResponseStartEvent, scope: Scope) -> None:
-    """Add the headers to a `/api/` response's start message.
+    """Add the headers to a `/api/` response's start message (its `headers` a list, edited
+    in place).
 
     Run by `RequestContextMiddleware` around routing (`create_app`), so it also sees what no
     route-level middleware does, such as the router's own 404 and 405 answers.
@@ -29,9 +30,15 @@ def api_response_headers(message: HTTPResponseStartEvent, scope: Scope) -> None:
     if not str(scope.get("path", "")).startswith(_API_PREFIX):
         return
     # Raw pairs rather than `MutableScopeHeaders` (which re-parses the list per access): this
-    # runs on every answer.
-    headers = [h for h in message.get("headers", ()) if h[0].lower() != _NOSNIFF[0]]
+    # runs on every answer. The list is the request's own (`RequestContextMiddleware`).
+    headers: list[tuple[bytes, bytes]] = message["headers"]  # type: ignore[assignment]
+    no_store = True
+    for i in range(len(headers) - 1, -1, -1):
+        name = headers[i][0].lower()
+        if name == _NOSNIFF[0]:
+            del headers[i]
+        elif name == _NO_STORE[0]:
+            no_store = False
     headers.append(_NOSNIFF)
-    if not any(name.lower() == _NO_STORE[0] for name, _ in headers):
+    if no_store:
         headers.append(_NO_STORE)
-    message["headers"] = headers

@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 import msgspec
 from litestar.enums import ScopeType
@@ -116,6 +116,10 @@ class RateLimitMiddleware(ASGIMiddleware):
         self.policy = policy
         self.trusted_proxies = tuple(trusted_proxies)
         self.defer = defer
+
+    def applies_to(self, handler: Any) -> bool:
+        """Whether `handler`'s route is limited (`RequestPipeline`)."""
+        return self.policy.enabled and policy_of(handler).rate_limit is not None
 
     async def bucket(self, group: GroupName, scope: Scope, receive: Receive) -> str:
         """The bucket key of this request within `group`."""
