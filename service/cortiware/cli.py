@@ -80,7 +80,7 @@ def serve(host: str, port: int, workers: int, reload: bool) -> None:
         # the app is built from the environment by uvicorn, in this process or its workers.
         os.environ["BASE_URL"] = f"http://{_url_host(host)}:{port}"
     uvicorn.run(
-        "cortiware.app:create_app",
+        "cortiware.app:serve_app",
         factory=True,
         host=host,
         port=port,
