@@ -19,6 +19,7 @@ from litestar.types import ASGIApp, HTTPResponseStartEvent, Message, Receive, Sc
 
 from cortiware import metrics
 from cortiware.auth.principal import Principal
+from cortiware.errors import name_sentry_transaction
 from cortiware.logging import access_log
 from cortiware.scope import PRINCIPAL_SCOPE_KEY, REQUEST_ID_STATE_KEY
 
@@ -133,6 +134,7 @@ class RequestContextMiddleware(ASGIMiddleware):
         started = time.perf_counter()
         status = 500
         response_start = self.response_start
+        sentry = self.sentry
 
         async def send_wrapper(message: Message) -> None:
             nonlocal status
@@ -144,6 +146,8 @@ class RequestContextMiddleware(ASGIMiddleware):
                 message["headers"] = headers
                 for edit in response_start:
                     edit(message, scope)
+                if sentry:
+                    name_sentry_transaction(scope)
             await send(message)
 
         try:
