@@ -177,13 +177,14 @@ class AccessLog:
         """Log one request with `fields` (method, path, status, duration_ms, and any other)."""
         if not self._logger.isEnabledFor(logging.INFO):
             return
-        event: dict[str, Any] = dict(fields)
+        event = {key: REDACTED if self._is_secret(key) else value for key, value in fields.items()}
         event["event"] = "request"
         self._write(event)
 
     def line(self, method: Any, path: Any, status: int, duration_ms: float) -> None:
         """Log one request: `request(method=…, path=…, status=…, duration_ms=…)`, the call
-        the request middleware makes on every request, without building keyword arguments."""
+        the request middleware makes on every request, without building keyword arguments
+        (and without checking those four names, which are not secret-looking)."""
         if not self._logger.isEnabledFor(logging.INFO):
             return
         event = {
@@ -195,20 +196,22 @@ class AccessLog:
         }
         self._write(event)
 
+    def _is_secret(self, key: str) -> bool:
+        secret = self._secret.get(key)
+        if secret is None:
+            secret = self._secret[key] = _secret_key(key)
+        return secret
+
     def _write(self, event: dict[str, Any]) -> None:
         # Keys in structlog's order, rendered with its JSONRenderer's serializer, so an
-        # access line reads exactly like one written through structlog.
+        # access line reads exactly like one written through structlog: the fields (checked
+        # by the caller), then the bound context (a field of the same name wins), then these.
         for key, value in structlog.contextvars.get_contextvars().items():
-            event.setdefault(key, value)
+            if key not in event:
+                event[key] = REDACTED if self._is_secret(key) else value
         event["level"] = "info"
         event["logger"] = ACCESS_LOGGER
         event["timestamp"] = self._timestamp()
-        for key in event:
-            secret = self._secret.get(key)
-            if secret is None:
-                secret = self._secret[key] = _secret_key(key)
-            if secret:
-                event[key] = REDACTED
         line = _ENCODER.encode(event).decode() + "\n"
         self._lines.append(line)
         self._size += len(line)

@@ -31,6 +31,7 @@ Names the alarms and dashboard of the infrastructure read (namespace `Cortiware`
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Callable
 from typing import Final
@@ -86,13 +87,25 @@ def snapshot() -> dict[str, int]:
 
 
 class _Sample:
-    """One name's kept values and how many were observed since the last drain."""
+    """One name's kept values, how many were observed since the last drain, and (once the
+    sample is full) which observation replaces a kept value next (Algorithm L)."""
 
-    __slots__ = ("seen", "values")
+    __slots__ = ("next", "seen", "values", "weight")
 
     def __init__(self) -> None:
         self.values: list[float] = []
         self.seen = 0
+        self.weight = 1.0
+        self.next = 0
+
+    def plan_next(self) -> None:
+        """Draw the next observation to keep (Li's Algorithm L: geometric jumps, so a full
+        sample costs no random draw per observation, only per kept one)."""
+        self.weight *= math.exp(math.log(_open_unit()) / MAX_OBSERVATIONS)
+        if self.weight >= 1.0:  # the float rounded up: keep the very next one
+            self.next = self.seen + 1
+            return
+        self.next = self.seen + int(math.log(_open_unit()) / math.log1p(-self.weight)) + 1
 
 
 _OBSERVATIONS: dict[str, _Sample] = {}
@@ -101,19 +114,29 @@ _SAMPLING: Final = random.Random()  # noqa: S311 - sampling, not security
 (Hypothesis does, per example, in tests serving the app in their own process)."""
 
 
+def _open_unit() -> float:
+    """A uniform draw from (0, 1): never 0, whose logarithm is undefined."""
+    draw = _SAMPLING.random()
+    while draw == 0.0:
+        draw = _SAMPLING.random()
+    return draw
+
+
 def observe(name: str, value: float) -> None:
     """Keep `value` (e.g. a latency in milliseconds) under `name` until the next drain, or
-    let it replace a kept one so the kept values stay a uniform sample (Algorithm R)."""
+    let it replace a kept one so the kept values stay a uniform sample of all observed."""
     sample = _OBSERVATIONS.get(name)
     if sample is None:
         sample = _OBSERVATIONS[name] = _Sample()
     sample.seen += 1
-    if len(sample.values) < MAX_OBSERVATIONS:
-        sample.values.append(value)
-    else:
-        slot = _SAMPLING.randrange(sample.seen)
-        if slot < MAX_OBSERVATIONS:
-            sample.values[slot] = value
+    values = sample.values
+    if len(values) < MAX_OBSERVATIONS:
+        values.append(value)
+        if len(values) == MAX_OBSERVATIONS:
+            sample.plan_next()
+    elif sample.seen == sample.next:
+        values[_SAMPLING.randrange(MAX_OBSERVATIONS)] = value
+        sample.plan_next()
 
 
 def drain_observations() -> dict[str, list[float]]:

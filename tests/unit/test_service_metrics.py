@@ -154,3 +154,22 @@ async def test_the_redis_fallback_gauge_follows_the_breaker(make_settings: Setti
             await asyncio.sleep(0.02)
         assert metrics.read_gauges()[REDIS_FALLBACK_ACTIVE] == 1.0
     assert REDIS_FALLBACK_ACTIVE not in metrics.read_gauges()
+
+
+def test_every_observation_is_kept_with_the_same_chance() -> None:
+    """Over 400 intervals of 1,000 values each, the first and the last hundred values are
+    each kept about a tenth of the time (40 of 400 per value on average): the sample is
+    uniform over the interval, neither the first values' (as a plain cap would keep) nor
+    the last ones' (as a sampler skipping too far would)."""
+    metrics.reset()
+    kept_count = [0] * 1_000
+    for _ in range(400):
+        for i in range(1_000):
+            metrics.observe("test.uniform", float(i))
+        for value in metrics.drain_observations()["test.uniform"]:
+            kept_count[int(value)] += 1
+    assert sum(kept_count) == 400 * metrics.MAX_OBSERVATIONS
+    first, last = sum(kept_count[:100]) / 100, sum(kept_count[-100:]) / 100
+    # Each mean is of 100 counts with standard deviation ~6: its standard error is ~0.6.
+    assert 36 < first < 44, first
+    assert 36 < last < 44, last
