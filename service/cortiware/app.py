@@ -10,7 +10,7 @@ from functools import partial
 from typing import Any
 
 import structlog
-from litestar import Litestar, Router
+from litestar import Litestar
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi.config import OpenAPIConfig
@@ -104,27 +104,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
     pipeline = RequestPipeline(
         InputGuardMiddleware(), *auth_middleware(settings), *redis_middleware(settings)
     )
-    # Every route but the health probes sits in one router carrying the pipeline and the
-    # strict-input hook. The probes read nothing of the request and are never limited
-    # (`PROBE`), so no stage has work on them: outside it, they also skip the exception
-    # layer Litestar puts under any route middleware (tests/unit/test_request_pipeline.py).
-    # A JSON body or query value only lenient conversion accepts ("5" for an integer) is a
-    # 400 (`refuse_loose_input`). The only `before_request` hook: a layer setting its own
-    # would replace it.
-    served = Router(
-        path="/",
-        route_handlers=route_handlers,
-        middleware=[pipeline],
-        before_request=refuse_loose_input,
-    )
-    # The API reference (/api/docs) is Litestar's own router: given the same layers.
-    reference = Router(
-        path="/api/docs",
-        route_handlers=[],
-        include_in_schema=False,
-        middleware=[pipeline],
-        before_request=refuse_loose_input,
-    )
     lifespans: list[Any] = [
         lifespan,
         partial(redis_lifespan, settings=settings),
@@ -132,7 +111,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
     ]
 
     app = Litestar(
-        route_handlers=[*PROBES, served],
+        route_handlers=[*PROBES, *route_handlers],
+        # Every route, however registered, runs the pipeline (a stage with nothing to do on
+        # a route is left out of its chain: on the health probes, all of them, `PROBE`).
+        middleware=[pipeline],
         lifespan=lifespans,
         dependencies={
             "db_session": Provide(provide_db_session),
@@ -143,14 +125,16 @@ def create_app(settings: Settings | None = None) -> Litestar:
         # problem+json under /api/, an HTML error page everywhere else (pages, unknown paths);
         # an unreachable database is a 503 with Retry-After, logged once per outage.
         exception_handlers=html_outside_api({**exception_handlers, **OUTAGE_HANDLERS}),
+        # A JSON body or query value only lenient conversion accepts ("5" for an integer) is
+        # a 400. The only `before_request` hook: a layer setting its own would replace it.
+        before_request=refuse_loose_input,
         template_config=template_config(),
         request_max_body_size=MAX_BODY_BYTES,
         state=State({SETTINGS.name: settings}),
         openapi_config=OpenAPIConfig(
             title="Cortiware API",
             version=__version__,
-            path="/api/docs",  # the reader's link to the document (routing: `reference`)
-            openapi_router=reference,
+            path="/api/docs",
             use_handler_docstrings=True,  # each handler's docstring is its description
             render_plugins=[SwaggerReader()],  # its files are served by reader_assets()
         ),

@@ -105,4 +105,4 @@ def _config_complete(settings: Settings) -> bool:
 
 
 PROBES: Final = (live, ready, health)
-"""The health routes, served outside the request pipeline (`create_app`)."""
+"""The health routes (`PROBE`: no pipeline stage has work on them)."""

@@ -70,6 +70,7 @@ _CSRF: Final = "cortiware_csrf"
 _RATE_LIMIT: Final = "cortiware_rate_limit"
 _IDEMPOTENCY: Final = "cortiware_idempotency"
 _INPUT: Final = "cortiware_input"
+_SESSION: Final = "cortiware_session"
 _ERRORS: Final = "cortiware_errors"
 _HEADERS: Final = "cortiware_request_headers"
 _RESOLVED: Final = "cortiware_policy"
@@ -86,6 +87,9 @@ class RoutePolicy:
     """The rate-limit group, or None when not limited."""
     idempotency: Idempotency = Idempotency.OPTIONAL
     input_check: InputCheck = InputCheck.FULL
+    session: bool = True
+    """Whether the caller's session is read (its principal put into the scope). False only
+    on routes that answer everyone alike, limit no one and take no keys: the health probes."""
     errors: Mapping[int, str] = field(default_factory=dict)
     """The errors the handler itself answers: status to why (for the OpenAPI description)."""
     request_headers: Mapping[str, str] = field(default_factory=dict)
@@ -101,6 +105,7 @@ def declare(
     rate_limit: GroupName | None = _UNSET,
     idempotency: Idempotency = _UNSET,
     input_check: InputCheck = _UNSET,
+    session: bool = _UNSET,
     errors: Mapping[int, str] = _UNSET,
     request_headers: Mapping[str, str] = _UNSET,
 ) -> dict[str, Any]:
@@ -110,6 +115,7 @@ def declare(
         _RATE_LIMIT: rate_limit,
         _IDEMPOTENCY: idempotency,
         _INPUT: input_check,
+        _SESSION: session,
         _ERRORS: errors,
         _HEADERS: request_headers,
     }
@@ -134,6 +140,7 @@ def _read(opt: Mapping[str, Any]) -> RoutePolicy:
         rate_limit=opt.get(_RATE_LIMIT, _DEFAULT.rate_limit),
         idempotency=opt.get(_IDEMPOTENCY, _DEFAULT.idempotency),
         input_check=opt.get(_INPUT, _DEFAULT.input_check),
+        session=opt.get(_SESSION, _DEFAULT.session),
         errors=opt.get(_ERRORS, _DEFAULT.errors),
         request_headers=opt.get(_HEADERS, _DEFAULT.request_headers),
     )
@@ -161,7 +168,7 @@ def share_with_preflights(routes: Iterable[Any]) -> None:
             handler.opt.pop(_RESOLVED, None)
 
 
-_POLICY_KEYS: Final = frozenset({_CSRF, _RATE_LIMIT, _IDEMPOTENCY, _INPUT})
+_POLICY_KEYS: Final = frozenset({_CSRF, _RATE_LIMIT, _IDEMPOTENCY, _INPUT, _SESSION})
 
 
 def _policy_opt(handler: Any) -> dict[str, Any]:
@@ -182,7 +189,7 @@ PAGE: Final = declare(rate_limit=None, idempotency=Idempotency.EXEMPT, input_che
 """A server-rendered page or static file: CSRF-checked forms, no API limits or keys."""
 UNLIMITED: Final = declare(rate_limit=None)
 """A route no rate limit applies to."""
-PROBE: Final = declare(rate_limit=None, input_check=InputCheck.NONE)
-"""A health probe (load balancer, container, canary): never limited, and it reads nothing of
-the request (no body, no query, no path parameter), so there is no input to check. Served
-outside the request pipeline (`create_app`), which has nothing to do on it."""
+PROBE: Final = declare(rate_limit=None, input_check=InputCheck.NONE, session=False)
+"""A health probe (load balancer, container, canary): never limited, the same for every
+caller (no session read), and it reads nothing of the request (no body, no query, no path
+parameter), so there is no input to check: no stage of the request pipeline has work on it."""

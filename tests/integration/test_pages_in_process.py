@@ -21,6 +21,7 @@ from cortiware.app import create_app
 from cortiware.billing.client import STRIPE_STATE_KEY
 from cortiware.db.engine import create_engine
 from cortiware.db.models import OnboardingInvite
+from cortiware.logging import access_log
 from cortiware.settings import Settings
 from tests.conftest import SettingsFactory
 from tests.integration.conftest import in_loop_client
@@ -179,6 +180,7 @@ async def test_onboarding_token_never_reaches_the_logs(
             assert status == 303, page
             status, _ = await _raw(app, "GET", "/onboarding", query=query)
             assert status == 409
+        access_log.flush()  # the access lines wait up to FLUSH_AFTER in their buffer
         captured = capsys.readouterr()
     output = "\n".join([caplog.text, captured.out, captured.err])
     assert "/onboarding" in output, "the requests were not logged: the check proves nothing"

@@ -12,7 +12,6 @@ from litestar import Litestar
 from litestar.routes import HTTPRoute
 from litestar.testing import AsyncTestClient
 
-from cortiware.health import PROBES
 from cortiware.middleware.strict_input import refuse_loose_input
 from tests.support.auth import login_staff
 
@@ -75,19 +74,11 @@ async def test_anonymous_gets_401_before_any_input_check(client: Client) -> None
 
 
 def test_no_layer_replaces_the_strict_input_hook(app: Litestar) -> None:
-    """Every handler resolves to the served router's `before_request` hook (a layer's own
-    would replace it: Litestar keeps only the closest); only the health probes, which take
-    no query and no body (`PROBE`), are served without it."""
-    probes = {probe.fn for probe in PROBES}
-    probe_paths = {path for probe in PROBES for path in probe.paths}
+    """Every handler resolves to the app's `before_request` hook (a layer's own would
+    replace it: Litestar keeps only the closest)."""
     for route in app.routes:
         if isinstance(route, HTTPRoute):
             for handler in route.route_handlers:
-                if route.path in probe_paths:  # the probe, and Litestar's OPTIONS beside it
-                    if handler.fn not in probes:
-                        continue
-                    assert not handler.parsed_fn_signature.parameters.keys() - {"state"}
-                    continue
                 hook = handler.resolve_before_request()
                 assert hook is not None, route.path
                 assert getattr(hook, "func", hook) is refuse_loose_input or (

@@ -13,11 +13,8 @@ from litestar.testing import TestClient
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from cortiware.app import create_app
-from cortiware.auth.wiring import auth_middleware
 from cortiware.health import PROBES
-from cortiware.middleware.input_guard import InputGuardMiddleware
 from cortiware.middleware.pipeline import RequestPipeline
-from cortiware.wiring import redis_middleware
 from tests.conftest import SettingsFactory
 
 
@@ -88,41 +85,33 @@ def test_a_stage_runs_only_on_the_routes_it_applies_to() -> None:
     assert seen == ["a>", "b>", "<b", "<a"]
 
 
-def test_the_probes_outside_the_pipeline_miss_no_stage(make_settings: SettingsFactory) -> None:
-    """The health probes are served outside the pipeline (`create_app`): no stage that can
-    tell applies to them, and none reads the principal the session stage would give them."""
+def test_no_stage_runs_on_the_probes_and_every_route_has_the_pipeline(
+    make_settings: SettingsFactory,
+) -> None:
+    """The health probes (`PROBE`) give no stage work: their chain is their handler alone.
+    Every route has the pipeline, a route registered after the app was built included (a
+    stage decides per route what to skip; no route can miss one by being added elsewhere)."""
     settings = make_settings()
-    stages = [
-        InputGuardMiddleware(),
-        *auth_middleware(settings),
-        *redis_middleware(settings),
-    ]
     app = create_app(settings)
+    app.register(other)
     probe_fns = {probe.fn for probe in PROBES}
-    served = [
-        handler
-        for route in app.routes
-        for handler in getattr(route, "route_handlers", ())
-        if handler.fn in probe_fns
-    ]
-    assert len(served) == len(PROBES)
-    for handler in served:
-        for stage in stages:
-            applies_to = getattr(stage, "applies_to", None)
-            if applies_to is not None:
-                assert not applies_to(handler), (type(stage).__name__, handler.paths)
+    handlers = [handler for route in app.routes for handler in getattr(route, "route_handlers", ())]
+    assert all(pipeline_of(handler) is not None for handler in handlers)
+    probes = [handler for handler in handlers if handler.fn in probe_fns]
+    assert len(probes) == len(PROBES)
+    for handler in probes:
+        pipeline = pipeline_of(handler)
+        assert pipeline is not None
+        assert pipeline.chain(_sentinel_app, handler, ScopeType.HTTP) is _sentinel_app
         assert not handler.resolve_guards()
         assert not {"principal", "maybe_principal"} & set(handler.parsed_fn_signature.parameters)
-    # Served outside it (so without the exception layer under any route middleware either),
-    # and the only routes that are: the probes and Litestar's OPTIONS beside them.
-    probe_paths = {path for probe in PROBES for path in probe.paths}
-    outside = {
-        route.path
-        for route in app.routes
-        for handler in getattr(route, "route_handlers", ())
-        if pipeline_of(handler) is None
-    }
-    assert outside == probe_paths
+    # Any other route of the service keeps at least the stages its policy asks for.
+    plans = next(h for h in handlers if "/api/plans" in h.paths)
+    assert pipeline_of(plans).chain(_sentinel_app, plans, ScopeType.HTTP) is not _sentinel_app  # type: ignore[union-attr]
+
+
+async def _sentinel_app(scope: Scope, receive: Receive, send: Send) -> None:
+    raise AssertionError("never called")
 
 
 def pipeline_of(handler: Any) -> RequestPipeline | None:

@@ -13,6 +13,7 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 
 from cortiware.auth.cookies import CookieNames, read_cookie
 from cortiware.auth.sessions import session_store_of
+from cortiware.route_policy import policy_of
 from cortiware.scope import (
     PRINCIPAL_ID_SCOPE_KEY,
     PRINCIPAL_SCOPE_KEY,
@@ -29,6 +30,10 @@ class SessionMiddleware(ASGIMiddleware):
 
     def __init__(self, settings: Settings) -> None:
         self.cookie_name = CookieNames.for_settings(settings).session
+
+    def applies_to(self, handler: Any) -> bool:
+        """Whether `handler`'s route reads the caller's session (`RequestPipeline`)."""
+        return policy_of(handler).session
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         """Set `PRINCIPAL_SCOPE_KEY`, `PRINCIPAL_ID_SCOPE_KEY` and the session id, if live."""
