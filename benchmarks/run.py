@@ -2,7 +2,7 @@
 peers, and the latency the rate-limit and idempotency middleware add.
 
 Usage: `.venv/bin/python -m benchmarks.run [--seconds 5] [--concurrency 32] [--requests 3000]
-[--http-rounds 2] [--http-seconds 10] [--skip-http]`. Everything runs against private
+[--http-rounds 4] [--http-seconds 10] [--skip-http]`. Everything runs against private
 redis-servers started here and a scratch PostgreSQL database, all removed at the end; the
 shared Redis is never touched. The HTTP comparison (`benchmarks.http`) runs first, on both
 CPUs; then this process pins itself to CPU 0 and its Redis to CPU 1.
