@@ -143,9 +143,10 @@ class AccessLog:
     64 KiB are waiting or `FLUSH_AFTER` (0.1 s) after the first waiting line, at the
     service's shutdown (`create_app`'s lifespan) and at exit. Through structlog and the
     stdlib handler (a record, the processor chain, a flush per line) it cost about 12 % of a
-    cached `GET /api/plans` (py-spy); a write per event-loop iteration, 2 to 4 requests under
-    `make bench`, still about 10 µs a request (`python -m benchmarks.inprocess`,
-    docs/benchmarks.md). A process killed outright loses at most its last 0.1 s of lines.
+    cached `GET /api/plans` (py-spy); with a write per event-loop iteration the line still
+    cost 11-19 µs of `/live` when each request had an iteration of its own (`python -m
+    benchmarks.inprocess --concurrency 1`, access log on and off). A process killed outright
+    loses at most its last 0.1 s of lines.
     Lines go to the stream the other lines go to, and only while the `cortiware.access`
     logger is enabled for INFO.
     """
