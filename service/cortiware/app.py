@@ -150,7 +150,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
         # Sentry's request transactions (SENTRY_TRACES_SAMPLE_RATE), just inside the request
         # context: its isolation scope forks the one RequestContextMiddleware made, so error
-        # events and transactions alike carry the user processor (and the request's URL).
+        # events and transactions alike carry the user processor. Named by URL only until
+        # the route is known (`name_sentry_transaction` then names them by its template).
         handler = SentryAsgiMiddleware(
             handler, transaction_style="url", mechanism_type="asgi", asgi_version=3
         )
