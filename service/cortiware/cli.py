@@ -23,6 +23,7 @@ from cortiware.db_shell import db_group
 from cortiware.logging import configure_logging
 from cortiware.openapi import render_openapi
 from cortiware.seed import seed as seed_database
+from cortiware.serving import HeadWithBodyProtocol
 from cortiware.settings import AppEnv, Settings, config_report
 from cortiware.smoke import smoke_command
 
@@ -87,6 +88,7 @@ def serve(host: str, port: int, workers: int, reload: bool) -> None:
         workers=None if reload else workers,
         reload=reload,
         reload_dirs=["service"] if reload else None,
+        http=HeadWithBodyProtocol,  # a response's head and body in one write (serving.py)
         log_config=None,
         # The request middleware writes the access line (with the request id); uvicorn's
         # own, switched off by its level, would still format its arguments per response.

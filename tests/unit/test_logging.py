@@ -25,3 +25,14 @@ def test_log_lines_are_json_with_context_and_redaction(capsys: pytest.CaptureFix
     assert event["password"] == "[redacted]"
     assert event["api_key"] == "[redacted]"
     assert "hunter2" not in line
+
+
+def test_uvicorn_access_logger_has_no_handler_so_uvicorn_skips_its_line() -> None:
+    """uvicorn asks `hasHandlers()` per connection and, when true, formats its access line's
+    arguments on every response; ours (with the request id) replaces it."""
+    import logging
+
+    configure_logging()
+    uvicorn_access = logging.getLogger("uvicorn.access")
+    assert not uvicorn_access.hasHandlers()
+    assert logging.getLogger("uvicorn.error").hasHandlers()  # its errors still reach ours

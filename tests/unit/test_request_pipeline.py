@@ -13,7 +13,7 @@ from litestar.testing import TestClient
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from cortiware.app import create_app
-from cortiware.health import PROBES
+from cortiware.health import PROBES, probe
 from cortiware.middleware.pipeline import RequestPipeline
 from tests.conftest import SettingsFactory
 
@@ -88,21 +88,26 @@ def test_a_stage_runs_only_on_the_routes_it_applies_to() -> None:
 def test_no_stage_runs_on_the_probes_and_every_route_has_the_pipeline(
     make_settings: SettingsFactory,
 ) -> None:
-    """The health probes (`PROBE`) give no stage work: their chain is their handler alone.
-    Every route has the pipeline, a route registered after the app was built included (a
-    stage decides per route what to skip; no route can miss one by being added elsewhere)."""
+    """The health probes (`PROBE`) give no stage work: their routes run without the
+    pipeline (and so without a route middleware stack at all). Every other route has the
+    pipeline, a route registered after the app was built included (a stage decides per
+    route what to skip; no route can miss one by being added elsewhere)."""
     settings = make_settings()
     app = create_app(settings)
     app.register(other)
     probe_fns = {probe.fn for probe in PROBES}
     handlers = [handler for route in app.routes for handler in getattr(route, "route_handlers", ())]
-    assert all(pipeline_of(handler) is not None for handler in handlers)
     probes = [handler for handler in handlers if handler.fn in probe_fns]
     assert len(probes) == len(PROBES)
+    assert all(pipeline_of(h) is not None for h in handlers if h.fn not in probe_fns)
+    the_pipeline = pipeline_of(probes[0].__class__.__mro__[1].resolve_middleware(probes[0]))
     for handler in probes:
-        pipeline = pipeline_of(handler)
-        assert pipeline is not None
-        assert pipeline.chain(_sentinel_app, handler, ScopeType.HTTP) is _sentinel_app
+        assert isinstance(handler, probe)
+        assert handler.resolve_middleware() == []
+        # What the pipeline would run there, were it kept: nothing.
+        assert the_pipeline is not None
+        assert not the_pipeline.applies_to(handler)
+        assert the_pipeline.chain(_sentinel_app, handler, ScopeType.HTTP) is _sentinel_app
         assert not handler.resolve_guards()
         assert not {"principal", "maybe_principal"} & set(handler.parsed_fn_signature.parameters)
     # Any other route of the service keeps at least the stages its policy asks for.
@@ -114,7 +119,12 @@ async def _sentinel_app(scope: Scope, receive: Receive, send: Send) -> None:
     raise AssertionError("never called")
 
 
-def pipeline_of(handler: Any) -> RequestPipeline | None:
-    """The `RequestPipeline` among `handler`'s route middleware, if any."""
-    found = [m for m in handler.resolve_middleware() if isinstance(m, RequestPipeline)]
+def pipeline_of(handler_or_middleware: Any) -> RequestPipeline | None:
+    """The `RequestPipeline` among a handler's route middleware (or a middleware list)."""
+    middleware = (
+        handler_or_middleware
+        if isinstance(handler_or_middleware, list)
+        else handler_or_middleware.resolve_middleware()
+    )
+    found = [m for m in middleware if isinstance(m, RequestPipeline)]
     return found[0] if found else None

@@ -22,6 +22,7 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
+from litestar.enums import ScopeType
 from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Receive, Scope, Send
 
@@ -55,6 +56,20 @@ class RequestPipeline(ASGIMiddleware):
             await chain(scope, receive, send)
 
         return run
+
+    def applies_to(self, handler: Any) -> bool:
+        """Whether any stage has work on `handler`'s route (HTTP requests).
+
+        A route handler class may leave the pipeline out of its route middleware when this
+        is False (`cortiware.health`'s probes): Litestar then also adds no route-level
+        exception layer, which it puts under any route middleware (1 µs of a 38 µs
+        `GET /api/health/live` in process, `benchmarks.inprocess`).
+        """
+        for stage in self.stages:
+            applies_to = getattr(stage, "applies_to", None)
+            if ScopeType.HTTP in stage.scopes and (applies_to is None or applies_to(handler)):
+                return True
+        return False
 
     def chain(self, app: ASGIApp, handler: Any, scope_type: str) -> ASGIApp:
         """`app` wrapped in the stages that apply to `handler` for scopes of `scope_type`."""
