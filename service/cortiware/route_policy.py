@@ -73,6 +73,7 @@ _INPUT: Final = "cortiware_input"
 _SESSION: Final = "cortiware_session"
 _ERRORS: Final = "cortiware_errors"
 _HEADERS: Final = "cortiware_request_headers"
+_ACCESS_LOG: Final = "cortiware_access_log"
 _RESOLVED: Final = "cortiware_policy"
 _UNSET: Final[Any] = object()
 
@@ -94,6 +95,11 @@ class RoutePolicy:
     """The errors the handler itself answers: status to why (for the OpenAPI description)."""
     request_headers: Mapping[str, str] = field(default_factory=dict)
     """Request headers the handler requires: name to meaning (for the OpenAPI description)."""
+    access_log: bool = True
+    """False: the route's fast successful reads get no access line (as if sampled at 0);
+    its errors, slow answers and other methods still do, and the metrics count every
+    request. The health probes: the load balancer, the container and the canary ask them
+    every few seconds, a line each told nobody anything."""
 
 
 _DEFAULT: Final = RoutePolicy()
@@ -108,6 +114,7 @@ def declare(
     session: bool = _UNSET,
     errors: Mapping[int, str] = _UNSET,
     request_headers: Mapping[str, str] = _UNSET,
+    access_log: bool = _UNSET,
 ) -> dict[str, Any]:
     """The `opt` entries declaring the policy given (what is left out keeps its default)."""
     given = {
@@ -118,6 +125,7 @@ def declare(
         _SESSION: session,
         _ERRORS: errors,
         _HEADERS: request_headers,
+        _ACCESS_LOG: access_log,
     }
     return {key: value for key, value in given.items() if value is not _UNSET}
 
@@ -143,6 +151,7 @@ def _read(opt: Mapping[str, Any]) -> RoutePolicy:
         session=opt.get(_SESSION, _DEFAULT.session),
         errors=opt.get(_ERRORS, _DEFAULT.errors),
         request_headers=opt.get(_HEADERS, _DEFAULT.request_headers),
+        access_log=opt.get(_ACCESS_LOG, _DEFAULT.access_log),
     )
 
 
@@ -189,7 +198,10 @@ PAGE: Final = declare(rate_limit=None, idempotency=Idempotency.EXEMPT, input_che
 """A server-rendered page or static file: CSRF-checked forms, no API limits or keys."""
 UNLIMITED: Final = declare(rate_limit=None)
 """A route no rate limit applies to."""
-PROBE: Final = declare(rate_limit=None, input_check=InputCheck.NONE, session=False)
+PROBE: Final = declare(
+    rate_limit=None, input_check=InputCheck.NONE, session=False, access_log=False
+)
 """A health probe (load balancer, container, canary): never limited, the same for every
 caller (no session read), and it reads nothing of the request (no body, no query, no path
-parameter), so there is no input to check: no stage of the request pipeline has work on it."""
+parameter), so there is no input to check: no stage of the request pipeline has work on it.
+Its fast successful answers get no access line (its failures and slow answers do)."""

@@ -643,7 +643,8 @@ class Settings:
     access_log_sample_rate: float = env(
         "ACCESS_LOG_SAMPLE_RATE",
         "0 to 1: share of fast (under 100 ms) successful GET and HEAD requests written to the "
-        "access log; every other request is always written",
+        "access log; every other request is always written (the health probes' fast "
+        "successful answers never are)",
         _sample_rate,
         default="1.0",
     )

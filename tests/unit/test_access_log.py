@@ -16,6 +16,7 @@ from litestar.testing import TestClient
 
 from cortiware.logging import FLUSH_AFTER, access_log, configure_logging
 from cortiware.middleware.request_context import RequestContextMiddleware
+from cortiware.route_policy import declare
 
 
 @get("/api/read", sync_to_thread=False)
@@ -30,6 +31,16 @@ def write() -> dict[str, str]:
 
 @get("/api/missing", sync_to_thread=False)
 def missing() -> None:
+    raise NotFoundException("no")
+
+
+@get("/api/quiet", sync_to_thread=False, opt=declare(access_log=False))
+def quiet() -> dict[str, str]:
+    return {"ok": "yes"}
+
+
+@get("/api/quiet-failing", sync_to_thread=False, opt=declare(access_log=False))
+def quiet_failing() -> None:
     raise NotFoundException("no")
 
 
@@ -111,6 +122,23 @@ def test_sampling_leaves_out_only_fast_successful_reads(
     access_log.flush()
     logged = [(line["method"], line["path"]) for line in _lines(capsys.readouterr().out)]
     assert logged == [("POST", "/api/write"), ("GET", "/api/missing")]
+
+
+def test_a_route_declaring_no_access_log_logs_only_its_errors(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`declare(access_log=False)` (the health probes): a fast successful read gets no line
+    even unsampled, an error does, and both still get their X-Request-ID."""
+    configure_logging()
+    app = Litestar([read, quiet, quiet_failing], middleware=[RequestContextMiddleware()])
+    with TestClient(app) as client:
+        capsys.readouterr()
+        assert client.get("/api/quiet").headers["x-request-id"]
+        assert client.get("/api/quiet-failing").status_code == 404
+        assert client.get("/api/read").status_code == 200
+    access_log.flush()
+    logged = [(line["path"], line["status"]) for line in _lines(capsys.readouterr().out)]
+    assert logged == [("/api/quiet-failing", 404), ("/api/read", 200)]
 
 
 def test_every_request_is_logged_by_default(capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,5 +1,6 @@
 """Request id, structlog context, per-route-group metrics, Sentry's user context and one
-access-log line per request."""
+access-log line per request (sampled, or left out on quiet routes, only for fast successful
+reads)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from cortiware import metrics
 from cortiware.auth.principal import Principal
 from cortiware.errors import name_sentry_transaction
 from cortiware.logging import access_log
+from cortiware.route_policy import policy_of
 from cortiware.scope import PRINCIPAL_SCOPE_KEY, REQUEST_ID_STATE_KEY
 
 __all__ = [
@@ -35,7 +37,7 @@ REQUEST_ID_HEADER = "X-Request-ID"
 # A caller-supplied id is kept only when it is short and harmless in logs.
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 _REQUEST_ID_RAW: Final = REQUEST_ID_HEADER.lower().encode()
-_GROUP_OPT: Final = "cortiware_route_group"
+_FACTS_OPT: Final = "cortiware_route_facts"
 FAST_MS: Final = 100.0
 """A successful read answered faster than this may be left out of the access log (sampled)."""
 _READS: Final = frozenset({"GET", "HEAD"})
@@ -86,6 +88,8 @@ class RequestContextMiddleware(ASGIMiddleware):
     `access_log_sample_rate` (ACCESS_LOG_SAMPLE_RATE) below 1 writes only that share of the
     access lines of fast successful reads (GET/HEAD, status below 400, under `FAST_MS`);
     errors, slow requests and writes are always logged, and the metrics count every request.
+    A route declaring `access_log=False` (the health probes) has its fast successful reads
+    left out whatever the rate.
     """
 
     scopes = (ScopeType.HTTP,)
@@ -164,14 +168,14 @@ class RequestContextMiddleware(ASGIMiddleware):
                 await next_app(scope, receive, send_wrapper)
         finally:
             duration_ms = round((time.perf_counter() - started) * 1000, 2)
-            _record(route_group(scope), status, duration_ms)
+            group, logged = _route_facts(scope)
+            _record(group, status, duration_ms)
             method = scope.get("method")
             if (
-                self.sample_rate >= 1.0
-                or status >= 400
+                status >= 400
                 or duration_ms >= FAST_MS
                 or method not in _READS
-                or _SAMPLING.random() < self.sample_rate
+                or (logged and (self.sample_rate >= 1.0 or _SAMPLING.random() < self.sample_rate))
             ):
                 access_log.line(method, scope.get("path"), status, duration_ms)
             structlog.contextvars.reset_contextvars(**bound)
@@ -218,14 +222,24 @@ def route_group(scope: Scope) -> str:
     """The metric group of a request: `api.<first segment>` of its route's path under
     `/api/` (`api.onboarding`, `api.webhooks`), `pages` for other routes, `unmatched` when no
     route answered (404s), so the number of metric names stays bounded."""
+    return _route_facts(scope)[0]
+
+
+_UNMATCHED: Final = ("unmatched", True)
+
+
+def _route_facts(scope: Scope) -> tuple[str, bool]:
+    """The route's metric group, and whether its fast successful reads are access-logged
+    (`RoutePolicy.access_log`): read on every request, so kept in the handler's resolved
+    `opt` after the first."""
     handler: Any = scope.get("route_handler")
     opt: dict[str, Any] | None = getattr(handler, "opt", None)
-    if opt is not None and (group := opt.get(_GROUP_OPT)) is not None:
-        return str(group)
-    group = _group_of(handler)
-    if opt is not None:
-        opt[_GROUP_OPT] = group  # read on every request: kept in the handler's resolved opt
-    return group
+    if opt is None:
+        return _UNMATCHED if handler is None else (_group_of(handler), True)
+    facts: tuple[str, bool] | None = opt.get(_FACTS_OPT)
+    if facts is None:
+        facts = opt[_FACTS_OPT] = (_group_of(handler), policy_of(handler).access_log)
+    return facts
 
 
 def _group_of(handler: Any) -> str:
