@@ -9,7 +9,6 @@ from typing import Any, Final
 
 import click
 import structlog
-import uvicorn
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cortiware.app import create_app
@@ -24,6 +23,7 @@ from cortiware.logging import configure_logging
 from cortiware.openapi import render_openapi
 from cortiware.seed import seed as seed_database
 from cortiware.serving import HeadWithBodyProtocol
+from cortiware.serving import run as run_server
 from cortiware.settings import AppEnv, Settings, config_report
 from cortiware.smoke import smoke_command
 
@@ -80,7 +80,7 @@ def serve(host: str, port: int, workers: int, reload: bool) -> None:
         # Links (invites, Stripe return URLs) follow the address served, not a fixed :8000;
         # the app is built from the environment by uvicorn, in this process or its workers.
         os.environ["BASE_URL"] = f"http://{_url_host(host)}:{port}"
-    uvicorn.run(
+    run_server(
         "cortiware.app:serve_app",
         factory=True,
         host=host,

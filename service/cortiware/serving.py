@@ -1,6 +1,19 @@
-"""The HTTP protocol `cortiware serve` gives uvicorn: uvicorn's own (httptools), with each
-response's head sent in the same write as its body.
+"""How `cortiware serve` runs uvicorn: its workers each listen on a socket of their own
+(`SO_REUSEPORT`), and its HTTP protocol sends each response's head in the same write as its
+body.
 
+Workers. uvicorn's supervisor binds one socket and every worker accepts from it; uvloop
+accepts every waiting connection at once, so whichever worker wakes first takes a burst of
+new connections: 64 connections opened together landed 41/23, 46/18 and 63/1 on two
+workers (`ss -tnp` under wrk), and one worker then served at most one core while the other
+idled, its queue setting the p99. A load balancer's keep-alive connections to a task are
+such a burst. `run` gives uvicorn's supervisor a `ReusePortSocket`: bound in the parent
+with `SO_REUSEPORT` and never listened on there, it arrives in each worker (spawned, so
+pickled) as a new socket bound to the same address, and the kernel spreads connections
+over the workers' sockets by their addresses' hash. Everything else (spawning, health
+pings, restarts, signals) is uvicorn's supervisor.
+
+Protocol.
 uvicorn's httptools protocol writes a response in two `transport.write` calls, the head at
 `http.response.start` and the body at `http.response.body`: two `write` system calls and,
 with TCP_NODELAY, two TCP segments for every small JSON answer (`strace -c` on a worker
@@ -18,11 +31,17 @@ protocol code, so the rest of uvicorn (parsing, flow control, keep-alive, errors
 from __future__ import annotations
 
 import asyncio
+import logging
+import socket
+import sys
 from typing import Any, Final
 
+import uvicorn
+from uvicorn.config import STARTUP_FAILURE
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.supervisors import ChangeReload, Multiprocess
 
-__all__ = ["HeadWithBodyProtocol", "HeadWithBodyTransport"]
+__all__ = ["HeadWithBodyProtocol", "HeadWithBodyTransport", "ReusePortSocket", "run"]
 
 _HEAD_START: Final = b"HTTP/1.1 "
 _HEAD_END: Final = b"\r\n\r\n"
@@ -97,3 +116,69 @@ class HeadWithBodyProtocol(HttpToolsProtocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         wrapped: Any = HeadWithBodyTransport(transport, self.loop)
         super().connection_made(wrapped)
+
+
+class ReusePortSocket(socket.socket):
+    """A bound TCP socket (`SO_REUSEPORT`) that arrives in a spawned process as a new socket
+    bound to the same address, for that process alone to listen on."""
+
+    def __reduce_ex__(self, protocol: Any) -> tuple[Any, ...]:
+        # multiprocessing's own reducer (a duplicate of this socket, hence one accept queue
+        # shared by every worker) is registered for `socket.socket` exactly, not subclasses.
+        return (_bound_reuse_port, (self.family, self.getsockname()))
+
+
+def _bound_reuse_port(family: int, address: Any) -> socket.socket:
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind(address)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def reuse_port_socket(host: str, port: int) -> ReusePortSocket:
+    """The supervisor's socket: bound (so the port is taken and a bad address fails at
+    once), never listened on; each worker listens on its own (`ReusePortSocket`)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = ReusePortSocket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def run(app: str, **options: Any) -> None:
+    """`uvicorn.run(app, **options)`, with `ReusePortSocket` under several workers."""
+    config = uvicorn.Config(app, **options)
+    server = uvicorn.Server(config)
+    try:
+        if config.should_reload:
+            ChangeReload(config, target=server.run, sockets=[config.bind_socket()]).run()
+        elif config.workers > 1:
+            try:
+                sock = reuse_port_socket(config.host, config.port)
+            except OSError as error:
+                # As uvicorn's own bind: one line, the address and why.
+                print(f"cannot listen on {config.host}:{config.port}: {error}", file=sys.stderr)
+                sys.exit(STARTUP_FAILURE)
+            logging.getLogger("uvicorn.error").info(
+                "Uvicorn running on http://%s:%d, %d workers on SO_REUSEPORT sockets",
+                config.host,
+                sock.getsockname()[1],
+                config.workers,
+            )
+            Multiprocess(config, sockets=[sock]).run()
+        else:
+            server.run()
+    except KeyboardInterrupt:
+        pass
+    if not server.started and not config.should_reload and config.workers == 1:
+        sys.exit(STARTUP_FAILURE)

@@ -119,17 +119,21 @@ def wait_until_listening(process: subprocess.Popen[bytes], port: int, log_path: 
 
 
 @contextlib.contextmanager
-def cortiware_serve(workdir: Path, env: dict[str, str] | None = None) -> Iterator[str]:
-    """`cortiware serve` on a free loopback port, run in `workdir` with only PATH, HOME,
-    LANG and VIRTUAL_ENV from this environment plus `env`; yields its base URL and
-    terminates it at the end. Fails the test with the server's log if it exits early."""
+def cortiware_serve(
+    workdir: Path, env: dict[str, str] | None = None, *, workers: int = 1
+) -> Iterator[str]:
+    """`cortiware serve --workers WORKERS` on a free loopback port, run in `workdir` with
+    only PATH, HOME, LANG and VIRTUAL_ENV from this environment plus `env`; yields its base
+    URL and terminates it at the end. Fails the test with the server's log if it exits
+    early."""
     port = free_port()
     keep = ("PATH", "HOME", "LANG", "VIRTUAL_ENV")
     process_env = {k: v for k, v in os.environ.items() if k in keep} | (env or {})
     log_path = workdir / "serve.log"
     with log_path.open("wb") as log_file:
         process = subprocess.Popen(
-            [sys.executable, "-m", "cortiware.cli", "serve", "--port", str(port)],
+            [sys.executable, "-m", "cortiware.cli", "serve", "--port", str(port)]
+            + ["--workers", str(workers)],
             cwd=workdir,
             env=process_env,
             stdout=log_file,
