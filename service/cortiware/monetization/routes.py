@@ -70,8 +70,12 @@ _DEPENDENCIES: Final = {"monetization": Provide(provide_monetization, sync_to_th
     summary="Active plans with their active prices",
     responses={200: PLANS},
 )
-async def public_plans(state: State) -> Response[list[PlanOut]]:
+async def public_plans(request: AnyRequest) -> Response[list[PlanOut]]:
     """The public price list, served from the cache (invalidated on every catalog write)."""
+    # `request` rather than `state`: Litestar hands the request over as it is, where a
+    # `State` parameter goes through its signature model's conversion (2.5 µs of a 25 µs
+    # request in process, on the hottest public route).
+    state = request.app.state
     body = await public_plans_json(DB_SESSIONMAKER.get(state), cache_of(state))
     # The cached JSON goes out as it is (Litestar sends `bytes` content unencoded); the
     # annotation documents what those bytes are.
