@@ -15,6 +15,7 @@ import re
 import sys
 import time
 from collections.abc import MutableMapping
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any, Final, TextIO
 
@@ -23,8 +24,10 @@ import structlog
 
 __all__ = [
     "ACCESS_LOGGER",
+    "REQUEST_ID",
     "AccessLog",
     "access_log",
+    "add_request_id",
     "configure_logging",
     "redact",
     "scrub_database_detail",
@@ -35,6 +38,22 @@ _SECRET_KEYS = re.compile(
     r"(password|secret|token|authorization|cookie|api[_-]?key|dsn|signature)", re.I
 )
 REDACTED = "[redacted]"
+REQUEST_ID: Final[ContextVar[str | None]] = ContextVar("cortiware_request_id", default=None)
+"""The id of the request being handled (set by the request context in the request's own
+task), written as `request_id` on every line logged meanwhile. One variable of our own
+rather than structlog's `bind_contextvars`/`reset_contextvars`, which cost about 1.4 µs of a
+30 µs `GET /api/health/live` in process (a dict, a prefixed name and a token map each way)."""
+
+
+def add_request_id(
+    _logger: Any, _name: str, event: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """structlog processor: the current `REQUEST_ID` as `request_id`, where
+    `merge_contextvars` would put a bound one (an event's own `request_id` wins)."""
+    request_id = REQUEST_ID.get()
+    if request_id is not None:
+        event.setdefault("request_id", request_id)
+    return event
 
 
 def redact(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
@@ -70,6 +89,7 @@ def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
     """Route structlog and stdlib logging (uvicorn, sqlalchemy) through one JSON renderer."""
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
+        add_request_id,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
@@ -217,6 +237,9 @@ class AccessLog:
         for key, value in structlog.contextvars.get_contextvars().items():
             if key not in event:
                 event[key] = REDACTED if self._is_secret(key) else value
+        request_id = REQUEST_ID.get()
+        if request_id is not None and "request_id" not in event:
+            event["request_id"] = request_id
         event["level"] = "info"
         event["logger"] = ACCESS_LOGGER
         event["timestamp"] = self._timestamp()

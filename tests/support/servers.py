@@ -118,6 +118,9 @@ def wait_until_listening(process: subprocess.Popen[bytes], port: int, log_path: 
         time.sleep(0.1)
 
 
+_SERVE = (sys.executable, "-m", "cortiware.cli", "serve")
+
+
 @contextlib.contextmanager
 def cortiware_serve(
     workdir: Path, env: dict[str, str] | None = None, *, workers: int = 1
@@ -132,8 +135,7 @@ def cortiware_serve(
     log_path = workdir / "serve.log"
     with log_path.open("wb") as log_file:
         process = subprocess.Popen(
-            [sys.executable, "-m", "cortiware.cli", "serve", "--port", str(port)]
-            + ["--workers", str(workers)],
+            [*_SERVE, "--port", str(port), "--workers", str(workers)],
             cwd=workdir,
             env=process_env,
             stdout=log_file,

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 
+import pytest
+import structlog
 from litestar import Litestar, get
 from litestar.testing import TestClient
 
+from cortiware.logging import access_log, configure_logging
 from cortiware.middleware.request_context import RequestContextMiddleware, new_request_id
 
 
@@ -47,3 +51,28 @@ def test_each_response_gets_a_new_id_and_a_safe_incoming_one_is_kept() -> None:
     assert first != second
     assert re.fullmatch(r"[0-9a-f]{32}", first)
     assert kept["x-request-id"] == "abc-1"
+
+
+@get("/api/logs", sync_to_thread=False)
+def logs() -> dict[str, str]:
+    structlog.get_logger("cortiware.test").info("inside")
+    return {"ok": "yes"}
+
+
+def test_lines_logged_while_handling_carry_that_requests_id_and_no_other(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A line logged by a handler carries the id its response echoes; a line logged after
+    the request carries none (the id is reset, not left to the next request)."""
+    configure_logging()
+    app = Litestar([logs], middleware=[RequestContextMiddleware()], logging_config=None)
+    with TestClient(app) as client:
+        capsys.readouterr()
+        ids = [client.get("/api/logs").headers["x-request-id"] for _ in range(2)]
+    structlog.get_logger("cortiware.test").info("after")
+    access_log.flush()
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    inside = [line for line in lines if line["event"] == "inside"]
+    assert [line["request_id"] for line in inside] == ids
+    after = next(line for line in lines if line["event"] == "after")
+    assert "request_id" not in after

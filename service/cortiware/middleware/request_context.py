@@ -1,6 +1,6 @@
-"""Request id, structlog context, per-route-group metrics, Sentry's user context and one
-access-log line per request (sampled, or left out on quiet routes, only for fast successful
-reads)."""
+"""Request id (on every log line of the request), per-route-group metrics, Sentry's user
+context and one access-log line per request (sampled, or left out on quiet routes, only for
+fast successful reads)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from functools import partial
 from typing import Any, Final
 
 import sentry_sdk
-import structlog
 from litestar.enums import ScopeType
 from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, HTTPResponseStartEvent, Message, Receive, Scope, Send
@@ -21,7 +20,7 @@ from litestar.types import ASGIApp, HTTPResponseStartEvent, Message, Receive, Sc
 from cortiware import metrics
 from cortiware.auth.principal import Principal
 from cortiware.errors import name_sentry_transaction
-from cortiware.logging import access_log
+from cortiware.logging import REQUEST_ID, access_log
 from cortiware.route_policy import policy_of
 from cortiware.scope import PRINCIPAL_SCOPE_KEY, REQUEST_ID_STATE_KEY
 
@@ -131,10 +130,9 @@ class RequestContextMiddleware(ASGIMiddleware):
         request_id = incoming if incoming and _SAFE_ID.match(incoming) else new_request_id()
         raw_id = request_id.encode()
         scope.setdefault("state", {})[REQUEST_ID_STATE_KEY] = request_id
-        # Reset through its token at the end: each request is its own task (its own copy of
-        # the context), so nothing else can be bound from an earlier request, and a context
-        # copy per `clear_contextvars` (two per request) was about 2 µs.
-        bound = structlog.contextvars.bind_contextvars(request_id=request_id)
+        # Reset through its token at the end (the request's task may run on in the same
+        # context: a background task it started copies it at creation, not here).
+        bound = REQUEST_ID.set(request_id)
         started = time.perf_counter()
         status = 500
         response_start = self.response_start
@@ -178,7 +176,7 @@ class RequestContextMiddleware(ASGIMiddleware):
                 or (logged and (self.sample_rate >= 1.0 or _SAMPLING.random() < self.sample_rate))
             ):
                 access_log.line(method, scope.get("path"), status, duration_ms)
-            structlog.contextvars.reset_contextvars(**bound)
+            REQUEST_ID.reset(bound)
 
 
 _LATENCY_NAMES: dict[str, str] = {}
