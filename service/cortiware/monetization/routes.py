@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any, Final, cast
+from typing import Any, Final
 
-from litestar import Controller, Request, Response, delete, get, patch, post, put
+from litestar import Controller, MediaType, Request, delete, get, patch, post, put
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath
+from litestar.response.base import ASGIResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cortiware.app_state import SETTINGS
@@ -70,16 +71,17 @@ _DEPENDENCIES: Final = {"monetization": Provide(provide_monetization, sync_to_th
     summary="Active plans with their active prices",
     responses={200: PLANS},
 )
-async def public_plans(request: AnyRequest) -> Response[list[PlanOut]]:
+async def public_plans(request: AnyRequest) -> ASGIResponse:
     """The public price list, served from the cache (invalidated on every catalog write)."""
     # `request` rather than `state`: Litestar hands the request over as it is, where a
     # `State` parameter goes through its signature model's conversion (2.5 µs of a 25 µs
     # request in process, on the hottest public route).
     state = request.app.state
     body = await public_plans_json(DB_SESSIONMAKER.get(state), cache_of(state))
-    # The cached JSON goes out as it is (Litestar sends `bytes` content unencoded); the
-    # annotation documents what those bytes are.
-    return Response(cast("list[PlanOut]", body))
+    # The cached JSON bytes go out as they are, as an ASGI response: a `Response` would be
+    # converted into one on every request (8 µs of a 60 µs request in process,
+    # `benchmarks.inprocess --path /api/plans`). The 200 body's schema is `responses=`'s.
+    return ASGIResponse(body=body, media_type=MediaType.JSON)
 
 
 class MonetizationConfigController(Controller):
