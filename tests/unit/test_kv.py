@@ -188,6 +188,13 @@ def test_script_commands_are_packed_as_redis_py_packs_them() -> None:
     ours = pack_command(*args)
     theirs = b"".join(Connection().pack_command(*args))
     assert ours == theirs
-    assert LuaScript("return 1").evalsha(["k"], [1]) == pack_command(
+    script = LuaScript("return 1")
+    assert script.evalsha(["k"], [1]) == pack_command(
         "EVALSHA", "e0e1f9fabfc9d4800c877a703b823ac0578ff8db", 1, "k", 1
     )
+    # The head kept per (keys, args) count is that count's, whatever was packed before.
+    for keys, script_args in ((["k"], [1.5, 3]), (["a", "b"], []), ([], ["x", b"y", 7])):
+        for _ in range(2):
+            assert script.evalsha(keys, script_args) == b"".join(
+                Connection().pack_command("EVALSHA", script.sha, len(keys), *keys, *script_args)
+            )

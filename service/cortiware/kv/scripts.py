@@ -79,6 +79,11 @@ class LuaScript:
 
     lua: str
     sha: str = field(init=False)
+    _heads: dict[tuple[int, int], bytes] = field(
+        init=False, default_factory=dict, compare=False, repr=False
+    )
+    """(number of keys, number of args) -> the packed `EVALSHA sha numkeys` that starts
+    every call with those counts (the same for every rate-limit decision)."""
 
     def __post_init__(self) -> None:
         sha = hashlib.sha1(self.lua.encode(), usedforsecurity=False).hexdigest()
@@ -86,14 +91,22 @@ class LuaScript:
 
     def evalsha(self, keys: Sequence[str], args: Sequence[_Arg]) -> bytes:
         """The packed `EVALSHA` of this script with `keys` and `args`."""
-        return pack_command("EVALSHA", self.sha, len(keys), *keys, *args)
+        counts = (len(keys), len(args))
+        head = self._heads.get(counts)
+        if head is None:
+            count = 3 + counts[0] + counts[1]
+            head = b"*%d\r\n" % count + b"".join(
+                [_bulk(a) for a in ("EVALSHA", self.sha, counts[0])]
+            )
+            self._heads[counts] = head
+        return head + b"".join([_bulk(arg) for arg in (*keys, *args)])
 
 
 def _bulk(arg: _Arg) -> bytes:
-    if isinstance(arg, bytes):
-        raw = arg
-    elif isinstance(arg, str):
+    if isinstance(arg, str):
         raw = arg.encode()
+    elif isinstance(arg, bytes):
+        raw = arg
     elif isinstance(arg, int):
         raw = b"%d" % arg
     else:
