@@ -4,11 +4,13 @@ Two servers, each `uvicorn --workers 2` (uvloop, httptools), on private PostgreS
 state (a scratch database on the shared server, dropped afterwards; the private
 redis-server of `make bench`):
 
-- `full`: the service itself (`cortiware serve --workers 2`), every middleware, the access
-  log on stdout (sent to /dev/null), `GET /api/plans` rate-limited and read through the
-  cache as in production;
+- `full`: the service itself (`cortiware serve --workers 2`: a `SO_REUSEPORT` socket per
+  worker, head and body in one write), every middleware, the access log on stdout (sent to
+  /dev/null), `GET /api/plans` rate-limited and read through the cache as in production;
 - `bare`: a Litestar app with only `GET /api/plans` (the same plans, kept in memory, encoded
-  by Litestar on every request) and `GET /api/health/live`.
+  by Litestar on every request) and `GET /api/health/live`, on stock `uvicorn --workers 2`
+  (one shared socket, two writes per response). `benchmarks.inprocess` compares the apps
+  alone.
 
 Each path is measured in rounds; a round runs `wrk -t1 -c64 -d<seconds>s --latency` against
 both servers, one after the other, in alternating order, so both meet the same machine noise;
