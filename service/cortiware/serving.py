@@ -24,8 +24,9 @@ within the same event-loop iteration (a streamed response, a `HEAD` answer, a `1
 Continue`) is written at the end of that iteration (`call_soon`), never later: nothing
 waits on the application.
 
-Hand-written because uvicorn offers no option for it; it wraps the transport, not uvicorn's
-protocol code, so the rest of uvicorn (parsing, flow control, keep-alive, errors) is its own.
+Hand-written because uvicorn offers an option for neither; both wrap what uvicorn is given
+(its socket, its transport), not its code, so the rest of uvicorn (parsing, flow control,
+keep-alive, errors, the supervisor) is its own.
 """
 
 from __future__ import annotations
