@@ -35,7 +35,7 @@ import asyncio
 import logging
 import socket
 import sys
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import uvicorn
 from uvicorn.config import STARTUP_FAILURE
@@ -44,6 +44,7 @@ from uvicorn.supervisors import ChangeReload, Multiprocess
 
 __all__ = ["HeadWithBodyProtocol", "HeadWithBodyTransport", "ReusePortSocket", "run"]
 
+_Socket = TypeVar("_Socket", bound=socket.socket)
 _HEAD_START: Final = b"HTTP/1.1 "
 _HEAD_END: Final = b"\r\n\r\n"
 
@@ -130,7 +131,11 @@ class ReusePortSocket(socket.socket):
 
 
 def _bound_reuse_port(family: int, address: Any) -> socket.socket:
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    return _bind(socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP), address)
+
+
+def _bind(sock: _Socket, address: Any) -> _Socket:
+    """`sock` with `SO_REUSEADDR` and `SO_REUSEPORT`, bound to `address` (closed on failure)."""
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
@@ -145,15 +150,7 @@ def reuse_port_socket(host: str, port: int) -> ReusePortSocket:
     """The supervisor's socket: bound (so the port is taken and a bad address fails at
     once), never listened on; each worker listens on its own (`ReusePortSocket`)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = ReusePortSocket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        sock.bind((host, port))
-    except OSError:
-        sock.close()
-        raise
-    return sock
+    return _bind(ReusePortSocket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP), (host, port))
 
 
 def run(app: str, **options: Any) -> None:

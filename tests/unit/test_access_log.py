@@ -7,6 +7,7 @@ import asyncio
 import io
 import json
 import re
+from collections.abc import Callable
 
 import pytest
 import structlog
@@ -107,20 +108,36 @@ def test_no_line_while_the_access_logger_is_disabled(capsys: pytest.CaptureFixtu
     assert _lines(capsys.readouterr().out) == []
 
 
+def _lines_of(
+    capsys: pytest.CaptureFixture[str],
+    app: Litestar,
+    requests: Callable[[TestClient[Litestar]], tuple[object, ...]],
+) -> list[dict[str, object]]:
+    """The access lines written while `requests` ran against `app`; every value `requests`
+    returns (an X-Request-ID, a status check) must be truthy."""
+    configure_logging()
+    with TestClient(app) as client:
+        capsys.readouterr()
+        assert all(requests(client))
+    access_log.flush()
+    return _lines(capsys.readouterr().out)
+
+
 def test_sampling_leaves_out_only_fast_successful_reads(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """With ACCESS_LOG_SAMPLE_RATE=0 a successful GET is not logged; a write and an error
     still are, and every request still gets its X-Request-ID."""
-    configure_logging()
-    app = Litestar([read, write, missing], middleware=[RequestContextMiddleware(0.0)])
-    with TestClient(app) as client:
-        capsys.readouterr()
-        assert client.get("/api/read").headers["x-request-id"]
-        assert client.post("/api/write").status_code == 201
-        assert client.get("/api/missing").status_code == 404
-    access_log.flush()
-    logged = [(line["method"], line["path"]) for line in _lines(capsys.readouterr().out)]
+    lines = _lines_of(
+        capsys,
+        Litestar([read, write, missing], middleware=[RequestContextMiddleware(0.0)]),
+        lambda client: (
+            client.get("/api/read").headers["x-request-id"],
+            client.post("/api/write").status_code == 201,
+            client.get("/api/missing").status_code == 404,
+        ),
+    )
+    logged = [(line["method"], line["path"]) for line in lines]
     assert logged == [("POST", "/api/write"), ("GET", "/api/missing")]
 
 
@@ -129,15 +146,16 @@ def test_a_route_declaring_no_access_log_logs_only_its_errors(
 ) -> None:
     """`declare(access_log=False)` (the health probes): a fast successful read gets no line
     even unsampled, an error does, and both still get their X-Request-ID."""
-    configure_logging()
-    app = Litestar([read, quiet, quiet_failing], middleware=[RequestContextMiddleware()])
-    with TestClient(app) as client:
-        capsys.readouterr()
-        assert client.get("/api/quiet").headers["x-request-id"]
-        assert client.get("/api/quiet-failing").status_code == 404
-        assert client.get("/api/read").status_code == 200
-    access_log.flush()
-    logged = [(line["path"], line["status"]) for line in _lines(capsys.readouterr().out)]
+    lines = _lines_of(
+        capsys,
+        Litestar([read, quiet, quiet_failing], middleware=[RequestContextMiddleware()]),
+        lambda client: (
+            client.get("/api/quiet").headers["x-request-id"],
+            client.get("/api/quiet-failing").status_code == 404,
+            client.get("/api/read").status_code == 200,
+        ),
+    )
+    logged = [(line["path"], line["status"]) for line in lines]
     assert logged == [("/api/quiet-failing", 404), ("/api/read", 200)]
 
 
