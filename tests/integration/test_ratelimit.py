@@ -57,6 +57,24 @@ async def test_exactly_the_limit_passes_among_500_concurrent_decisions(
     assert sorted(d.remaining for d in decisions if d.allowed) == list(range(100))
 
 
+async def test_refused_redis_decides_in_memory_exactly(redis_prefix: str) -> None:
+    """Redis refusing connections (a closed port): every decision is taken in memory, still
+    exact (3 of 5 against a limit of 3), and the breaker opens after its threshold."""
+    kv = KV.from_url(f"redis://127.0.0.1:{free_port()}/0", KVConfig(key_prefix=redis_prefix))
+    limiter = GCRALimiter(kv)
+    decisions = [await limiter.hit("down", 3, 3600) for _ in range(5)]
+    for _ in range(200):  # the breaker opens once its confirmation PING (a thread) fails
+        if kv.health() == "degraded":
+            break
+        await asyncio.sleep(0.01)
+    state = kv.health()
+    await kv.aclose()
+    assert [d.allowed for d in decisions] == [True, True, True, False, False]
+    assert [d.remaining for d in decisions[:3]] == [2, 1, 0]
+    assert decisions[-1].retry_after > 0
+    assert state == "degraded"
+
+
 async def test_bucket_key_expires_when_the_bucket_is_full_again(
     redis_url: str, redis_prefix: str
 ) -> None:

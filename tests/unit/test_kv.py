@@ -13,6 +13,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from cortiware import metrics
 from cortiware.kv import (
+    FALLBACK,
     KV,
     KV_STATE,
     BreakerState,
@@ -179,6 +180,61 @@ async def test_a_timeout_runs_on_unsure_and_a_refused_connection_runs_on_memory(
     assert await kv.run(refused, on_memory, on_unsure=on_unsure) == "memory"
     kv.breaker.record_success()
     assert await kv.run(timed_out, on_memory) == "memory"
+    await kv.aclose()
+
+
+class _Scripts:
+    """A stand-in script channel: answers `reply` or raises `error`, counting calls."""
+
+    def __init__(self, reply: Any = None, error: BaseException | None = None) -> None:
+        self.reply, self.error, self.calls = reply, error, 0
+
+    async def evalsha(self, script: LuaScript, keys: Any, args: Any) -> Any:
+        self.calls += 1
+        if self.error is not None:
+            raise self.error
+        return self.reply
+
+    def close(self) -> None:
+        return None
+
+
+_SCRIPT = LuaScript("return 1")
+
+
+async def test_script_keeps_runs_rules_without_its_closures() -> None:
+    """`KV.script`: the reply on Redis; FALLBACK on a Redis error (counted, opening the breaker
+    at the threshold) and while open (Redis not called); FALLBACK without Redis at all."""
+    assert await KV.from_url(None).script(_SCRIPT, ["k"], []) is FALLBACK
+    scripts = _Scripts(reply=[1, 2])
+    kv = KV(_Flaky(), KVConfig(failure_threshold=2, probe_interval=60), scripts)  # type: ignore[arg-type]
+    assert await kv.script(_SCRIPT, ["k"], [1]) == [1, 2]
+    scripts.error = RedisConnectionError("refused")
+    assert await kv.script(_SCRIPT, ["k"], [1]) is FALLBACK
+    assert kv.breaker.is_closed
+    assert await kv.script(_SCRIPT, ["k"], [1]) is FALLBACK
+    assert kv.breaker.state is BreakerState.OPEN
+    assert await kv.script(_SCRIPT, ["k"], [1]) is FALLBACK
+    assert scripts.calls == 3
+    assert kv._slots._value == kv.config.max_connections  # every slot given back
+    await kv.aclose()
+
+
+async def test_script_success_resets_failures_and_other_errors_propagate() -> None:
+    """A reply resets the failure count; a bug (not a Redis error) is raised, not a fallback."""
+    scripts = _Scripts(error=RedisTimeoutError("slow"))
+    kv = KV(_Flaky(), KVConfig(failure_threshold=2), scripts)  # type: ignore[arg-type]
+    assert await kv.script(_SCRIPT, [], []) is FALLBACK
+    scripts.error = None
+    await kv.script(_SCRIPT, [], [])
+    assert kv.breaker._failures == 0
+    scripts.error = ValueError("bug")
+    with pytest.raises(ValueError, match="bug"):
+        await kv.script(_SCRIPT, [], [])
+    assert kv.breaker._failures == 0
+    assert kv._slots._value == kv.config.max_connections
+    with pytest.raises(RuntimeError, match="no script channel"):
+        await _kv(_Flaky()).script(_SCRIPT, [], [])
     await kv.aclose()
 
 

@@ -13,10 +13,11 @@ from typing import Any, Final, Literal
 
 from cortiware.app_state import StateKey
 from cortiware.kv.breaker import BreakerState, CircuitBreaker
-from cortiware.kv.client import KV, UNAVAILABLE_ERRORS, KVConfig, RedisHealth
+from cortiware.kv.client import FALLBACK, KV, UNAVAILABLE_ERRORS, KVConfig, RedisHealth
 from cortiware.kv.store import FallbackStore
 
 __all__ = [
+    "FALLBACK",
     "KV",
     "KV_STATE",
     "REDIS_STATUS_TIMEOUT",

@@ -10,6 +10,10 @@ failure and runs `on_memory` instead, so callers never see a Redis exception. Wi
 A timeout is different from a refused connection: the command may have run on Redis and
 only its reply was lost. A caller whose write must not also happen in memory (an
 idempotency claim) passes `on_unsure`, which then runs instead of `on_memory`.
+
+`KV.script(script, keys, args)` is `run` for a bare `EVALSHA` with the same rules, returning
+`FALLBACK` where `run` would call `on_memory`: the rate limiter takes every decision through
+it (one call frame instead of `run`'s closures and nested coroutines).
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Literal, TypeVar
+from typing import Any, Final, Literal, TypeVar
 
 from redis import Redis as SyncRedis
 from redis.asyncio import ConnectionPool, Redis
@@ -31,7 +35,7 @@ from redis.retry import Retry as SyncRetry
 from cortiware.kv.breaker import BreakerState, CircuitBreaker
 from cortiware.kv.scripts import LuaScript, ScriptChannel
 
-__all__ = ["KV", "UNAVAILABLE_ERRORS", "UNSURE_ERRORS", "KVConfig", "RedisHealth"]
+__all__ = ["FALLBACK", "KV", "UNAVAILABLE_ERRORS", "UNSURE_ERRORS", "KVConfig", "RedisHealth"]
 
 T = TypeVar("T")
 RedisHealth = Literal["ok", "degraded", "not_configured"]
@@ -40,6 +44,17 @@ RedisHealth = Literal["ok", "degraded", "not_configured"]
 UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (RedisError, OSError, TimeoutError)
 #: Of those, the ones after which the command may still have run on Redis (reply lost).
 UNSURE_ERRORS: tuple[type[BaseException], ...] = (RedisTimeoutError, TimeoutError)
+
+
+class _Fallback:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "FALLBACK"
+
+
+FALLBACK: Final = _Fallback()
+"""What `KV.script` returns when Redis cannot decide now: the caller decides in memory."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,6 +202,33 @@ class KV:
         if on_unsure is not None and isinstance(failure, UNSURE_ERRORS):
             return await on_unsure()
         return await on_memory()
+
+    async def script(self, script: LuaScript, keys: list[str], args: list[Any]) -> Any:
+        """`script`'s reply under `run`'s rules, or `FALLBACK` for the caller to use memory.
+
+        The same as `run(on_redis, on_memory)` with `on_redis` an `evalsha` (slot, breaker,
+        failures recorded), without `run`'s two closures and four coroutine frames: the rate
+        limiter decides every limited request through here.
+        """
+        if self.redis is None or self.breaker.state is not BreakerState.CLOSED:
+            return FALLBACK
+        scripts = self.scripts
+        if scripts is None:
+            raise RuntimeError("this KV has no script channel (build it with KV.from_url)")
+        slots = self._slots
+        await slots.acquire()
+        try:
+            if self.breaker.state is not BreakerState.CLOSED:  # it may have opened meanwhile
+                return FALLBACK
+            try:
+                result = await scripts.evalsha(script, keys, args)
+            except UNAVAILABLE_ERRORS as exc:
+                self.breaker.record_failure(exc)
+                return FALLBACK
+            self.breaker.record_success()
+            return result
+        finally:
+            slots.release()
 
     async def evalsha(self, script: LuaScript, keys: list[str], args: list[Any]) -> Any:
         """Run `script` on Redis; for `run`'s `on_redis` (its errors are `run`'s to handle)."""

@@ -362,8 +362,11 @@ class ScriptChannel:
         subclasses (Redis refused or the script failed).
         """
         packed = script.evalsha(keys, args)
+        protocol = self._protocol  # `_request`, inlined: every rate-limit decision runs here
+        if protocol is None or protocol.closed:
+            protocol = await self._connected()
         try:
-            return await self._request(packed)
+            return await protocol.request(packed)
         except NoScriptError:
             await self._request(pack_command("SCRIPT", "LOAD", script.lua))
             return await self._request(packed)

@@ -18,9 +18,7 @@ import time
 from dataclasses import dataclass
 from typing import Final
 
-from redis.asyncio import Redis
-
-from cortiware.kv import KV
+from cortiware.kv import FALLBACK, KV
 from cortiware.kv.scripts import LuaScript
 
 __all__ = ["GCRA_LUA", "Decision", "GCRALimiter", "MemoryGCRA", "gcra_lua"]
@@ -129,13 +127,9 @@ class GCRALimiter:
     async def hit(self, key: str, limit: int, period: float) -> Decision:
         """Decide one request for bucket `key`: `limit` requests per `period` seconds."""
         full_key = self.prefix + key
-
-        async def on_redis(_: Redis) -> Decision:
-            raw = await self._kv.evalsha(_GCRA, [full_key], [period * _US / limit, limit])
-            allowed, remaining, reset_us, retry_us = (int(v) for v in raw)
-            return Decision(allowed == 1, limit, remaining, reset_us / _US, retry_us / _US)
-
-        async def on_memory() -> Decision:
+        raw = await self._kv.script(_GCRA, [full_key], [period * _US / limit, limit])
+        if raw is FALLBACK:
             return self.memory.hit(full_key, limit, period)
-
-        return await self._kv.run(on_redis, on_memory)
+        # Lua numbers come back as RESP integers.
+        allowed, remaining, reset_us, retry_us = raw
+        return Decision(allowed == 1, limit, remaining, reset_us / _US, retry_us / _US)

@@ -121,9 +121,8 @@ class RateLimitMiddleware(ASGIMiddleware):
         """Whether `handler`'s route is limited (`RequestPipeline`)."""
         return self.policy.enabled and policy_of(handler).rate_limit is not None
 
-    async def bucket(self, group: GroupName, scope: Scope, receive: Receive) -> str:
-        """The bucket key of this request within `group`."""
-        username = await _login_username(scope, receive) if group is GroupName.AUTH else ""
+    def bucket(self, group: GroupName, scope: Scope, username: str) -> str:
+        """The bucket key of this request within `group` (`username`: the login tried)."""
         return bucket_key(
             group,
             client=client_ip(scope, self.trusted_proxies),
@@ -147,7 +146,9 @@ class RateLimitMiddleware(ASGIMiddleware):
                 await _refuse(scope, receive, send, group=group, spec=ip_spec, headers=headers)
                 return
         spec = self.policy.spec(group)
-        bucket = await self.bucket(group, scope, receive)
+        # Only a login's bucket needs the body (a coroutine); the rest are decided without.
+        username = await _login_username(scope, receive) if group is GroupName.AUTH else ""
+        bucket = self.bucket(group, scope, username)
         if self.defer is not None and self.defer(scope):
             await self._deferred(
                 scope,
