@@ -220,6 +220,23 @@ async def test_script_keeps_runs_rules_without_its_closures() -> None:
     await kv.aclose()
 
 
+async def test_script_waiting_for_a_slot_falls_back_if_the_breaker_opened_meanwhile() -> None:
+    """A call queued for a slot while Redis failed does not go to Redis once it gets one."""
+    scripts = _Scripts(reply="redis")
+    kv = KV(_Flaky(), KVConfig(max_connections=1, probe_interval=60), scripts)  # type: ignore[arg-type]
+    await kv._slots.acquire()  # every slot taken
+    waiting = asyncio.ensure_future(kv.script(_SCRIPT, [], []))
+    await asyncio.sleep(0)
+    assert not waiting.done()
+    for _ in range(kv.config.failure_threshold):
+        kv.breaker.record_failure(RedisConnectionError("refused"))
+    kv._slots.release()
+    assert await waiting is FALLBACK
+    assert scripts.calls == 0
+    assert kv._slots._value == 1
+    await kv.aclose()
+
+
 async def test_script_success_resets_failures_and_other_errors_propagate() -> None:
     """A reply resets the failure count; a bug (not a Redis error) is raised, not a fallback."""
     scripts = _Scripts(error=RedisTimeoutError("slow"))

@@ -1,11 +1,12 @@
 """The Redis connection pool and script channel behind a circuit breaker (`KV`).
 
-Every Redis-backed component (rate limiter, idempotency store, cache, `FallbackStore`)
-calls `KV.run(on_redis, on_memory)`: `on_redis` runs against Redis while the breaker is
-closed (through redis-py's pool, or `KV.evalsha` for the service's Lua scripts, which go
-through `ScriptChannel`); on a connection error, timeout or other Redis error it records the
-failure and runs `on_memory` instead, so callers never see a Redis exception. With no
-`REDIS_URL` (development) `KV` has no pool and every call runs `on_memory`.
+Every Redis-backed component (idempotency store, cache, `FallbackStore`; the rate limiter
+through `KV.script`, below) calls `KV.run(on_redis, on_memory)`: `on_redis` runs against
+Redis while the breaker is closed (through redis-py's pool, or `KV.evalsha` for the
+service's Lua scripts, which go through `ScriptChannel`); on a connection error, timeout or
+other Redis error it records the failure and runs `on_memory` instead, so callers never see
+a Redis exception. With no `REDIS_URL` (development) `KV` has no pool and every call runs
+`on_memory`.
 
 A timeout is different from a refused connection: the command may have run on Redis and
 only its reply was lost. A caller whose write must not also happen in memory (an

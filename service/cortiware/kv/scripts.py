@@ -30,10 +30,10 @@ How it behaves:
   then run from memory); a request never written fails with a plain `ConnectionError`.
   Connecting (TCP or unix socket, TLS, `AUTH`, `SELECT`) is bounded by `connect_timeout`,
   and a failure there is a `ConnectionError`: nothing was sent.
-- Errors are redis-py's classes (`redis.exceptions`), so `KV.run` and its breaker treat them
-  as before. `NOSCRIPT` (first use, or Redis restarted empty) loads the script and retries
-  once. After `READONLY`, `MASTERDOWN` or `LOADING` the connection is dropped, so the next
-  call reconnects (to the new primary after a failover).
+- Errors are redis-py's classes (`redis.exceptions`), so `KV.run`, `KV.script` and their
+  breaker treat them as before. `NOSCRIPT` (first use, or Redis restarted empty) loads the
+  script and retries once. After `READONLY`, `MASTERDOWN` or `LOADING` the connection is
+  dropped, so the next call reconnects (to the new primary after a failover).
 - No flow control is needed: `KV` admits at most `max_connections` concurrent calls, each
   request at most a stored response's size (a completion carries the response body).
 """
