@@ -237,9 +237,7 @@ class AccessLog:
         for key, value in structlog.contextvars.get_contextvars().items():
             if key not in event:
                 event[key] = REDACTED if self._is_secret(key) else value
-        request_id = REQUEST_ID.get()
-        if request_id is not None and "request_id" not in event:
-            event["request_id"] = request_id
+        add_request_id(None, "", event)
         event["level"] = "info"
         event["logger"] = ACCESS_LOGGER
         event["timestamp"] = self._timestamp()

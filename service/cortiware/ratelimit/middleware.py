@@ -137,6 +137,7 @@ class RateLimitMiddleware(ASGIMiddleware):
             await next_app(scope, receive, send)
             return
         limiter = RATE_LIMITER.get(scope["litestar_app"])
+        username = ""
         if group is GroupName.AUTH:
             ip_spec = self.policy.auth_ip
             client = client_ip(scope, self.trusted_proxies)
@@ -145,9 +146,9 @@ class RateLimitMiddleware(ASGIMiddleware):
                 headers = rate_limit_headers(group.value, ip_spec.period, ip)
                 await _refuse(scope, receive, send, group=group, spec=ip_spec, headers=headers)
                 return
+            # Only a login's bucket needs the body; the rest are decided without reading it.
+            username = await _login_username(scope, receive)
         spec = self.policy.spec(group)
-        # Only a login's bucket needs the body (a coroutine); the rest are decided without.
-        username = await _login_username(scope, receive) if group is GroupName.AUTH else ""
         bucket = self.bucket(group, scope, username)
         if self.defer is not None and self.defer(scope):
             await self._deferred(
